@@ -1,0 +1,56 @@
+"""Helpers shared by the subcommands: compiling with diagnostics on stderr, configuration, output."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from autocall.config import Config, load_config
+from autocall.dsl.compiler import CompileResult, Compiler
+from autocall.engine.ir import Program
+
+_COLORS = {"error": "\033[1;31m", "warning": "\033[1;35m"}
+
+
+def add_config_option(parser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="configuration file (default: ./autocall.toml if present)")
+
+
+def config_from(args) -> Config:
+    return load_config(getattr(args, "config", None))
+
+
+def use_color(stream) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def print_diagnostics(result: CompileResult, warnings: bool = True, stream=None) -> None:
+    stream = stream or sys.stderr
+    color = use_color(stream)
+    for diagnostic in result.diagnostics:
+        if not warnings and not diagnostic.is_error:
+            continue
+        text = diagnostic.render(result.lines)
+        if color:
+            label = f"{diagnostic.severity}:"
+            text = text.replace(label, f"{_COLORS[diagnostic.severity]}{label}\033[0m", 1)
+        stream.write(text + "\n")
+
+
+def compile_or_report(path: str, compiler: Compiler | None = None, warnings: bool = False) -> Program | None:
+    """Compile ``path``; print its errors (and warnings if asked) to stderr; the Program or None."""
+    result = (compiler or Compiler()).compile_file(path)
+    print_diagnostics(result, warnings=warnings)
+    return result.program if result.ok else None
+
+
+def load_program(path: str, compiler: Compiler | None = None) -> Program | None:
+    """A ``.dlg`` compiled, or a compiled ``.json`` loaded; None after printing why not."""
+    if path.endswith(".json"):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return Program.from_json(handle.read(), origin=path)
+        except OSError as exc:
+            from autocall.errors import UserError
+            raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+    return compile_or_report(path, compiler)

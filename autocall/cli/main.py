@@ -1,0 +1,72 @@
+"""Entry point of ``autocall``: builds the subcommands, loads configuration, turns user errors into exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from autocall import __version__
+from autocall.errors import UserError
+
+# Each module defines ``register(subparsers)``, which adds its subcommand(s) and
+# sets ``func(args) -> int`` on the parser.
+COMMAND_MODULES = [
+    "autocall.cli.check_cmd",
+    "autocall.cli.compile_cmd",
+    "autocall.cli.graph_cmd",
+    "autocall.cli.simulate_cmd",
+    "autocall.cli.test_cmd",
+    "autocall.cli.serve_cmd",
+    "autocall.cli.calls_cmd",
+    "autocall.cli.campaign_cmd",
+    "autocall.cli.audio_cmd",
+    "autocall.cli.prompts_cmd",
+    "autocall.cli.demo_cmd",
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line and exit code 2, as the CLI contract says."""
+
+    def error(self, message: str) -> None:  # noqa: D401 - argparse API
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="autocall", description="Programmable voice IVR and outbound dialer for Asterisk.")
+    parser.add_argument("--version", action="version", version=f"autocall {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        sys.stderr.write(f"autocall: error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("autocall: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

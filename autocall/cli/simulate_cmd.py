@@ -1,0 +1,93 @@
+"""``autocall simulate FILE``: one call with a scripted (``--keys``) or keyboard caller, no PBX needed."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from autocall.cli.common import config_from, add_config_option, load_program, use_color
+from autocall.sim.runner import parse_now, parse_settings, simulate
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "simulate", help="run one call in the simulator",
+        description="Run one call of a dialogue without a PBX. The caller presses --keys "
+                    "(0-9 * #, w = stay silent, h = hang up); without --keys on a terminal, you are the caller.")
+    parser.add_argument("file", metavar="FILE", help=".dlg script (or compiled .json)")
+    parser.add_argument("--keys", help="the scripted caller's keys, e.g. '2 1234#' or '1w1h'")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
+                        help="a param, built-in (caller, amd, ...) or starting value; dialstatus=BUSY sets "
+                             "what transfers return (ANSWER ends the call there)")
+    parser.add_argument("--now", metavar="ISO-8601", help="the time the call starts (for hours and within())")
+    parser.add_argument("--json", action="store_true", help="print the call as one JSON object")
+    add_config_option(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    config = config_from(args)
+    program = load_program(args.file)
+    if program is None:
+        return 1
+    settings = parse_settings(program, args.settings)
+    now = parse_now(args.now)
+    interactive = args.keys is None and sys.stdin.isatty() and not args.json
+    printer = None if args.json else TranscriptPrinter(sys.stdout)
+    on_event = printer.event if printer else None
+    if interactive:
+        from autocall.sim.terminal import TerminalCaller
+        with TerminalCaller() as caller:
+            record = simulate(program, caller=caller, settings=settings, now=now, on_event=on_event,
+                              max_duration_ms=config.max_call_duration)
+    else:
+        record = simulate(program, keys=args.keys or "", settings=settings, now=now, on_event=on_event,
+                          max_duration_ms=config.max_call_duration)
+    if args.json:
+        sys.stdout.write(json.dumps(record.simulate_json(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        printer.summary(record)
+    return 0
+
+
+class TranscriptPrinter:
+    """The call as a readable transcript, event by event."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        color = use_color(stream)
+        self.bold = "\033[1m" if color else ""
+        self.dim = "\033[2m" if color else ""
+        self.reset = "\033[0m" if color else ""
+
+    def line(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def event(self, kind: str, data) -> None:
+        if kind == "state":
+            self.line(f"{self.bold}[{data}]{self.reset}")
+        elif kind == "prompt":
+            if data["kind"] == "tts":
+                self.line(f'   says      "{data["text"]}"')
+            elif data["kind"] == "file":
+                self.line(f"   plays     file {data['file']}")
+            else:
+                self.line(f"   plays     sound {data['name']}")
+        elif kind == "input":
+            keys = data["keys"] or "(nothing)"
+            self.line(f"   {data['op']:<9} caller: {keys} -> {data['outcome']}")
+        elif kind == "transfer":
+            self.line(f"   transfer  {data['destination']} -> {data['dialstatus']}")
+        elif kind == "record":
+            self.line(f"   record    -> {data}")
+        elif kind == "result":
+            self.line(f"   result    {data}")
+        elif kind == "log":
+            self.line(f"   {self.dim}log       {data}{self.reset}")
+
+    def summary(self, record) -> None:
+        ended = record.ended_by if record.error is None else f"error: {record.error}"
+        result = record.result if record.result is not None else "(none)"
+        self.line(f"{self.bold}call ended:{self.reset} {ended}; result: {result}; "
+                  f"path: {' -> '.join(record.path)}")

@@ -1,0 +1,140 @@
+"""Configuration: ``autocall.toml`` (or ``--config``), each key overridable by an ``AUTOCALL_<KEY>`` variable."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from autocall.durations import parse_duration_ms
+from autocall.errors import ConfigError, UserError
+
+DEFAULT_FILE = "autocall.toml"
+ENV_PREFIX = "AUTOCALL_"
+SECRET_KEYS = frozenset({"ami_secret"})
+_PATH_KEYS = frozenset({"database", "scripts_dir", "sounds_dir", "recordings_dir", "tts_cache_dir"})
+_DURATION_KEYS = frozenset({"grace_period", "max_call_duration", "env_timeout", "ami_ping_interval"})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting, with its default. Durations are milliseconds; paths are absolute after ``load``."""
+
+    # storage
+    database: str = "autocall.db"
+    # FastAGI server
+    host: str = "127.0.0.1"
+    port: int = 4573
+    scripts_dir: str = "."
+    grace_period: int = 30_000
+    env_timeout: int = 10_000
+    max_line_length: int = 16_384
+    # calls
+    max_call_duration: int = 3_600_000
+    recordings_dir: str = "recordings"
+    # audio
+    sounds_dir: str = "sounds"
+    tts_cache_dir: str = ""
+    voice: str = "en-us"
+    rate: int = 160
+    # outbound campaigns
+    pbx: str = "sim"
+    ami_secret: str = field(default="", repr=False)
+    ami_ping_interval: int = 20_000
+    channel_template: str = "PJSIP/{number}@trunk"
+    outbound_context: str = "autocall-outbound"
+    agi_url: str = "agi://127.0.0.1:4573"
+    caller_id: str = ""
+    # logging
+    log_level: str = "info"
+
+    def describe(self) -> dict[str, object]:
+        """The settings for display, secrets masked."""
+        return {f.name: ("***" if f.name in SECRET_KEYS and getattr(self, f.name) else getattr(self, f.name))
+                for f in fields(self)}
+
+
+_FIELDS = {f.name: f for f in fields(Config)}
+
+
+def _coerce(key: str, value: object, source: str) -> object:
+    kind = _FIELDS[key].type
+    try:
+        if key in _DURATION_KEYS:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value * 1000
+            return parse_duration_ms(str(value), what=key)
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ValueError
+        return str(value)
+    except (ValueError, UserError):
+        expected = "a duration such as 30s" if key in _DURATION_KEYS else ("a whole number" if kind == "int" else "a string")
+        shown = "***" if key in SECRET_KEYS else repr(value)
+        raise ConfigError(f"{source}: {key} = {shown} is not valid; expected {expected}") from None
+
+
+def _check_key(key: str, source: str) -> None:
+    if key not in _FIELDS:
+        near = difflib.get_close_matches(key, _FIELDS, n=1)
+        hint = f" (did you mean '{near[0]}'?)" if near else f"; known keys: {', '.join(sorted(_FIELDS))}"
+        raise ConfigError(f"{source}: unknown setting '{key}'{hint}")
+
+
+def load_config(path: str | None = None, environ: dict[str, str] | None = None,
+                cwd: str | None = None) -> Config:
+    """Read the file (``path``, else ``autocall.toml`` if present), then the environment.
+
+    Relative paths in the file are relative to the file; from the environment
+    or the defaults, to the working directory.
+    """
+    environ = os.environ if environ is None else environ
+    base = Path(cwd or os.getcwd())
+    values: dict[str, object] = {}
+    file_dir = base
+    chosen = path or environ.get(ENV_PREFIX + "CONFIG")
+    if chosen is None and (base / DEFAULT_FILE).is_file():
+        chosen = str(base / DEFAULT_FILE)
+    if chosen is not None:
+        config_path = (base / chosen) if not os.path.isabs(chosen) else Path(chosen)
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{chosen}: configuration file not found; create it or drop --config") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{chosen}: cannot read the configuration file ({exc.__class__.__name__})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{chosen}: not valid TOML ({exc}); fix the file") from None
+        file_dir = config_path.parent
+        for key, value in _flatten(data):
+            _check_key(key, str(chosen))
+            values[key] = _coerce(key, value, str(chosen))
+    from_file = set(values)
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        key = name[len(ENV_PREFIX):].lower()
+        _check_key(key, name)
+        values[key] = _coerce(key, raw, name)
+        from_file.discard(key)
+    config = replace(Config(), **values)
+    resolved = {}
+    for key in _PATH_KEYS:
+        value = getattr(config, key)
+        if value and not os.path.isabs(value):
+            resolved[key] = str(((file_dir if key in from_file else base) / value).resolve())
+    return replace(config, **resolved)
+
+
+def _flatten(data: dict, prefix: str = ""):
+    """Tables are allowed for grouping (``[server] port = 4573`` is ``port``); keys stay flat."""
+    for key, value in data.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, prefix)
+        else:
+            yield prefix + key, value

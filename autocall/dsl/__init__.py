@@ -1,0 +1,1 @@
+"""The dialogue language: parse ``.dlg`` text, check it, lower it to the IR the engine runs."""

@@ -1,0 +1,206 @@
+"""Lowering: a checked script becomes the IR (see ``autocall/engine/ir.py``), a state machine as data."""
+
+from __future__ import annotations
+
+from autocall.dsl import ast as A
+from autocall.dsl.checker import Symbols
+from autocall.engine.ir import FORMAT, VERSION
+
+DEFAULT_INTERDIGIT_MS = 2000
+DEFAULT_RECORD_MAX_MS = 60_000
+DEFAULT_RECORD_SILENCE_MS = 5000
+
+
+def template(t: A.Template) -> list:
+    return [part if isinstance(part, str) else {"var": part.name, "format": part.format} for part in t.parts]
+
+
+def expression(node) -> list:
+    """AST expression -> IR expression, without recursion (expressions may be deep)."""
+    # Post-order over an explicit stack: children are converted before their parent.
+    stack: list = [(node, False)]
+    values: list = []
+    while stack:
+        current, expanded = stack.pop()
+        if isinstance(current, A.IntLit):
+            values.append(["int", current.value])
+        elif isinstance(current, A.StrLit):
+            values.append(["str", template(current.template)])
+        elif isinstance(current, A.NameRef):
+            values.append(["var", current.name])
+        elif not expanded:
+            stack.append((current, True))
+            children = _children(current)
+            for child in reversed(children):
+                stack.append((child, False))
+        else:
+            count = len(_children(current))
+            args = values[len(values) - count:] if count else []
+            del values[len(values) - count:]
+            if isinstance(current, A.Binary):
+                values.append(["bin", current.op, args[0], args[1]])
+            elif isinstance(current, A.Not):
+                values.append(["not", args[0]])
+            elif isinstance(current, A.Negate):
+                values.append(["neg", args[0]])
+            else:
+                values.append(["call", current.function, args])
+    return values[0]
+
+
+def _children(node) -> tuple:
+    if isinstance(node, A.Binary):
+        return (node.left, node.right)
+    if isinstance(node, (A.Not, A.Negate)):
+        return (node.operand,)
+    if isinstance(node, A.Call):
+        return node.args
+    return ()
+
+
+class Lowering:
+    def __init__(self, script: A.Script, sym: Symbols, source: str) -> None:
+        self.script = script
+        self.sym = sym
+        self.source = source
+
+    def run(self) -> dict:
+        sym = self.sym
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "dialogue": sym.dialogue,
+            "source": self.source,
+            "settings": {"voice": sym.voice, "rate": sym.rate, "timeout_ms": sym.timeout_ms, "tries": sym.tries},
+            "params": [{"name": p.name.text, "default": _literal(p.default)} for p in sym.params],
+            "vars": [{"name": v.name.text, "init": expression(v.value), "line": v.span.line} for v in sym.vars],
+            "gathered": list(sym.gathered),
+            "secret": sorted(sym.secret),
+            "prompts": {name: self._prompt(decl.source) for name, decl in sym.prompts.items()},
+            "hours": {name: {"spec": decl.spec, **schedule.to_json()} for name, (decl, schedule) in sym.hours.items()},
+            "start": sym.start,
+            "states": {name: {"line": decl.span.line, "code": self._code(decl.body)}
+                       for name, decl in sym.states.items()},
+        }
+
+    # -- prompts --------------------------------------------------------------------------------------
+    def _prompt(self, ref) -> dict:
+        if isinstance(ref, A.NamedRef):
+            return self._prompt(self.sym.prompts[ref.name].source)
+        if isinstance(ref, A.TtsRef):
+            return {"kind": "tts", "text": template(ref.template)}
+        if isinstance(ref, A.FileRef):
+            return {"kind": "file", "path": ref.path, "resolved": self.sym.files[ref.path]}
+        return {"kind": "sound", "name": ref.name}
+
+    # -- code -------------------------------------------------------------------------------------------
+    def _code(self, body: tuple) -> list[dict]:
+        code: list[dict] = []
+        self._emit_block(body, code)
+        return code
+
+    def _emit_block(self, body: tuple, code: list[dict]) -> None:
+        for stmt in body:
+            self._emit(stmt, code)
+
+    def _emit(self, stmt, code: list[dict]) -> None:
+        line = stmt.span.line
+        if isinstance(stmt, A.If):
+            exits: list[dict] = []
+            for branch in stmt.branches:
+                if branch.condition is None:
+                    self._emit_block(branch.body, code)
+                    break
+                test = {"op": "if", "line": branch.span.line, "cond": expression(branch.condition), "else": None}
+                code.append(test)
+                self._emit_block(branch.body, code)
+                jump = {"op": "jump", "line": branch.span.line, "to": None}
+                code.append(jump)
+                exits.append(jump)
+                test["else"] = len(code)
+            end = len(code)
+            for jump in exits:
+                jump["to"] = end
+            return
+        op = self._simple(stmt)
+        op["line"] = line
+        code.append(op)
+
+    def _simple(self, stmt) -> dict:
+        sym = self.sym
+        if isinstance(stmt, A.Answer):
+            return {"op": "answer"}
+        if isinstance(stmt, A.Say):
+            return {"op": "play", "prompt": {"kind": "tts", "text": template(stmt.template)}}
+        if isinstance(stmt, A.Play):
+            return {"op": "play", "prompt": self._prompt(stmt.prompt)}
+        if isinstance(stmt, A.Wait):
+            return {"op": "wait", "ms": stmt.duration.ms}
+        if isinstance(stmt, A.Set):
+            return {"op": "set", "name": stmt.target.text, "expr": expression(stmt.value)}
+        if isinstance(stmt, A.Goto):
+            return {"op": "goto", "state": stmt.target.text}
+        if isinstance(stmt, A.Result):
+            return {"op": "result", "expr": expression(stmt.value)}
+        if isinstance(stmt, A.Log):
+            return {"op": "log", "expr": expression(stmt.value)}
+        if isinstance(stmt, A.Optout):
+            return {"op": "optout"}
+        if isinstance(stmt, A.Hangup):
+            return {"op": "hangup"}
+        if isinstance(stmt, A.Transfer):
+            options = {o.kind: o for o in stmt.options}
+            return {"op": "transfer", "dest": expression(stmt.destination),
+                    "timeout_ms": options["timeout"].value.ms if "timeout" in options else None,
+                    "callerid": expression(options["callerid"].value) if "callerid" in options else None}
+        if isinstance(stmt, A.Record):
+            options = {o.kind: o for o in stmt.options}
+            return {"op": "record", "name": stmt.target.text,
+                    "max_ms": options["max"].value.ms if "max" in options else DEFAULT_RECORD_MAX_MS,
+                    "silence_ms": options["silence"].value.ms if "silence" in options else DEFAULT_RECORD_SILENCE_MS,
+                    "beep": "beep" in options,
+                    "terminator": options["terminator"].value.keys if "terminator" in options else "#"}
+        if isinstance(stmt, A.Gather):
+            options = {o.kind: o for o in stmt.options}
+            digits = options["digits"].value.value if "digits" in options else None
+            maximum = options["max"].value.value if "max" in options else None
+            if "terminator" in options:
+                terminator = options["terminator"].value.keys
+            else:
+                terminator = "#" if digits is None else None
+            timeout_ms = options["timeout"].value.ms if "timeout" in options else sym.timeout_ms
+            return {"op": "gather", "name": stmt.target.text, "digits": digits, "max": maximum,
+                    "terminator": terminator,
+                    "prompt": self._prompt(options["prompt"].value) if "prompt" in options else None,
+                    "timeout_ms": timeout_ms,
+                    "interdigit_ms": options["interdigit"].value.ms if "interdigit" in options else timeout_ms,
+                    "tries": options["tries"].value.value if "tries" in options else 1,
+                    "secret": "secret" in options}
+        if isinstance(stmt, A.Menu):
+            options = {o.kind: o for o in stmt.options}
+            return {"op": "menu",
+                    "prompt": self._prompt(stmt.prompt) if stmt.prompt is not None else None,
+                    "timeout_ms": options["timeout"].value.ms if "timeout" in options else sym.timeout_ms,
+                    "tries": options["tries"].value.value if "tries" in options else sym.tries,
+                    "interdigit_ms": options["interdigit"].value.ms if "interdigit" in options else DEFAULT_INTERDIGIT_MS,
+                    "choices": [({"keys": c.key.keys, "goto": c.target.text} if c.target is not None
+                                 else {"keys": c.key.keys, "repeat": True}) for c in stmt.choices],
+                    "invalid": self._handler(stmt.invalid),
+                    "timeout": self._handler(stmt.timeout),
+                    "failure": stmt.failure.text if stmt.failure is not None else None}
+        raise AssertionError(f"cannot lower {type(stmt).__name__}")
+
+    def _handler(self, handler: A.Handler | None) -> dict | None:
+        if handler is None:
+            return None
+        if handler.goto is not None:
+            return {"goto": handler.goto.text}
+        return {"prompt": self._prompt(handler.prompt)}
+
+
+def _literal(node) -> str | int | None:
+    if node is None:
+        return None
+    if isinstance(node, A.IntLit):
+        return node.value
+    return "".join(p for p in node.template.parts if isinstance(p, str))

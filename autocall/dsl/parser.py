@@ -1,0 +1,644 @@
+"""Parsing ``.dlg`` text with Lark into the typed AST, with syntax errors in a script author's words.
+
+Lark runs LALR with an indenter and an inline transformer (no parse tree is
+built). Syntax errors are all reported in one run: after each one the
+offending line is replaced by a neutral line of the same shape and the text
+is parsed again.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from lark import Lark, Transformer
+from lark.parsers.lalr_analysis import Shift
+
+from autocall.dsl import ast as A
+from autocall.dsl.diagnostics import DiagnosticSink, suggest
+from autocall.dsl.lexer import DialogueLexer, LexProblem, Token
+from autocall.dsl.strings import StringProblem, parse_template, plain_text
+
+MAX_SCRIPT_BYTES = 2 * 1024 * 1024
+MAX_SYNTAX_ERRORS = 20
+
+STATEMENT_KEYWORDS = ("answer", "say", "play", "wait", "set", "menu", "gather", "if", "goto",
+                      "transfer", "record", "result", "log", "optout", "hangup")
+DECLARATION_KEYWORDS = ("dialogue", "voice", "rate", "timeout", "tries", "param", "var", "prompt",
+                        "hours", "start", "state")
+RESERVED_WORDS = frozenset(STATEMENT_KEYWORDS + DECLARATION_KEYWORDS + (
+    "elif", "else", "repeat", "star", "hash", "and", "or", "not"))
+
+_LAYOUT = frozenset({"_NL", "_INDENT", "_DEDENT"})
+
+
+def _span(first, last=None) -> A.Span:
+    """Span from a token or node to a token or node."""
+    last = first if last is None else last
+    start = first.span if hasattr(first, "span") else A.Span(first.line, first.column, first.line, first.column)
+    if hasattr(last, "span"):
+        end = last.span
+        return A.Span(start.line, start.column, end.end_line, end.end_column)
+    return A.Span(start.line, start.column, last.end_line, last.end_column)
+
+
+def _token_span(token: Token) -> A.Span:
+    return A.Span(token.line, token.column, token.end_line, token.end_column)
+
+
+def _meaningful(children) -> list:
+    return [c for c in children if not (isinstance(c, Token) and c.type in _LAYOUT)]
+
+
+class _AstBuilder(Transformer):
+    """Lark callbacks (one per grammar rule) building AST nodes; string problems go to ``sink``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sink: DiagnosticSink | None = None
+
+    # -- helpers ------------------------------------------------------------------------
+    def _template(self, token: Token) -> A.Template:
+        try:
+            return parse_template(str(token), token.line, token.column)
+        except StringProblem as problem:
+            self._string_problem(token, problem)
+            return A.Template((plain_text_safe(str(token)),), _token_span(token))
+
+    def _plain(self, token: Token) -> str:
+        try:
+            return plain_text(str(token))
+        except StringProblem as problem:
+            self._string_problem(token, problem)
+            return plain_text_safe(str(token))
+
+    def _string_problem(self, token: Token, problem: StringProblem) -> None:
+        column = token.column + problem.offset
+        self.sink.error(problem.message, A.Span(token.line, column, token.line, column + problem.length))
+
+    @staticmethod
+    def _name(token: Token) -> A.Name:
+        return A.Name(str(token), _token_span(token))
+
+    # -- top level --------------------------------------------------------------------------
+    def start(self, children):
+        return [c for c in _meaningful(children)]
+
+    def dialogue_decl(self, c):
+        c = _meaningful(c)
+        return A.DialogueDecl(self._name(c[1]), _span(c[0], c[1]))
+
+    def voice_decl(self, c):
+        c = _meaningful(c)
+        return A.SettingDecl("voice", (self._plain(c[1]), _token_span(c[1])), _span(c[0], c[1]))
+
+    def rate_decl(self, c):
+        c = _meaningful(c)
+        return A.SettingDecl("rate", A.Count(int(c[1].value), _token_span(c[1])), _span(c[0], c[1]))
+
+    def timeout_decl(self, c):
+        c = _meaningful(c)
+        return A.SettingDecl("timeout", c[1], _span(c[0], c[1]))
+
+    def tries_decl(self, c):
+        c = _meaningful(c)
+        return A.SettingDecl("tries", A.Count(int(c[1].value), _token_span(c[1])), _span(c[0], c[1]))
+
+    def param_decl(self, c):
+        c = _meaningful(c)
+        default = c[3] if len(c) > 3 else None
+        return A.ParamDecl(self._name(c[1]), default, _span(c[0], c[-1]))
+
+    def var_decl(self, c):
+        c = _meaningful(c)
+        return A.VarDecl(self._name(c[1]), c[3], _span(c[0], c[3]))
+
+    def prompt_decl(self, c):
+        c = _meaningful(c)
+        return A.PromptDecl(self._name(c[1]), c[3], _span(c[0], c[3]))
+
+    def hours_decl(self, c):
+        c = _meaningful(c)
+        spec = c[3]
+        tz = c[5] if len(c) > 5 else None
+        return A.HoursDecl(self._name(c[1]), self._plain(spec), _token_span(spec),
+                           self._plain(tz) if tz is not None else None,
+                           _token_span(tz) if tz is not None else None, _span(c[0], c[-1]))
+
+    def start_decl(self, c):
+        c = _meaningful(c)
+        return A.StartDecl(self._name(c[1]), _span(c[0], c[1]))
+
+    def state_decl(self, c):
+        c = _meaningful(c)
+        return A.StateDecl(self._name(c[1]), c[3], _span(c[0], c[2]))
+
+    def stmt(self, c):
+        return c[0]
+
+    def block(self, c):
+        return tuple(x for x in _meaningful(c))
+
+    # -- statements ---------------------------------------------------------------------------
+    def answer_stmt(self, c):
+        return A.Answer(_token_span(c[0]))
+
+    def optout_stmt(self, c):
+        return A.Optout(_token_span(c[0]))
+
+    def hangup_stmt(self, c):
+        return A.Hangup(_token_span(c[0]))
+
+    def say_stmt(self, c):
+        return A.Say(self._template(c[1]), _span(c[0], c[1]))
+
+    def play_stmt(self, c):
+        return A.Play(c[1], _span(c[0], c[1]))
+
+    def wait_stmt(self, c):
+        return A.Wait(c[1], _span(c[0], c[1]))
+
+    def set_stmt(self, c):
+        return A.Set(self._name(c[1]), c[3], _span(c[0], c[3]))
+
+    def gather_stmt(self, c):
+        return A.Gather(self._name(c[1]), tuple(c[2:]), _span(c[0], c[-1]))
+
+    def goto_stmt(self, c):
+        return A.Goto(self._name(c[1]), _span(c[0], c[1]))
+
+    def transfer_stmt(self, c):
+        return A.Transfer(c[1], tuple(c[2:]), _span(c[0], c[-1]))
+
+    def record_stmt(self, c):
+        return A.Record(self._name(c[1]), tuple(c[2:]), _span(c[0], c[-1]))
+
+    def result_stmt(self, c):
+        return A.Result(c[1], _span(c[0], c[1]))
+
+    def log_stmt(self, c):
+        return A.Log(c[1], _span(c[0], c[1]))
+
+    def if_stmt(self, c):
+        c = _meaningful(c)
+        first = A.Branch(c[1], c[3], _span(c[0], c[2]))
+        return A.If((first, *c[4:]), _span(c[0], c[2]))
+
+    def elif_clause(self, c):
+        c = _meaningful(c)
+        return A.Branch(c[1], c[3], _span(c[0], c[2]))
+
+    def else_clause(self, c):
+        c = _meaningful(c)
+        return A.Branch(None, c[2], _span(c[0], c[1]))
+
+    def menu_stmt(self, c):
+        c = _meaningful(c)
+        head = c[0]
+        colon = next(i for i, x in enumerate(c) if isinstance(x, Token) and x.type == "COLON")
+        before, items = c[1:colon], c[colon + 1:]
+        prompt = None
+        if before and not isinstance(before[0], A.Option):
+            prompt, before = before[0], before[1:]
+        choices, handlers = [], {"invalid": [], "timeout": [], "failure": []}
+        for item in items:
+            if isinstance(item, A.Choice):
+                choices.append(item)
+            else:
+                handlers[item[0]].append(item[1])
+        extra = tuple(h for kind in ("invalid", "timeout") for h in handlers[kind][1:])
+        extra += tuple(A.Handler("failure", f, None, f.span) for f in handlers["failure"][1:])
+        return A.Menu(prompt, tuple(before), tuple(choices),
+                      handlers["invalid"][0] if handlers["invalid"] else None,
+                      handlers["timeout"][0] if handlers["timeout"] else None,
+                      handlers["failure"][0] if handlers["failure"] else None,
+                      _span(head, c[colon]), extra)
+
+    def choice_item(self, c):
+        target = c[2]
+        return A.Choice(c[0], self._name(target) if target.type == "NAME" else None, _span(c[0], target))
+
+    def repeat_target(self, c):
+        return c[0]
+
+    def invalid_item(self, c):
+        return ("invalid", self._handler("invalid", c))
+
+    def timeout_item(self, c):
+        return ("timeout", self._handler("timeout", c))
+
+    def _handler(self, kind, c):
+        action = c[1]
+        if isinstance(action, A.Name):
+            return A.Handler(kind, action, None, _span(c[0], action))
+        return A.Handler(kind, None, action, _span(c[0], action))
+
+    def failure_item(self, c):
+        return ("failure", self._name(c[2]))
+
+    def goto_handler(self, c):
+        return self._name(c[1])
+
+    def say_handler(self, c):
+        return A.TtsRef(self._template(c[1]), _span(c[0], c[1]))
+
+    def play_handler(self, c):
+        return c[1]
+
+    # -- options -------------------------------------------------------------------------------
+    def _option(kind, convert=lambda self, tok: tok):  # noqa: N805 - factory used in the class body
+        def build(self, c):
+            if len(c) == 1:
+                return A.Option(kind, True, _token_span(c[0]))
+            return A.Option(kind, convert(self, c[1]), _span(c[0], c[1]))
+        return build
+
+    _count = staticmethod(lambda self, tok: A.Count(int(tok.value), _token_span(tok)))
+    digits_option = _option("digits", _count)
+    max_count_option = _option("max", _count)
+    tries_option = _option("tries", _count)
+    terminator_option = _option("terminator")
+    prompt_option = _option("prompt")
+    secret_option = _option("secret")
+    beep_option = _option("beep")
+    timeout_option = _option("timeout")
+    interdigit_option = _option("interdigit")
+    max_time_option = _option("max")
+    silence_option = _option("silence")
+    callerid_option = _option("callerid")
+    del _option, _count
+
+    def key(self, c):
+        token = c[0]
+        if isinstance(token, A.Key):
+            return token
+        if token.type == "STRING":
+            return A.Key(self._plain(token), _token_span(token), quoted=True)
+        return A.Key(str(token), _token_span(token), quoted=False)
+
+    def star_key(self, c):
+        return A.Key("*", _token_span(c[0]), quoted=False)
+
+    def hash_key(self, c):
+        return A.Key("#", _token_span(c[0]), quoted=False)
+
+    def duration(self, c):
+        token = c[0]
+        text = str(token)
+        if token.type == "INT":
+            return A.Duration(int(text), _token_span(token), unit_missing=True)
+        for unit, factor in (("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)):
+            if text.endswith(unit) and text[: -len(unit)].isdigit():
+                return A.Duration(int(text[: -len(unit)]) * factor, _token_span(token))
+        raise AssertionError(text)
+
+    # -- prompts ------------------------------------------------------------------------------------
+    def tts_ref(self, c):
+        return A.TtsRef(self._template(c[0]), _token_span(c[0]))
+
+    def named_ref(self, c):
+        return A.NamedRef(str(c[0]), _token_span(c[0]))
+
+    def prompt_file(self, c):
+        return A.FileRef(self._plain(c[1]), _span(c[0], c[1]))
+
+    def prompt_sound(self, c):
+        return A.SoundRef(self._plain(c[1]), _span(c[0], c[1]))
+
+    # -- expressions -------------------------------------------------------------------------------
+    def int_lit(self, c):
+        return A.IntLit(int(c[0].value), _token_span(c[0]))
+
+    def string_lit(self, c):
+        return A.StrLit(self._template(c[0]), _token_span(c[0]))
+
+    def name_ref(self, c):
+        return A.NameRef(str(c[0]), _token_span(c[0]))
+
+    def call(self, c):
+        args = tuple(x for x in c[2:-1] if not isinstance(x, Token) and x is not None)
+        return A.Call(str(c[0]), _token_span(c[0]), args, _span(c[0], c[-1]))
+
+    def group(self, c):
+        return c[1]
+
+    def expr(self, c):
+        return _Precedence(c, self.sink).parse()
+
+
+class _Precedence:
+    """Precedence climbing over the flat run the grammar's ``expr`` rule yields.
+
+    Loosest first: ``or``, ``and``, ``not``, comparisons (which do not chain),
+    ``+ -``, ``* /``, unary ``-``.
+    """
+
+    BINARY = {"or": 1, "and": 2, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
+              "+": 5, "-": 5, "*": 6, "/": 6}
+    COMPARISON = 4
+
+    def __init__(self, items, sink: DiagnosticSink) -> None:
+        self.items = items
+        self.index = 0
+        self.sink = sink
+
+    def parse(self):
+        return self._binary(1)
+
+    def _binary(self, level: int, first=None):
+        left = self._unary() if first is None else first
+        items = self.items
+        while self.index < len(items):
+            op = str(items[self.index])
+            prec = self.BINARY[op]
+            if prec < level:
+                break
+            self.index += 1
+            right = self._binary(prec + 1)
+            left = A.Binary(op, left, right, _span(left, right))
+            if prec == self.COMPARISON and self.index < len(items) \
+                    and self.BINARY[str(items[self.index])] == self.COMPARISON:
+                token = items[self.index]
+                self.sink.error("comparisons do not chain; write 'a < b and b < c'", _token_span(token))
+        return left
+
+    def _unary(self):
+        items = self.items
+        prefixes = []
+        while isinstance(items[self.index], Token) and items[self.index].type in ("NOT", "MINUS"):
+            prefixes.append(items[self.index])
+            self.index += 1
+        operand = items[self.index]
+        self.index += 1
+        # minus signs after the last ``not`` bind to the operand itself ...
+        while prefixes and prefixes[-1].type == "MINUS":
+            sign = prefixes.pop()
+            operand = A.Negate(operand, _span(sign, operand))
+        # ... and ``not`` covers a whole comparison: ``not a == b`` is ``not (a == b)``.
+        if prefixes:
+            operand = self._binary(self.COMPARISON, first=operand)
+            while prefixes:
+                prefix = prefixes.pop()
+                node = A.Not if prefix.type == "NOT" else A.Negate
+                operand = node(operand, _span(prefix, operand))
+        return operand
+
+
+def plain_text_safe(raw: str) -> str:
+    return raw[1:-1] if len(raw) >= 2 else raw
+
+
+# -- the parser --------------------------------------------------------------------------------------
+
+_WORDS = {
+    "NAME": "a name", "STRING": "a quoted string", "INT": "a number",
+    "DURATION": "a duration such as 5s", "_NL": "the end of the line", "_INDENT": "an indented block",
+    "_DEDENT": "the end of the block", "$END": "the end of the file", "COMPARE": "a comparison",
+    "PLUS": "'+'", "MINUS": "'-'", "MUL": "'*' or '/'",
+}
+
+
+class _SyntaxProblem(Exception):
+    """The parser met ``token`` where only ``expected`` terminals could go."""
+
+    def __init__(self, token: Token, expected: set[str]) -> None:
+        super().__init__(token.type)
+        self.token = token
+        self.expected = expected
+
+
+class DialogueParser:
+    """One parser; ``parse(text, path, sink)`` returns a Script. Not reentrant: one per thread.
+
+    Lark builds the LALR tables and the callbacks from ``grammar/dialogue.lark``;
+    the loop that feeds tokens through them lives here (``_run``), with the
+    lexer of ``lexer.py``, because parse speed matters for large scripts.
+    """
+
+    def __init__(self) -> None:
+        grammar = resources.files("autocall").joinpath("grammar", "dialogue.lark").read_text(encoding="utf-8")
+        self._builder = _AstBuilder()
+        lark = Lark(grammar, parser="lalr", lexer="basic", transformer=self._builder,
+                    keep_all_tokens=True, maybe_placeholders=False)
+        self._literals = {t.name: t.pattern.value for t in lark.terminals if t.pattern.type == "str"}
+        self._lexer = DialogueLexer({value: name for name, value in self._literals.items()})
+        lalr = lark.parser.parser.parser
+        table = lalr.parse_table
+        self._states = table.states
+        self._start = table.start_states["start"]
+        self._end = table.end_states["start"]
+        self._rules = {rule: (len(rule.expansion), lalr.callbacks[rule], rule.origin.name)
+                       for rule in lalr.callbacks}
+
+    def _run(self, text: str):
+        """Feed the tokens of ``text`` through the LALR tables; return the value of ``start``."""
+        states, rules, soft = self._states, self._rules, self._lexer.soft_keyword_types
+        state_stack = [self._start]
+        value_stack: list = []
+        token = None
+        for token in self._lexer.tokens(text):
+            while True:
+                actions = states[state_stack[-1]]
+                entry = actions.get(token.type)
+                if entry is None:
+                    if token.type in soft and "NAME" in actions:
+                        token.type = "NAME"
+                        continue
+                    raise _SyntaxProblem(token, {t for t in actions if t.isupper()})
+                action, arg = entry
+                if action is Shift:
+                    state_stack.append(arg)
+                    value_stack.append(token)
+                    break
+                size, callback, origin = rules[arg]
+                if size:
+                    children = value_stack[-size:]
+                    del state_stack[-size:]
+                    del value_stack[-size:]
+                else:
+                    children = []
+                value_stack.append(callback(children))
+                state_stack.append(states[state_stack[-1]][origin][1])
+        end = Token("$END", "", len(text), token.end_line if token else 1, token.end_column if token else 1,
+                    token.end_line if token else 1, token.end_column if token else 1, len(text))
+        while True:
+            actions = states[state_stack[-1]]
+            entry = actions.get("$END")
+            if entry is None:
+                raise _SyntaxProblem(end, {t for t in actions if t.isupper()})
+            action, arg = entry
+            if action is Shift:
+                return value_stack[-1]
+            size, callback, origin = rules[arg]
+            children = value_stack[-size:] if size else []
+            if size:
+                del state_stack[-size:]
+                del value_stack[-size:]
+            value_stack.append(callback(children))
+            state_stack.append(states[state_stack[-1]][origin][1])
+            if state_stack[-1] == self._end:
+                return value_stack[-1]
+
+    # -- entry point -----------------------------------------------------------------------------
+    def parse(self, text: str, path: str, sink: DiagnosticSink) -> A.Script | None:
+        """The Script, or None after reporting every syntax error to ``sink``."""
+        lines = _check_tabs(text, sink)
+        if sink.has_errors:
+            text = "".join(line.replace("\t", " " * 4) for line in lines)
+        tab_lines = {d.span.line for d in sink.items if d.span}
+        reported = 0
+        attempt = text if text.endswith("\n") else text + "\n"
+        seen: set[int] = set()
+        while True:
+            self._builder.sink = sink
+            try:
+                declarations = self._run(attempt)
+            except (_SyntaxProblem, LexProblem) as exc:
+                lines = attempt.splitlines(keepends=True)
+                line_no = self._report(exc, lines, sink, tab_lines)
+                reported += 1
+                if reported >= MAX_SYNTAX_ERRORS or line_no in seen or line_no > len(lines):
+                    if reported >= MAX_SYNTAX_ERRORS:
+                        sink.error(f"too many syntax errors; stopping after {MAX_SYNTAX_ERRORS}", None)
+                    return None
+                seen.add(line_no)
+                attempt = "".join(_neutralise(lines, line_no))
+                continue
+            finally:
+                self._builder.sink = None
+            if sink.has_errors:
+                return None
+            return A.Script(path, declarations)
+
+    # -- syntax errors in words ---------------------------------------------------------------------
+    def _report(self, exc, lines: list[str], sink: DiagnosticSink, quiet_lines: set[int]) -> int:
+        if isinstance(exc, LexProblem):
+            if exc.line not in quiet_lines:
+                sink.error(exc.message, A.Span(exc.line, exc.column, exc.line, exc.column + exc.length))
+            return exc.line
+        token = exc.token
+        if token.type in _LAYOUT or token.type == "$END":
+            line, column = _next_code_position(lines, token)
+        else:
+            line, column = token.line, token.column
+        width = len(token.value) if token.type not in _LAYOUT else 1
+        if line not in quiet_lines:
+            sink.error(self._describe(token, exc.expected), A.Span(line, column, line, column + max(width, 1)))
+        return line
+
+    def _describe(self, token: Token, expected: set[str]) -> str:
+        words = {self._word(t) for t in expected}
+        statement_words = {f"'{k}'" for k in STATEMENT_KEYWORDS}
+        declaration_words = {f"'{k}'" for k in DECLARATION_KEYWORDS}
+        if token.type == "_INDENT":
+            return "unexpected indentation (this line is indented more than the block it is in)"
+        if len(words & statement_words) >= 5:
+            if token.type == "NAME":
+                return f"unknown statement '{token}'" + suggest(str(token), STATEMENT_KEYWORDS)
+            words = (words - statement_words) | {"a statement"}
+        if len(words & declaration_words) >= 5:
+            if token.type == "NAME" and token.column == 1:
+                return f"unknown declaration '{token}'" + suggest(str(token), DECLARATION_KEYWORDS)
+            words = (words - declaration_words) | {"a declaration"}
+        if token.type == "INT" and "a duration such as 5s" in words:
+            return f"{token} has no unit; write {token}s"
+        if token.type in self._literals and self._literals[token.type] in RESERVED_WORDS and "a name" in words:
+            return f"'{token}' is a reserved word and cannot be used as a name"
+        return f"expected {_join(sorted(words, key=_word_order))}, found {self._found(token)}"
+
+    @staticmethod
+    def _found(token: Token) -> str:
+        if token.type == "$END":
+            return "the end of the file"
+        if token.type == "_NL":
+            return "the end of the line"
+        if token.type == "_DEDENT":
+            return "the end of the block"
+        if token.type == "STRING":
+            return f"the string {token}"
+        return f"'{token}'"
+
+    def _word(self, terminal: str) -> str:
+        if terminal in _WORDS:
+            return _WORDS[terminal]
+        if terminal in self._literals:
+            return f"'{self._literals[terminal]}'"
+        return terminal.lower()
+
+
+def _word_order(word: str) -> tuple[int, str]:
+    return (0 if word.startswith("'") else 1, word)
+
+
+def _join(words: list[str]) -> str:
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _next_code_position(lines: list[str], token: Token) -> tuple[int, int]:
+    """Where the line after a layout token starts (layout tokens sit on the newline before it)."""
+    start = (token.end_line or token.line or 1)
+    if token.type == "$END":
+        start = len(lines)
+        last = lines[-1].rstrip("\r\n") if lines else ""
+        return start, len(last) + 1
+    if token.type == "_NL":
+        line = token.line
+        return line, token.column
+    for index in range(start - 1, len(lines)):
+        stripped = lines[index].strip()
+        if stripped and not stripped.startswith("#"):
+            return index + 1, len(lines[index]) - len(lines[index].lstrip(" ")) + 1
+    return len(lines), 1
+
+
+def _check_tabs(text: str, sink: DiagnosticSink) -> list[str]:
+    lines = text.splitlines(keepends=True)
+    for number, line in enumerate(lines, start=1):
+        indent = line[: len(line) - len(line.lstrip(" \t"))]
+        if "\t" in indent:
+            column = indent.index("\t") + 1
+            sink.error("tab in indentation; indent with spaces only", A.Span(number, column, number, column + 1))
+    return lines
+
+
+def _indent_of(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _neutralise(lines: list[str], line_no: int) -> list[str]:
+    """Replace line ``line_no`` by a harmless line of the same shape, so parsing can go on."""
+    lines = list(lines)
+    index = line_no - 1
+    if index >= len(lines):
+        return lines
+    line = lines[index]
+    indent = _indent_of(line)
+    stripped = line.strip()
+    previous = next((lines[i] for i in range(index - 1, -1, -1)
+                     if lines[i].strip() and not lines[i].strip().startswith("#")), "")
+    if previous and indent > _indent_of(previous) and not previous.rstrip().endswith(":"):
+        # Unexpected indentation: drop this line and the rest of its over-indented run.
+        lines[index] = "\n"
+        for follow in range(index + 1, len(lines)):
+            if lines[follow].strip() and _indent_of(lines[follow]) < indent:
+                break
+            lines[follow] = "\n"
+        return lines
+    pad = " " * indent
+    word = stripped.split(" ", 1)[0].split(":", 1)[0] if stripped else ""
+    if stripped.split("#", 1)[0].rstrip().endswith(":"):
+        if indent == 0:
+            replacement = f"state __recover_{line_no}:"
+        elif word in ("menu", "elif", "else"):
+            replacement = {"menu": "menu:", "elif": "elif 1:", "else": "else:"}[word]
+        else:
+            replacement = "if 1:"
+    elif indent == 0:
+        replacement = ""
+    else:
+        parent = next((lines[i] for i in range(index - 1, -1, -1)
+                       if lines[i].strip() and _indent_of(lines[i]) < indent), "")
+        replacement = "failure -> __recover" if parent.strip().startswith("menu") else "answer"
+    lines[index] = pad + replacement + "\n" if replacement else "\n"
+    return lines

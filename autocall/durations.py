@@ -1,0 +1,28 @@
+"""Durations as people write them (``500ms``, ``5s``, ``2m``, ``1h``), parsed to milliseconds."""
+
+from __future__ import annotations
+
+import re
+
+from autocall.errors import UserError
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h)\s*$")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+
+
+def parse_duration_ms(text: str, what: str = "duration") -> int:
+    """``"5s"`` -> 5000. A bare number is refused: the unit is never guessed."""
+    match = _DURATION.match(text)
+    if not match:
+        if text.strip().isdigit():
+            raise UserError(f"{what}: {text.strip()!r} has no unit; write {text.strip()}s (units: ms, s, m, h)")
+        raise UserError(f"{what}: {text!r} is not a duration; write e.g. 500ms, 5s, 10m or 1h")
+    return int(match.group(1)) * _UNIT_MS[match.group(2)]
+
+
+def format_duration_ms(ms: int) -> str:
+    """The shortest exact spelling: 5000 -> ``5s``, 90000 -> ``90s``, 120000 -> ``2m``."""
+    for unit in ("h", "m", "s"):
+        if ms and ms % _UNIT_MS[unit] == 0:
+            return f"{ms // _UNIT_MS[unit]}{unit}"
+    return f"{ms}ms"

@@ -1,0 +1,1 @@
+"""The dialogue engine: one interpreter that runs a compiled dialogue against any Channel."""

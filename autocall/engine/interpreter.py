@@ -1,0 +1,538 @@
+"""The interpreter: runs a compiled dialogue (the IR) against any Channel and returns its CallRecord.
+
+One interpreter for every runtime. The IR is prepared once per Program into
+closures (``Runtime``); each call is a ``Call`` driving that runtime through
+the channel. A caller's hangup is one exception caught in one place, after
+which the record is always complete.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Callable
+
+from autocall.engine import values as V
+from autocall.engine.channel import (ALL_KEYS, CallerHangup, Channel, ChannelFailure, Clock, FilePrompt,
+                                     Prompt, SoundPrompt, TtsPrompt)
+from autocall.engine.ir import Program
+from autocall.engine.keys import INVALID, MATCH, MORE, KeyMatcher
+from autocall.engine.record import ENDED_CALLER, ENDED_ERROR, ENDED_HANGUP, SECRET_MASK, CallRecord
+from autocall.hours import Schedule
+
+log = logging.getLogger("autocall.engine")
+
+MAX_STATEMENTS = 10_000
+DEFAULT_MAX_DURATION_MS = 3_600_000
+BUILTINS = ("caller", "caller_name", "called", "channel", "call_id", "choice", "dialstatus", "amd",
+            "attempt")
+DIAL_ANSWERED = "ANSWER"
+
+Env = dict
+Evaluator = Callable[[Env], V.Value]
+
+
+class _Guard(Exception):
+    """A guard rail tripped (statement count or duration)."""
+
+
+class _EndCall(Exception):
+    """The dialogue ended the call (hangup, falling off a state, an answered transfer)."""
+
+
+# -- compiling expressions and templates to closures -------------------------------------------
+
+NOW = "\0now"  # env key of the call's clock (no script name can contain NUL)
+
+
+def _compile_expr(expr: list, schedules: dict[str, Schedule]) -> Evaluator:
+    kind = expr[0]
+    if kind == "int":
+        value = expr[1]
+        return lambda env: value
+    if kind == "str":
+        return _compile_template(expr[1])
+    if kind == "var":
+        name = expr[1]
+        return lambda env: env[name]
+    if kind == "not":
+        inner = _compile_expr(expr[1], schedules)
+        return lambda env: 0 if V.truthy(inner(env)) else 1
+    if kind == "neg":
+        inner = _compile_expr(expr[1], schedules)
+        return lambda env: V.negate(inner(env))
+    if kind == "bin":
+        op = expr[1]
+        left = _compile_expr(expr[2], schedules)
+        right = _compile_expr(expr[3], schedules)
+        if op == "and":
+            return lambda env: 1 if V.truthy(left(env)) and V.truthy(right(env)) else 0
+        if op == "or":
+            return lambda env: 1 if V.truthy(left(env)) or V.truthy(right(env)) else 0
+        if op in V.COMPARISONS:
+            compare = V.compare
+            return lambda env: compare(op, left(env), right(env))
+        function = V.ARITHMETIC[op]
+        return lambda env: function(left(env), right(env))
+    if kind == "call":
+        name, args = expr[1], expr[2]
+        if name == "len":
+            inner = _compile_expr(args[0], schedules)
+            return lambda env: len(V.to_text(inner(env)))
+        if name == "within":
+            schedule = schedules[args[0][1]]
+            return lambda env: 1 if schedule.contains(datetime.fromtimestamp(env[NOW](), timezone.utc)) else 0
+    raise ValueError(f"unknown expression {expr!r:.80}")
+
+
+def _compile_template(parts: list) -> Evaluator:
+    if all(isinstance(part, str) for part in parts):
+        text = "".join(parts)
+        return lambda env: text
+    pieces: list = []
+    for part in parts:
+        if isinstance(part, str):
+            pieces.append(part)
+        elif part.get("format") == "digits":
+            pieces.append((part["var"], V.spoken_digits))
+        else:
+            pieces.append((part["var"], V.to_text))
+
+    def render(env: Env) -> str:
+        return "".join(p if isinstance(p, str) else p[1](env[p[0]]) for p in pieces)
+    return render
+
+
+def _reads(expr: list) -> set[str]:
+    """Names an IR expression reads (iteratively: expressions may be deep)."""
+    found: set[str] = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        kind = node[0]
+        if kind == "var":
+            found.add(node[1])
+        elif kind == "str":
+            found.update(p["var"] for p in node[1] if isinstance(p, dict))
+        elif kind in ("not", "neg"):
+            stack.append(node[1])
+        elif kind == "bin":
+            stack.extend((node[2], node[3]))
+        elif kind == "call":
+            stack.extend(a for a in node[2] if node[1] != "within")
+    return found
+
+
+# -- the prepared program ---------------------------------------------------------------------------
+
+class _PromptPlan:
+    """A prompt ready to play: builds the channel's prompt value and the trace entry."""
+
+    __slots__ = ("kind", "text", "display", "file", "sound", "voice", "rate")
+
+    def __init__(self, prompt: dict, voice, rate, secret: frozenset[str]) -> None:
+        self.kind = prompt["kind"]
+        self.voice, self.rate = voice, rate
+        self.text = self.display = None
+        if self.kind == "tts":
+            self.text = _compile_template(prompt["text"])
+            masked = [p if isinstance(p, str) or p["var"] not in secret else SECRET_MASK
+                      for p in prompt["text"]]
+            self.display = self.text if masked == prompt["text"] else _compile_template(masked)
+        elif self.kind == "file":
+            self.file = FilePrompt(prompt["path"], prompt["resolved"])
+        else:
+            self.sound = SoundPrompt(prompt["name"])
+
+    def build(self, env: Env) -> tuple[Prompt, dict]:
+        if self.kind == "tts":
+            text = self.text(env)
+            shown = text if self.display is self.text else self.display(env)
+            return TtsPrompt(text, self.voice, self.rate), {"kind": "tts", "text": shown}
+        if self.kind == "file":
+            return self.file, {"kind": "file", "file": self.file.path}
+        return self.sound, {"kind": "sound", "name": self.sound.name}
+
+
+class _Op:
+    """One prepared operation; fields by kind (see ir.py)."""
+
+    __slots__ = ("kind", "line", "a", "b", "c", "d", "e", "f", "g", "h", "i")
+
+    def __init__(self, kind: str, line: int, *fields) -> None:
+        self.kind, self.line = kind, line
+        padded = list(fields) + [None] * (9 - len(fields))
+        self.a, self.b, self.c, self.d, self.e, self.f, self.g, self.h, self.i = padded
+
+
+class Runtime:
+    """A Program prepared for execution: closures for expressions, prompt plans, key matchers."""
+
+    def __init__(self, program: Program) -> None:
+        data = program.data
+        self.program = program
+        self.name = data["dialogue"]
+        self.source = data.get("source") or data["dialogue"]
+        self.start = data["start"]
+        self.secret = frozenset(data["secret"])
+        self.schedules = {name: Schedule.from_json(h) for name, h in data["hours"].items()}
+        settings = data["settings"]
+        self.voice, self.rate = settings.get("voice"), settings.get("rate")
+        self.params = [(p["name"], p.get("default")) for p in data["params"]]
+        self.vars = [(v["name"], self._expr(v["init"])) for v in data["vars"]]
+        self.gathered = list(data["gathered"])
+        self.output_names = [v["name"] for v in data["vars"]] + [n for n in self.gathered
+                                                                  if n not in {v["name"] for v in data["vars"]}]
+        self.states = {name: [self._prepare(op) for op in state["code"]] for name, state in data["states"].items()}
+
+    def _expr(self, expr: list | None):
+        if expr is None:
+            return None
+        evaluate = _compile_expr(expr, self.schedules)
+        secret_reads = _reads(expr) & self.secret
+        if not secret_reads:
+            return (evaluate, None)
+        mask = {name: SECRET_MASK for name in secret_reads}
+
+        def display(env: Env) -> str:
+            try:
+                return V.to_text(evaluate({**env, **mask}))
+            except V.ScriptError:
+                return SECRET_MASK
+        return (evaluate, display)
+
+    def _plan(self, prompt: dict | None) -> _PromptPlan | None:
+        return None if prompt is None else _PromptPlan(prompt, self.voice, self.rate, self.secret)
+
+    def _handler(self, handler: dict | None):
+        if handler is None:
+            return None
+        return ("goto", handler["goto"]) if handler.get("goto") else ("prompt", self._plan(handler["prompt"]))
+
+    def _prepare(self, op: dict) -> _Op:
+        kind, line = op["op"], op.get("line", 0)
+        if kind in ("answer", "optout", "hangup"):
+            return _Op(kind, line)
+        if kind == "play":
+            return _Op(kind, line, self._plan(op["prompt"]))
+        if kind == "wait":
+            return _Op(kind, line, op["ms"])
+        if kind in ("set", "result", "log"):
+            return _Op(kind, line, self._expr(op["expr"]), op.get("name"))
+        if kind == "if":
+            return _Op(kind, line, self._expr(op["cond"])[0], op["else"])
+        if kind == "jump":
+            return _Op(kind, line, op["to"])
+        if kind == "goto":
+            return _Op(kind, line, op["state"])
+        if kind == "transfer":
+            return _Op(kind, line, self._expr(op["dest"]), op.get("timeout_ms"), self._expr(op.get("callerid")))
+        if kind == "record":
+            return _Op(kind, line, op["name"], op["max_ms"], op["silence_ms"], op["beep"], op.get("terminator"))
+        if kind == "gather":
+            return _Op(kind, line, op["name"], op.get("digits"), op.get("max"), op.get("terminator"),
+                       self._plan(op.get("prompt")), op["timeout_ms"], op["interdigit_ms"], op["tries"],
+                       bool(op.get("secret")))
+        if kind == "menu":
+            choices = {c["keys"]: (c.get("goto"), bool(c.get("repeat"))) for c in op["choices"]}
+            keys = frozenset(choices)
+            return _Op(kind, line, self._plan(op.get("prompt")), op["timeout_ms"], op["tries"],
+                       op["interdigit_ms"], choices, (keys, KeyMatcher.prefixes_of(keys)),
+                       self._handler(op.get("invalid")), self._handler(op.get("timeout")), op.get("failure"))
+        raise ValueError(f"unknown operation {kind!r}")
+
+
+def runtime_of(program: Program) -> Runtime:
+    """The prepared form of ``program``, built once and kept on it."""
+    if program._runtime is None:
+        program._runtime = Runtime(program)
+    return program._runtime
+
+
+# -- one call -----------------------------------------------------------------------------------------
+
+class Call:
+    """One run of a dialogue on a channel. Build it, then ``await call.run()`` for the CallRecord."""
+
+    def __init__(self, program: Program, channel: Channel, clock: Clock, *, call_id: str,
+                 params: dict[str, V.Value] | None = None, builtins: dict[str, V.Value] | None = None,
+                 initial: dict[str, V.Value] | None = None,
+                 max_statements: int = MAX_STATEMENTS, max_duration_ms: int = DEFAULT_MAX_DURATION_MS,
+                 on_optout: Callable[["Call"], None] | None = None,
+                 on_log: Callable[["Call", str], None] | None = None,
+                 on_event: Callable[[str, object], None] | None = None) -> None:
+        self.runtime = runtime_of(program)
+        self.channel = channel
+        self.clock = clock
+        self.max_statements = max_statements
+        self.max_duration_s = max_duration_ms / 1000
+        self.on_optout = on_optout
+        self.on_log = on_log
+        self.on_event = on_event
+        self.started = clock.now()
+        given = dict(builtins or {})
+        self.env: Env = {"caller": "", "caller_name": "", "called": "", "channel": "", "call_id": call_id,
+                         "choice": "", "dialstatus": "", "amd": "", "attempt": 1, NOW: clock.now}
+        self.env.update({k: v for k, v in given.items() if k in self.env and k != "call_id"})
+        self.record = CallRecord(call_id=call_id, script=self.runtime.name, started_at=self.started,
+                                 caller=V.to_text(self.env["caller"]), called=V.to_text(self.env["called"]))
+        self._params = dict(params or {})
+        self._initial = dict(initial or {})
+
+    # -- life cycle -----------------------------------------------------------------------------
+    async def run(self) -> CallRecord:
+        record = self.record
+        state = None
+        try:
+            self._bind_values()
+            state = self.runtime.start
+            while state is not None:
+                state = await self._run_state(state)
+            record.ended_by = ENDED_HANGUP
+        except _EndCall:
+            record.ended_by = ENDED_HANGUP
+        except CallerHangup:
+            record.ended_by = ENDED_CALLER
+        except (V.ScriptError, _Guard) as exc:
+            self._fail(str(exc))
+        except ChannelFailure as exc:
+            self._fail(f"channel failure: {exc}")
+        except Exception as exc:  # the record must still be written; the host logs the traceback
+            log.exception("call %s: internal error", record.call_id)
+            self._fail(f"internal error: {exc.__class__.__name__}: {exc}")
+        record.ended_at = self.clock.now()
+        record.variables = self._output_variables()
+        if record.ended_by != ENDED_CALLER:
+            await self._hang_up_quietly()
+        return record
+
+    def _fail(self, message: str) -> None:
+        self.record.ended_by = ENDED_ERROR
+        self.record.error = message
+        self._log(message)
+
+    async def _hang_up_quietly(self) -> None:
+        try:
+            await self.channel.hangup()
+        except (CallerHangup, ChannelFailure):
+            pass
+
+    def _bind_values(self) -> None:
+        runtime = self.runtime
+        for name, default in runtime.params:
+            if name in self._params:
+                self.env[name] = self._params[name]
+            elif default is not None:
+                self.env[name] = default
+            else:
+                raise V.ScriptError(f"{runtime.source}: the required param '{name}' was not supplied")
+        for name in runtime.gathered:
+            self.env[name] = ""
+        for name, (evaluate, _display) in runtime.vars:
+            self.env[name] = self._initial[name] if name in self._initial else self._evaluate(evaluate, 0)
+        for name in runtime.gathered:
+            if name in self._initial:
+                self.env[name] = self._initial[name]
+
+    def _output_variables(self) -> dict:
+        secret = self.runtime.secret
+        return {name: (SECRET_MASK if name in secret and self.env.get(name) != "" else self.env.get(name, ""))
+                for name in self.runtime.output_names}
+
+    def _evaluate(self, evaluate, line: int):
+        try:
+            return evaluate(self.env)
+        except V.ScriptError as exc:
+            raise V.ScriptError(f"{self.runtime.source}:{line}: {exc}") from None
+        except RecursionError:
+            raise V.ScriptError(f"{self.runtime.source}:{line}: expression too deep to evaluate") from None
+
+    def _log(self, message: str, line: int | None = None) -> None:
+        self.record.log.append({"at": round(self.clock.now() - self.started, 3), "line": line,
+                                "message": message})
+        if self.on_event is not None:
+            self.on_event("log", message)
+        if self.on_log is not None:
+            self.on_log(self, message)
+
+    def _tick(self, count: int = 1) -> None:
+        self.record.statements += count
+        if self.record.statements > self.max_statements:
+            raise _Guard(f"the call ran more than {self.max_statements:,} statements "
+                         "(a loop that never ends?); stopped")
+
+    def _check_duration(self) -> None:
+        if self.clock.now() - self.started > self.max_duration_s:
+            raise _Guard(f"the call lasted longer than the maximum of {self.max_duration_s:g} s; stopped")
+
+    # -- the state loop ---------------------------------------------------------------------------
+    async def _run_state(self, state: str) -> str | None:
+        """Run one state; return the next state, or None when the call ends by falling off."""
+        self.record.path.append(state)
+        if self.on_event is not None:
+            self.on_event("state", state)
+        code = self.runtime.states[state]
+        env = self.env
+        pc = 0
+        size = len(code)
+        while pc < size:
+            op = code[pc]
+            kind = op.kind
+            if kind == "jump":
+                pc = op.a
+                continue
+            self._tick()
+            if kind == "set":
+                env[op.b] = self._evaluate(op.a[0], op.line)
+            elif kind == "if":
+                if V.truthy(self._evaluate(op.a, op.line)):
+                    pc += 1
+                else:
+                    pc = op.b
+                continue
+            elif kind == "goto":
+                return op.a
+            elif kind == "play":
+                await self._play(op.a, "")
+            elif kind == "menu":
+                target = await self._menu(op, state)
+                if target is None:
+                    raise _EndCall()
+                return target
+            elif kind == "gather":
+                await self._gather(op, state)
+            elif kind == "answer":
+                await self.channel.answer()
+            elif kind == "wait":
+                await self.channel.pause(op.a)
+            elif kind == "transfer":
+                await self._transfer(op)
+            elif kind == "record":
+                await self._record(op)
+            elif kind == "result":
+                self._result(op)
+            elif kind == "log":
+                evaluate, display = op.a
+                value = V.to_text(self._evaluate(evaluate, op.line))
+                self._log(value if display is None else display(env), op.line)
+            elif kind == "optout":
+                self.record.optout = True
+                if self.on_optout is not None:
+                    self.on_optout(self)
+            elif kind == "hangup":
+                raise _EndCall()
+            self._check_duration()
+            pc += 1
+        return None
+
+    # -- statements that talk to the channel -----------------------------------------------------
+    async def _play(self, plan: _PromptPlan, interrupt_keys: str) -> str | None:
+        prompt, shown = plan.build(self.env)
+        self.record.prompts.append(shown)
+        if self.on_event is not None:
+            self.on_event("prompt", shown)
+        return await self.channel.play(prompt, interrupt_keys)
+
+    async def _first_key(self, plan: _PromptPlan | None, timeout_ms: int) -> str | None:
+        """Play the prompt (barge-in with any key), then wait for the first key."""
+        key = await self._play(plan, ALL_KEYS) if plan is not None else None
+        if key is None:
+            key = await self.channel.wait_for_digit(timeout_ms)
+        return key
+
+    def _input(self, state: str, op: str, keys: str, outcome: str) -> None:
+        entry = {"state": state, "op": op, "keys": keys, "outcome": outcome}
+        self.record.inputs.append(entry)
+        if self.on_event is not None:
+            self.on_event("input", entry)
+
+    async def _menu(self, op: _Op, state: str) -> str | None:
+        plan, timeout_ms, tries, interdigit_ms = op.a, op.b, op.c, op.d
+        choices, (keys, prefixes) = op.e, op.f
+        invalid, timeout, failure = op.g, op.h, op.i
+        failures = 0
+        while True:
+            key = await self._first_key(plan, timeout_ms)
+            if key is None:
+                outcome, typed = "timeout", ""
+            else:
+                matcher = KeyMatcher(keys, prefixes)
+                decision = matcher.feed(key)
+                while decision is MORE:
+                    key = await self.channel.wait_for_digit(interdigit_ms)
+                    decision = matcher.expire() if key is None else matcher.feed(key)
+                outcome = "match" if decision is MATCH else "invalid"
+                typed = matcher.keys
+            self._input(state, "menu", typed, outcome)
+            self._check_duration()
+            if outcome == "match":
+                self.env["choice"] = typed
+                target, repeat = choices[typed]
+                if repeat:
+                    self._tick()
+                    continue
+                return target
+            failures += 1
+            handler = invalid if outcome == "invalid" else timeout
+            if handler is not None:
+                if handler[0] == "goto":
+                    return handler[1]
+                await self._play(handler[1], "")
+            if failures >= tries:
+                return failure
+            self._tick()
+
+    async def _gather(self, op: _Op, state: str) -> None:
+        name, digits, maximum, terminator = op.a, op.b, op.c, op.d
+        plan, timeout_ms, interdigit_ms, tries, secret = op.e, op.f, op.g, op.h, op.i
+        attempt = 0
+        while True:
+            attempt += 1
+            typed = ""
+            key = await self._first_key(plan, timeout_ms)
+            while True:
+                if key is None:
+                    outcome = "timeout" if typed else "empty"
+                    break
+                if key == terminator:
+                    outcome = "terminated" if typed else "empty"
+                    break
+                typed += key
+                if (digits is not None and len(typed) >= digits) or (maximum is not None and len(typed) >= maximum):
+                    outcome = "complete"
+                    break
+                key = await self.channel.wait_for_digit(interdigit_ms)
+            self._check_duration()
+            if typed or attempt >= tries:
+                break
+            self._tick()
+        self.env[name] = typed
+        shown = SECRET_MASK if secret and typed else typed
+        self._input(state, "gather", shown, outcome)
+
+    async def _transfer(self, op: _Op) -> None:
+        destination = V.to_text(self._evaluate(op.a[0], op.line))
+        callerid = V.to_text(self._evaluate(op.c[0], op.line)) if op.c is not None else None
+        status = await self.channel.transfer(destination, op.b, callerid)
+        self.env["dialstatus"] = status
+        self.record.transfers.append({"destination": destination, "dialstatus": status})
+        if self.on_event is not None:
+            self.on_event("transfer", self.record.transfers[-1])
+        if status == DIAL_ANSWERED:
+            raise _EndCall()
+
+    async def _record(self, op: _Op) -> None:
+        outcome = await self.channel.record(op.a, op.b, op.c, op.d, op.e)
+        self.env[op.a] = outcome.file
+        self.record.recordings.append(outcome.file)
+        if self.on_event is not None:
+            self.on_event("record", outcome.file)
+        if outcome.hung_up:
+            raise CallerHangup()
+
+    def _result(self, op: _Op) -> None:
+        evaluate, display = op.a
+        value = V.to_text(self._evaluate(evaluate, op.line))
+        self.record.result = value if display is None else display(self.env)
+        if self.on_event is not None:
+            self.on_event("result", self.record.result)

@@ -1,0 +1,61 @@
+"""The record of one call: what the caller heard and pressed, where the dialogue went, how it ended."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+ENDED_HANGUP = "hangup"
+ENDED_CALLER = "caller_hangup"
+ENDED_ERROR = "error"
+SECRET_MASK = "***"
+
+
+@dataclass
+class CallRecord:
+    call_id: str
+    script: str
+    started_at: float
+    caller: str = ""
+    called: str = ""
+    path: list[str] = field(default_factory=list)
+    prompts: list[dict] = field(default_factory=list)
+    inputs: list[dict] = field(default_factory=list)
+    transfers: list[dict] = field(default_factory=list)
+    recordings: list[str] = field(default_factory=list)
+    log: list[dict] = field(default_factory=list)
+    result: str | None = None
+    ended_by: str | None = None
+    error: str | None = None
+    variables: dict = field(default_factory=dict)
+    optout: bool = False
+    ended_at: float | None = None
+    statements: int = 0
+
+    @property
+    def keys(self) -> str:
+        """Every key the caller pressed, in order (secret gathers masked)."""
+        return "".join(item["keys"] for item in self.inputs)
+
+    @property
+    def duration(self) -> float:
+        return max((self.ended_at or self.started_at) - self.started_at, 0.0)
+
+    def simulate_json(self) -> dict:
+        """The ``simulate --json`` object, exactly the keys operations.md lists."""
+        return {
+            "script": self.script,
+            "path": list(self.path),
+            "prompts": list(self.prompts),
+            "inputs": list(self.inputs),
+            "transfers": list(self.transfers),
+            "result": self.result,
+            "ended_by": self.ended_by,
+            "variables": dict(self.variables),
+            "error": self.error,
+        }
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["keys"] = self.keys
+        data["duration"] = round(self.duration, 3)
+        return data

@@ -1,0 +1,114 @@
+"""The simulated channel: the engine's Channel with a virtual clock and a caller (scripted or at a keyboard)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from autocall.engine.channel import (CallerHangup, FilePrompt, Prompt, RecordOutcome, SoundPrompt,
+                                     TtsPrompt)
+from autocall.sim.caller import HANGUP
+
+DEFAULT_TRANSFER_STATUS = "NOANSWER"
+RING_MS = 30_000
+
+
+class SimCaller(Protocol):
+    """The caller's reactions (see ``ScriptedCaller``); each returns a key, None, or ``"h"`` (hang up)."""
+
+    def on_step(self) -> str | None: ...
+    def on_play(self, interrupt_keys: str, text: str = "") -> str | None: ...
+    def on_wait_digit(self, timeout_ms: int | None = None) -> str | None: ...
+    def on_record(self, terminator: str | None) -> str | None: ...
+
+
+class SimClock:
+    """Virtual time: starts at ``start`` (epoch seconds) and moves only when the call waits."""
+
+    def __init__(self, start: float) -> None:
+        self._now = start
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, ms: int) -> None:
+        self._now += ms / 1000
+
+
+def describe_prompt(prompt: Prompt) -> str:
+    if isinstance(prompt, TtsPrompt):
+        return prompt.text
+    if isinstance(prompt, FilePrompt):
+        return f"[file {prompt.path}]"
+    assert isinstance(prompt, SoundPrompt)
+    return f"[sound {prompt.name}]"
+
+
+class SimChannel:
+    """A call with no PBX: prompts are text, keys come from ``caller``, time from ``clock``."""
+
+    def __init__(self, caller: SimCaller, clock: SimClock, *, call_id: str = "sim",
+                 transfer_status: str = DEFAULT_TRANSFER_STATUS, recordings_dir: str = "recordings") -> None:
+        self.caller = caller
+        self.clock = clock
+        self.call_id = call_id
+        self.transfer_status = transfer_status
+        self.recordings_dir = recordings_dir
+        self.variables: dict[str, str] = {}
+        self.answered = False
+        self.hung_up = False
+
+    def _step(self) -> None:
+        if self.caller.on_step() == HANGUP:
+            raise CallerHangup()
+
+    async def answer(self) -> None:
+        self._step()
+        self.answered = True
+
+    async def play(self, prompt: Prompt, interrupt_keys: str = "") -> str | None:
+        reaction = self.caller.on_play(interrupt_keys, describe_prompt(prompt))
+        if reaction == HANGUP:
+            raise CallerHangup()
+        return reaction
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        reaction = self.caller.on_wait_digit(timeout_ms)
+        if reaction == HANGUP:
+            raise CallerHangup()
+        if reaction is None:
+            self.clock.advance(timeout_ms)
+        return reaction
+
+    async def pause(self, duration_ms: int) -> None:
+        self._step()
+        self.clock.advance(duration_ms)
+
+    async def record(self, name: str, max_ms: int, silence_ms: int, beep: bool,
+                     terminator: str | None) -> RecordOutcome:
+        reaction = self.caller.on_record(terminator)
+        self.clock.advance(silence_ms)
+        file = f"{self.recordings_dir}/{self.call_id}-{name}.wav"
+        if reaction == HANGUP:
+            return RecordOutcome(file, None, hung_up=True)
+        return RecordOutcome(file, reaction)
+
+    async def transfer(self, destination: str, timeout_ms: int | None, callerid: str | None) -> str:
+        self._step()
+        self.clock.advance(timeout_ms or RING_MS)
+        return self.transfer_status
+
+    async def set_variable(self, name: str, value: str) -> None:
+        self.variables[name] = value
+
+    async def hangup(self) -> None:
+        self.hung_up = True
+
+
+def run_sync(coroutine):
+    """Drive a coroutine that never suspends (the simulated channel's calls) to its result."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("the simulated call waited on something outside the simulator")
