@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -10,6 +9,7 @@ from pathlib import Path
 
 from autocall.durations import parse_duration_ms
 from autocall.errors import ConfigError, UserError
+from autocall.suggest import closest
 
 DEFAULT_FILE = "autocall.toml"
 ENV_PREFIX = "AUTOCALL_"
@@ -81,8 +81,8 @@ def _coerce(key: str, value: object, source: str) -> object:
 
 def _check_key(key: str, source: str) -> None:
     if key not in _FIELDS:
-        near = difflib.get_close_matches(key, _FIELDS, n=1)
-        hint = f" (did you mean '{near[0]}'?)" if near else f"; known keys: {', '.join(sorted(_FIELDS))}"
+        near = closest(key, _FIELDS)
+        hint = f" (did you mean '{near}'?)" if near else f"; known keys: {', '.join(sorted(_FIELDS))}"
         raise ConfigError(f"{source}: unknown setting '{key}'{hint}")
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from autocall.cli.common import config_from, add_config_option, load_program, use_color
-from autocall.sim.runner import parse_now, parse_settings, simulate
+from autocall.cli.common import add_config_option, config_from, load_program, use_color
 
 
 def register(subparsers) -> None:
@@ -26,6 +25,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from autocall.sim.runner import parse_now, parse_settings, simulate
+
     config = config_from(args)
     program = load_program(args.file)
     if program is None:

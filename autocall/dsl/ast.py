@@ -4,9 +4,60 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+_MISSING = object()
 
-@dataclass(frozen=True)
-class Span:
+
+class Node:
+    """Base of AST nodes: value equality and a readable repr over the annotated fields."""
+
+    _fields: tuple[str, ...] = ()
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self._values()))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__name__}({inner})"
+
+
+def node(cls):
+    """Make ``cls`` (annotated fields, optional defaults) an AST node with a fast ``__init__``.
+
+    A light stand-in for ``@dataclass(frozen=True)``: dataclasses cost about a
+    millisecond per class to create, which ``autocall check`` pays at start-up.
+    """
+    names = tuple(cls.__dict__.get("__annotations__", {}))
+    params = []
+    defaults = {}
+    for name in names:
+        default = cls.__dict__.get(name, _MISSING)
+        if default is _MISSING:
+            params.append(name)
+        else:
+            defaults[f"_d_{name}"] = default
+            params.append(f"{name}=_d_{name}")
+    body = "".join(f"    self.{name} = {name}\n" for name in names) or "    pass\n"
+    namespace: dict = dict(defaults)
+    exec(f"def __init__(self, {', '.join(params)}):\n{body}", namespace)
+    cls.__init__ = namespace["__init__"]
+    cls._fields = names
+    for name in names:
+        if name in cls.__dict__:
+            delattr(cls, name)
+    if not issubclass(cls, Node):
+        cls = type(cls.__name__, (cls, Node), {"__module__": cls.__module__, "__doc__": cls.__doc__,
+                                               "__qualname__": cls.__qualname__})
+    return cls
+
+
+@node
+class Span(Node):
     """1-based line and column of the first character, and of the character after the last."""
 
     line: int
@@ -20,8 +71,8 @@ class Span:
 
 # -- strings with interpolation ------------------------------------------------
 
-@dataclass(frozen=True)
-class Interpolation:
+@node
+class Interpolation(Node):
     """``{name}`` or ``{name|digits}`` inside a string."""
 
     name: str
@@ -29,8 +80,8 @@ class Interpolation:
     span: Span
 
 
-@dataclass(frozen=True)
-class Template:
+@node
+class Template(Node):
     """A string literal: literal text and interpolations, in order."""
 
     parts: tuple[str | Interpolation, ...]
@@ -57,48 +108,48 @@ class Template:
 
 # -- expressions -----------------------------------------------------------------
 
-@dataclass(frozen=True)
-class IntLit:
+@node
+class IntLit(Node):
     value: int
     span: Span
 
 
-@dataclass(frozen=True)
-class StrLit:
+@node
+class StrLit(Node):
     template: Template
     span: Span
 
 
-@dataclass(frozen=True)
-class NameRef:
+@node
+class NameRef(Node):
     name: str
     span: Span
 
 
-@dataclass(frozen=True)
-class Call:
+@node
+class Call(Node):
     function: str
     function_span: Span
     args: tuple["Expr", ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class Binary:
+@node
+class Binary(Node):
     op: str
     left: "Expr"
     right: "Expr"
     span: Span
 
 
-@dataclass(frozen=True)
-class Not:
+@node
+class Not(Node):
     operand: "Expr"
     span: Span
 
 
-@dataclass(frozen=True)
-class Negate:
+@node
+class Negate(Node):
     operand: "Expr"
     span: Span
 
@@ -108,16 +159,16 @@ Expr = IntLit | StrLit | NameRef | Call | Binary | Not | Negate
 
 # -- small pieces -------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Name:
+@node
+class Name(Node):
     """An identifier as written, with where it was written."""
 
     text: str
     span: Span
 
 
-@dataclass(frozen=True)
-class Duration:
+@node
+class Duration(Node):
     """A duration; ``unit_missing`` marks a bare number (an error: "write 5s")."""
 
     ms: int
@@ -125,14 +176,14 @@ class Duration:
     unit_missing: bool = False
 
 
-@dataclass(frozen=True)
-class Count:
+@node
+class Count(Node):
     value: int
     span: Span
 
 
-@dataclass(frozen=True)
-class Key:
+@node
+class Key(Node):
     """A DTMF key or key sequence as written: ``1``, ``star``, ``"#"``, ``"101"``."""
 
     keys: str
@@ -140,26 +191,26 @@ class Key:
     quoted: bool
 
 
-@dataclass(frozen=True)
-class TtsRef:
+@node
+class TtsRef(Node):
     template: Template
     span: Span
 
 
-@dataclass(frozen=True)
-class NamedRef:
+@node
+class NamedRef(Node):
     name: str
     span: Span
 
 
-@dataclass(frozen=True)
-class FileRef:
+@node
+class FileRef(Node):
     path: str
     span: Span
 
 
-@dataclass(frozen=True)
-class SoundRef:
+@node
+class SoundRef(Node):
     name: str
     span: Span
 
@@ -167,8 +218,8 @@ class SoundRef:
 PromptRef = TtsRef | NamedRef | FileRef | SoundRef
 
 
-@dataclass(frozen=True)
-class Option:
+@node
+class Option(Node):
     """One option of a statement (``timeout 5s``, ``digits 4``, ``secret``); ``value`` by kind."""
 
     kind: str
@@ -178,87 +229,87 @@ class Option:
 
 # -- statements -----------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Answer:
+@node
+class Answer(Node):
     span: Span
 
 
-@dataclass(frozen=True)
-class Say:
+@node
+class Say(Node):
     template: Template
     span: Span
 
 
-@dataclass(frozen=True)
-class Play:
+@node
+class Play(Node):
     prompt: PromptRef
     span: Span
 
 
-@dataclass(frozen=True)
-class Wait:
+@node
+class Wait(Node):
     duration: Duration
     span: Span
 
 
-@dataclass(frozen=True)
-class Set:
+@node
+class Set(Node):
     target: Name
     value: Expr
     span: Span
 
 
-@dataclass(frozen=True)
-class Gather:
+@node
+class Gather(Node):
     target: Name
     options: tuple[Option, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class Goto:
+@node
+class Goto(Node):
     target: Name
     span: Span
 
 
-@dataclass(frozen=True)
-class Transfer:
+@node
+class Transfer(Node):
     destination: Expr
     options: tuple[Option, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class Record:
+@node
+class Record(Node):
     target: Name
     options: tuple[Option, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class Result:
+@node
+class Result(Node):
     value: Expr
     span: Span
 
 
-@dataclass(frozen=True)
-class Log:
+@node
+class Log(Node):
     value: Expr
     span: Span
 
 
-@dataclass(frozen=True)
-class Optout:
+@node
+class Optout(Node):
     span: Span
 
 
-@dataclass(frozen=True)
-class Hangup:
+@node
+class Hangup(Node):
     span: Span
 
 
-@dataclass(frozen=True)
-class Branch:
+@node
+class Branch(Node):
     """One ``if``/``elif`` arm (``condition`` None for ``else``)."""
 
     condition: Expr | None
@@ -266,14 +317,14 @@ class Branch:
     span: Span
 
 
-@dataclass(frozen=True)
-class If:
+@node
+class If(Node):
     branches: tuple[Branch, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class Choice:
+@node
+class Choice(Node):
     """``KEY -> STATE`` or ``KEY -> repeat`` (``target`` None)."""
 
     key: Key
@@ -281,8 +332,8 @@ class Choice:
     span: Span
 
 
-@dataclass(frozen=True)
-class Handler:
+@node
+class Handler(Node):
     """What ``invalid``/``timeout`` do: jump (``goto``) or speak (``prompt``) and try again."""
 
     kind: str
@@ -291,8 +342,8 @@ class Handler:
     span: Span
 
 
-@dataclass(frozen=True)
-class Menu:
+@node
+class Menu(Node):
     prompt: PromptRef | None
     options: tuple[Option, ...]
     choices: tuple[Choice, ...]
@@ -309,14 +360,14 @@ Stmt = (Answer | Say | Play | Wait | Set | Gather | Goto | Transfer | Record | R
 
 # -- declarations -------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class DialogueDecl:
+@node
+class DialogueDecl(Node):
     name: Name
     span: Span
 
 
-@dataclass(frozen=True)
-class SettingDecl:
+@node
+class SettingDecl(Node):
     """``voice``, ``rate``, ``timeout`` or ``tries`` at the top level."""
 
     kind: str
@@ -324,29 +375,29 @@ class SettingDecl:
     span: Span
 
 
-@dataclass(frozen=True)
-class ParamDecl:
+@node
+class ParamDecl(Node):
     name: Name
     default: IntLit | StrLit | None
     span: Span
 
 
-@dataclass(frozen=True)
-class VarDecl:
+@node
+class VarDecl(Node):
     name: Name
     value: Expr
     span: Span
 
 
-@dataclass(frozen=True)
-class PromptDecl:
+@node
+class PromptDecl(Node):
     name: Name
     source: TtsRef | FileRef | SoundRef
     span: Span
 
 
-@dataclass(frozen=True)
-class HoursDecl:
+@node
+class HoursDecl(Node):
     name: Name
     spec: str
     spec_span: Span
@@ -355,14 +406,14 @@ class HoursDecl:
     span: Span
 
 
-@dataclass(frozen=True)
-class StartDecl:
+@node
+class StartDecl(Node):
     state: Name
     span: Span
 
 
-@dataclass(frozen=True)
-class StateDecl:
+@node
+class StateDecl(Node):
     name: Name
     body: tuple[Stmt, ...]
     span: Span

@@ -386,13 +386,15 @@ class Checker:
     def _block(self, body: tuple) -> None:
         ended_by = None
         for stmt in body:
-            if ended_by is not None:
+            if ended_by:
                 self.sink.warning(f"this statement can never run (the {ended_by} above always leaves the state)",
                                   stmt.span)
-                ended_by = "reported"
+                ended_by = ""
             self._statement(stmt)
             if ended_by is None and isinstance(stmt, (A.Goto, A.Hangup, A.Menu)):
                 ended_by = {A.Goto: "goto", A.Hangup: "hangup", A.Menu: "menu"}[type(stmt)]
+            elif ended_by == "":
+                ended_by = False
 
     def _statement(self, stmt) -> None:
         if isinstance(stmt, A.Say):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Iterable
 
 from autocall.dsl.ast import Span
+from autocall.suggest import closest
 
 ERROR = "error"
 WARNING = "warning"
@@ -50,8 +50,8 @@ class Diagnostic:
 
 def suggest(name: str, candidates: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest candidate, or an empty string."""
-    found = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{found[0]}'?)" if found else ""
+    found = closest(name, candidates)
+    return f" (did you mean '{found}'?)" if found else ""
 
 
 class DiagnosticSink:

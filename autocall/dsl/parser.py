@@ -418,7 +418,7 @@ class DialogueParser:
         grammar = resources.files("autocall").joinpath("grammar", "dialogue.lark").read_text(encoding="utf-8")
         self._builder = _AstBuilder()
         lark = Lark(grammar, parser="lalr", lexer="basic", transformer=self._builder,
-                    keep_all_tokens=True, maybe_placeholders=False)
+                    keep_all_tokens=True, maybe_placeholders=False, cache=True)
         self._literals = {t.name: t.pattern.value for t in lark.terminals if t.pattern.type == "str"}
         self._lexer = DialogueLexer({value: name for name, value in self._literals.items()})
         lalr = lark.parser.parser.parser
@@ -482,10 +482,10 @@ class DialogueParser:
     def parse(self, text: str, path: str, sink: DiagnosticSink) -> A.Script | None:
         """The Script, or None after reporting every syntax error to ``sink``."""
         lines = _check_tabs(text, sink)
-        if sink.has_errors:
+        reported = len(sink.items)
+        if reported:
             text = "".join(line.replace("\t", " " * 4) for line in lines)
         tab_lines = {d.span.line for d in sink.items if d.span}
-        reported = 0
         attempt = text if text.endswith("\n") else text + "\n"
         seen: set[int] = set()
         while True:
@@ -505,7 +505,7 @@ class DialogueParser:
                 continue
             finally:
                 self._builder.sink = None
-            if sink.has_errors:
+            if reported:
                 return None
             return A.Script(path, declarations)
 
@@ -531,14 +531,14 @@ class DialogueParser:
         declaration_words = {f"'{k}'" for k in DECLARATION_KEYWORDS}
         if token.type == "_INDENT":
             return "unexpected indentation (this line is indented more than the block it is in)"
-        if len(words & statement_words) >= 5:
-            if token.type == "NAME":
-                return f"unknown statement '{token}'" + suggest(str(token), STATEMENT_KEYWORDS)
-            words = (words - statement_words) | {"a statement"}
         if len(words & declaration_words) >= 5:
             if token.type == "NAME" and token.column == 1:
                 return f"unknown declaration '{token}'" + suggest(str(token), DECLARATION_KEYWORDS)
             words = (words - declaration_words) | {"a declaration"}
+        if len(words & statement_words) >= 5:
+            if token.type == "NAME":
+                return f"unknown statement '{token}'" + suggest(str(token), STATEMENT_KEYWORDS)
+            words = (words - statement_words) | {"a statement"}
         if token.type == "INT" and "a duration such as 5s" in words:
             return f"{token} has no unit; write {token}s"
         if token.type in self._literals and self._literals[token.type] in RESERVED_WORDS and "a name" in words:
@@ -627,7 +627,10 @@ def _neutralise(lines: list[str], line_no: int) -> list[str]:
         return lines
     pad = " " * indent
     word = stripped.split(" ", 1)[0].split(":", 1)[0] if stripped else ""
-    if stripped.split("#", 1)[0].rstrip().endswith(":"):
+    following = next((lines[i] for i in range(index + 1, len(lines))
+                      if lines[i].strip() and not lines[i].strip().startswith("#")), "")
+    opens_block = bool(following) and _indent_of(following) > indent
+    if stripped.split("#", 1)[0].rstrip().endswith(":") or opens_block:
         if indent == 0:
             replacement = f"state __recover_{line_no}:"
         elif word in ("menu", "elif", "else"):
