@@ -9,6 +9,7 @@ from autocall.engine.ir import FORMAT, VERSION
 DEFAULT_INTERDIGIT_MS = 2000
 DEFAULT_RECORD_MAX_MS = 60_000
 DEFAULT_RECORD_SILENCE_MS = 5000
+DEFAULT_TRANSFER_TIMEOUT_MS = 30_000
 
 
 def template(t: A.Template) -> list:
@@ -151,7 +152,7 @@ class Lowering:
         if isinstance(stmt, A.Transfer):
             options = {o.kind: o for o in stmt.options}
             return {"op": "transfer", "dest": expression(stmt.destination),
-                    "timeout_ms": options["timeout"].value.ms if "timeout" in options else None,
+                    "timeout_ms": options["timeout"].value.ms if "timeout" in options else DEFAULT_TRANSFER_TIMEOUT_MS,
                     "callerid": expression(options["callerid"].value) if "callerid" in options else None}
         if isinstance(stmt, A.Record):
             options = {o.kind: o for o in stmt.options}
