@@ -1,0 +1,205 @@
+"""The sound cache in ``sounds_dir``: TTS prompts rendered once per content, uploaded files converted once per content.
+
+Layout (every sound is a ``.sln16`` + ``.sln`` pair; names are what Asterisk's
+``STREAM FILE`` takes, relative to ``sounds_dir``)::
+
+    sounds_dir/tts/<key>.sln16, .sln    key = hash(text, voice id, rate, engine versions, format)
+    sounds_dir/file/<key>.sln16, .sln   key = hash(file content, format)
+    cache_dir/locks/<xx>.lock           cross-process locks (default cache_dir: sounds_dir/.autocall)
+    cache_dir/tmp/                      espeak's WAVs while they are converted
+
+A sound exists once both files exist. A missing sound is made under an
+exclusive ``flock`` (so two threads or processes asking for the same prompt
+render it once), each file written to a temporary name and renamed, so no
+reader ever sees a torn file. Everything here is synchronous; the Twisted
+side is ``async_sounds``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from autocall.audio.convert import convert_for_asterisk, temporary_path
+from autocall.audio.errors import AudioError, cannot_write
+from autocall.audio.probe import validate_prompt_file
+from autocall.audio.voices import check_rate, resolve_voice
+from autocall.audio.worker import RENDER_TIMEOUT_S, TtsWorker, engine_version, prompt_label
+from autocall.engine.channel import FilePrompt, Prompt, SoundPrompt, TtsPrompt
+
+FORMAT_VERSION = 1   # bump when the pipeline's output changes: every cached sound is then made again
+TTS_FOLDER = "tts"
+FILE_FOLDER = "file"
+_KEY_CHARS = 24
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A sound ready to play: its name, whether it was made just now (False: it was cached), and warnings."""
+
+    name: str
+    made: bool
+    warnings: tuple[str, ...] = ()
+
+
+class SoundLibrary:
+    """Synchronous, thread- and process-safe access to the sound cache."""
+
+    def __init__(self, sounds_dir: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None,
+                 default_voice: str = "en-us", default_rate: int = 160, *,
+                 worker_timeout: float = RENDER_TIMEOUT_S, worker_argv: list[str] | None = None) -> None:
+        self.sounds_dir = os.path.abspath(os.fspath(sounds_dir))
+        self.cache_dir = os.path.abspath(os.fspath(cache_dir)) if cache_dir else os.path.join(
+            self.sounds_dir, ".autocall")
+        self.default_voice = default_voice
+        self.default_rate = default_rate
+        self.renders = 0       # TTS renders this instance performed (cache misses)
+        self.conversions = 0   # uploaded files this instance converted
+        self._worker = TtsWorker(timeout=worker_timeout, argv=worker_argv)
+        self._count_lock = threading.Lock()
+        self._file_keys: dict[tuple, tuple[str, tuple[str, ...]]] = {}
+
+    @classmethod
+    def from_config(cls, config, sounds_dir: str | None = None) -> SoundLibrary:
+        """A library set up from ``autocall.config.Config`` (``sounds_dir`` overrides the configured one)."""
+        return cls(sounds_dir or config.sounds_dir, config.tts_cache_dir or None, config.voice, config.rate)
+
+    # --- TTS ---
+
+    def tts_name(self, text: str, voice: str | None = None, rate: int | None = None) -> str:
+        """The sound name of ``text`` spoken with ``voice``/``rate`` (defaults if None), rendering it if needed."""
+        return self._prepare_tts(text, voice, rate).name
+
+    def is_cached_tts(self, text: str, voice: str | None = None, rate: int | None = None) -> bool:
+        """Whether that prompt is already rendered (nothing is rendered to find out)."""
+        return self._exists(self._tts_request(text, voice, rate)[0])
+
+    def _tts_request(self, text: str, voice: str | None, rate: int | None) -> tuple[str, str, str, int]:
+        """(sound name, normalised text, voice id, rate) for a TTS prompt."""
+        spoken = " ".join(text.split())
+        if not spoken:
+            raise AudioError(prompt_label(text), "empty text; there is nothing to say")
+        voice_id = resolve_voice(voice or self.default_voice)
+        rate = check_rate(self.default_rate if rate is None else rate)
+        identity = json.dumps([FORMAT_VERSION, engine_version(), voice_id, rate, spoken])
+        key = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:_KEY_CHARS]
+        return f"{TTS_FOLDER}/{key}", spoken, voice_id, rate
+
+    def _prepare_tts(self, text: str, voice: str | None, rate: int | None) -> Prepared:
+        name, spoken, voice_id, rate = self._tts_request(text, voice, rate)
+
+        def render() -> None:
+            os.makedirs(os.path.join(self.cache_dir, "tmp"), exist_ok=True)
+            wav = os.path.join(self.cache_dir, "tmp", os.path.basename(temporary_path(name + ".wav")))
+            try:
+                self._worker.render(spoken, voice_id, rate, wav)
+                try:
+                    convert_for_asterisk(wav, self.sounds_dir, name)
+                except AudioError as exc:
+                    raise AudioError(prompt_label(spoken), exc.problem) from None
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(wav)
+            self._count("renders")
+
+        return Prepared(name, self._ensure(name, render))
+
+    # --- uploaded files ---
+
+    def file_name(self, path: str | os.PathLike[str]) -> str:
+        """The sound name of an audio file, validated and converted once per content; AudioError if it is unfit."""
+        return self._prepare_file(path).name
+
+    def _prepare_file(self, path: str | os.PathLike[str]) -> Prepared:
+        source = os.path.abspath(os.fspath(path))
+        try:
+            st = os.stat(source)
+        except OSError:
+            raise AudioError(os.fspath(path), "file not found") from None
+        identity = (source, st.st_size, st.st_mtime_ns, st.st_ino)
+        known = self._file_keys.get(identity)
+        if known is None:
+            warnings = tuple(validate_prompt_file(path))
+            digest = hashlib.sha256(f"{FORMAT_VERSION}\n".encode())
+            with open(source, "rb") as stream:
+                digest.update(stream.read())
+            known = self._file_keys[identity] = (f"{FILE_FOLDER}/{digest.hexdigest()[:_KEY_CHARS]}", warnings)
+        name, warnings = known
+
+        def convert() -> None:
+            convert_for_asterisk(source, self.sounds_dir, name)
+            self._count("conversions")
+
+        return Prepared(name, self._ensure(name, convert), warnings)
+
+    # --- any prompt ---
+
+    def prepare(self, prompt: Prompt) -> Prepared:
+        """Make the sound for an engine prompt value if needed; a ``SoundPrompt`` is the PBX's own and passes through."""
+        if isinstance(prompt, TtsPrompt):
+            return self._prepare_tts(prompt.text, prompt.voice, prompt.rate)
+        if isinstance(prompt, FilePrompt):
+            return self._prepare_file(prompt.resolved)
+        if isinstance(prompt, SoundPrompt):
+            return Prepared(prompt.name, made=False)
+        raise TypeError(f"not a prompt: {prompt!r}")
+
+    def name_for(self, prompt: Prompt) -> str:
+        """The sound name to play for an engine prompt value."""
+        return self.prepare(prompt).name
+
+    def path_of(self, name: str) -> str:
+        """The absolute path of a sound without extension (what ``STREAM FILE`` takes when sounds_dir is elsewhere)."""
+        return os.path.join(self.sounds_dir, name)
+
+    def close(self) -> None:
+        """Stop the TTS worker process, if one was started."""
+        self._worker.close()
+
+    def __enter__(self) -> SoundLibrary:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # --- the cache machinery shared by TTS and files ---
+
+    def _exists(self, name: str) -> bool:
+        base = self.path_of(name)
+        return os.path.exists(base + ".sln16") and os.path.exists(base + ".sln")
+
+    def _ensure(self, name: str, make: Callable[[], None]) -> bool:
+        """Run ``make`` unless the sound exists; True if it ran. One maker per sound across threads and processes."""
+        if self._exists(name):
+            return False
+        try:
+            with self._exclusive(name):
+                if self._exists(name):   # another thread or process made it while we waited
+                    return False
+                make()
+                return True
+        except OSError as exc:
+            raise cannot_write(exc, self.sounds_dir) from None
+
+    @contextlib.contextmanager
+    def _exclusive(self, name: str):
+        # 256 lock files, picked by the key's first two hex digits: few files, rare false sharing.
+        # flock is held per open file description, so it excludes threads of this process too.
+        folder = os.path.join(self.cache_dir, "locks")
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(os.path.join(folder, name.rsplit("/", 1)[-1][:2] + ".lock"), os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _count(self, counter: str) -> None:
+        with self._count_lock:
+            setattr(self, counter, getattr(self, counter) + 1)

@@ -1,0 +1,73 @@
+"""``autocall prompts build SCRIPT...``: render every prompt the scripts can play without per-call data, into sounds_dir."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from autocall.errors import UserError
+
+# Imports of the compiler and of autocall.audio happen inside the command: every `autocall` run imports this module.
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("prompts", help="render the scripts' prompts ahead of time",
+                                   description="Prepare prompts in the configured sounds_dir before calls need them.")
+    actions = parser.add_subparsers(dest="prompts_action", metavar="ACTION", required=True)
+    build = actions.add_parser(
+        "build", help="render every prompt of the scripts into sounds_dir",
+        description="Compile the scripts and render every text-to-speech prompt that needs no per-call "
+                    "data, convert every audio-file prompt, and install the standard sounds. Prompts "
+                    "that interpolate per-call values are rendered at call time, through the same cache.")
+    build.add_argument("scripts", nargs="+", metavar="SCRIPT")
+    build.add_argument("--config", metavar="FILE", help="configuration file (default: autocall.toml if present)")
+    build.add_argument("--sounds-dir", metavar="DIR", help="write here instead of the configured sounds_dir")
+    build.set_defaults(func=run_build)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from autocall.audio.build import build_prompts
+    from autocall.audio.library import SoundLibrary
+    from autocall.audio.standard import install_standard_prompts
+    from autocall.config import load_config
+
+    config = load_config(args.config)
+    try:
+        from autocall.dsl.compiler import compile_file
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("autocall.dsl"):
+            raise
+        raise UserError("prompts build: the script compiler (autocall.dsl.compiler) is not available "
+                        "in this build") from None
+
+    prompts, compile_failed = [], False
+    for path in args.scripts:
+        result = compile_file(path, config)
+        _print_diagnostics(path, result.diagnostics)
+        if not result.ok:
+            compile_failed = True
+            continue
+        prompts.extend(result.program.static_prompts())
+
+    with SoundLibrary.from_config(config, sounds_dir=args.sounds_dir) as library:
+        installed = install_standard_prompts(library.sounds_dir)
+        report = build_prompts(prompts, library, progress=sys.stderr.isatty())
+    # report.warnings repeat what the compiler already said (it validates every file prompt)
+    for message in report.failed:
+        sys.stderr.write(f"autocall: error: {message}\n")
+    print(f"prompts: {report.summary()}; standard sounds: {', '.join(installed)}; in {library.sounds_dir}")
+    if compile_failed:
+        sys.stderr.write("autocall: error: some scripts did not compile; their prompts were not built\n")
+    return 0 if report.ok and not compile_failed else 1
+
+
+def _print_diagnostics(path: str, diagnostics) -> None:
+    """Each diagnostic with its source line and caret when the diagnostic can render itself."""
+    try:
+        with open(path, encoding="utf-8") as stream:
+            lines = stream.read().splitlines()
+    except (OSError, UnicodeDecodeError):
+        lines = None
+    for diagnostic in diagnostics:
+        render = getattr(diagnostic, "render", None)
+        sys.stderr.write((render(lines) if callable(render) else str(diagnostic)) + "\n")

@@ -1,0 +1,75 @@
+"""The TTS worker process: reused between renders, killed and restarted when it hangs, errors as AudioError."""
+
+from __future__ import annotations
+
+import wave
+
+import pytest
+
+from autocall.audio.errors import AudioError
+from autocall.audio.worker import TtsWorker, engine_version, prompt_label
+
+from .helpers import FAKE_WORKER_ARGV
+
+
+@pytest.fixture
+def fake_worker():
+    worker = TtsWorker(timeout=1.0, argv=FAKE_WORKER_ARGV)
+    yield worker
+    worker.close()
+
+
+def test_real_worker_renders_wavs_and_is_reused(tmp_path):
+    worker = TtsWorker()
+    try:
+        for index, voice in enumerate(["gmw/en-us", "gmw/de", "gmw/en-us+f3"]):
+            out = tmp_path / f"{index}.wav"
+            worker.render("One two three.", voice, 160, str(out))
+            with wave.open(str(out)) as rendered:
+                assert rendered.getnframes() > 22050 * 0.5
+        assert worker.starts == 1
+    finally:
+        worker.close()
+
+
+def test_a_render_that_hangs_times_out_and_the_next_render_gets_a_fresh_worker(fake_worker, tmp_path):
+    with pytest.raises(AudioError) as caught:
+        fake_worker.render("hang", "gmw/en-us", 160, str(tmp_path / "a.wav"))
+    assert caught.value.file == 'prompt "hang"'
+    assert "did not finish within 1 s; the worker was restarted" in caught.value.problem
+    fake_worker.render("hello", "gmw/en-us", 160, str(tmp_path / "b.wav"))
+    assert fake_worker.starts == 2
+    assert (tmp_path / "b.wav").exists()
+
+
+def test_a_worker_that_dies_mid_render_is_an_audio_error_then_replaced(fake_worker, tmp_path):
+    with pytest.raises(AudioError, match=r"the text-to-speech worker stopped \(exit code 3\)"):
+        fake_worker.render("crash", "gmw/en-us", 160, str(tmp_path / "a.wav"))
+    fake_worker.render("hello", "gmw/en-us", 160, str(tmp_path / "b.wav"))
+    assert fake_worker.starts == 2
+
+
+def test_a_failed_render_reports_the_reason_and_the_worker_lives_on(tmp_path):
+    worker = TtsWorker()
+    try:
+        with pytest.raises(AudioError, match="text-to-speech failed: FileNotFoundError"):
+            worker.render("Hello.", "gmw/en-us", 160, str(tmp_path / "missing-folder" / "a.wav"))
+        worker.render("Hello.", "gmw/en-us", 160, str(tmp_path / "a.wav"))
+        assert worker.starts == 1
+    finally:
+        worker.close()
+
+
+def test_a_worker_that_cannot_start_says_so(tmp_path):
+    worker = TtsWorker(timeout=1.0, argv=[FAKE_WORKER_ARGV[0], "-c", "import sys; sys.exit(7)"])
+    with pytest.raises(AudioError, match=r"text-to-speech: the worker process did not start \(exit code 7\)"):
+        worker.render("Hello.", "gmw/en-us", 160, str(tmp_path / "a.wav"))
+
+
+def test_engine_version_names_espeak_and_pyttsx3():
+    assert engine_version().startswith("espeak-ng 1.") and "; pyttsx3 " in engine_version()
+
+
+def test_long_prompts_are_shortened_in_error_labels():
+    assert prompt_label("Thank you   for calling.") == 'prompt "Thank you for calling."'
+    assert prompt_label("x" * 100) == f'prompt "{"x" * 37}..."'
