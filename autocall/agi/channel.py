@@ -1,0 +1,265 @@
+"""``AgiChannel``: the engine's ``Channel`` over a FastAGI connection.
+
+Each method is one or two AGI commands. Digit collection stays in the
+engine (menu and gather semantics are the interpreter's, shared with the
+simulator); this channel only plays with barge-in keys (``STREAM FILE``) and
+waits for single keys (``WAIT FOR DIGIT``), exactly what the simulator's
+scripted caller answers, so a ``--keys`` scenario gives the same call here.
+
+Failures map to the two engine exceptions:
+
+- ``CallerHangup``: a ``511`` (dead channel), ``result=-1`` from a
+  caller-facing command, Asterisk's ``HANGUP`` line seen before a command,
+  or the connection closing (``AGIEXITONHANGUP=yes``).
+- ``ChannelFailure``: a protocol fault, with whose it is: ``510``/``520``
+  mean we sent a bad command (ours); garbage from the peer is Asterisk's.
+
+When is ``result=-1`` from ``STREAM FILE`` a hangup? (the transcripts in
+/work/shared/asterisk/transcripts)
+
+- A missing sound answers ``200 result=-1 endpos=0`` and the call goes on:
+  agi-probe-session.log ``STREAM FILE no-such-file "1"``; ami-facts.log shows
+  ``AGIExecEnd ResultCode: -1`` with no ``Hangup`` event, and the next
+  command (``GET DATA``) is answered normally.
+- A hangup mid-prompt answers ``200 result=-1 endpos=12000``
+  (ami-hangupstream.log: ``Event: Hangup`` precedes ``AGIExecEnd
+  ResultCode: -1``), and then Asterisk sends the ``HANGUP`` line *before* it
+  answers the next command, which gets ``511`` (agi-probe-session.log
+  #5088: ``>> STREAM FILE``, ``<< HANGUP``, ``<< 511``; the same order after
+  ``WAIT FOR DIGIT`` in #5024 and #6048, and after ``SET VARIABLE`` in #7776).
+  With ``AGIEXITONHANGUP=yes`` it sends ``HANGUP`` and closes instead
+  (ami-exitonhangup.log, #6624).
+- A hangup at the very start of a prompt would also give ``endpos=0``, and
+  the ``HANGUP`` line may arrive only after we act (it came 1 ms after our
+  next command in #5088). So ``endpos`` alone cannot decide.
+
+The rule: after ``result=-1`` (and no ``HANGUP`` line yet) send one probe,
+``CHANNEL STATUS``. It is a hangup if the ``HANGUP`` line arrives before the
+probe's reply, or the probe gets ``511`` (dead channel: ami-hangupwait.log),
+or the connection closes; otherwise the channel is alive and the playback
+failed: with ``endpos=0`` a missing sound, logged as an error of the script
+and taken as played (``None``). ``511`` covers ``AGISIGHUP=no``, where
+Asterisk sends no ``HANGUP`` line. ``RECORD FILE``'s ``-1`` uses the same
+probe, except ``(hangup)``, a hangup mid-recording whose file is kept
+(``RecordOutcome(hung_up=True)``), and ``(writefile)``, a recordings folder
+Asterisk cannot write.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from typing import Protocol
+
+from twisted.internet import defer
+from twisted.internet.error import ConnectionClosed
+
+from autocall.agi import protocol as agi
+from autocall.agi.protocol import AgiProtocolError, LocalProtocolError, RemoteProtocolError, Response, UsageError
+from autocall.engine.channel import CallerHangup, ChannelFailure, Prompt, RecordOutcome
+
+log = logging.getLogger("autocall.agi.channel")
+
+RECORDING_FORMAT = "wav"
+_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class Sounds(Protocol):
+    """Where prompts become sound names Asterisk can play (``autocall.audio.async_sounds.AsyncSounds``)."""
+
+    def sound_for(self, prompt: Prompt) -> defer.Deferred:
+        """Fire with the name to give ``STREAM FILE`` (a path without extension, or a PBX sound)."""
+
+
+class AgiConnectionLike(Protocol):
+    """What the channel uses of ``autocall.agi.connection.FastAgiProtocol``."""
+
+    environment: agi.Environment | None
+    hung_up: bool
+
+    def send_command(self, command: agi.Command) -> defer.Deferred: ...
+
+
+class AgiChannel:
+    """One call's ``Channel`` over FastAGI. Times are in milliseconds, as in the interface."""
+
+    __slots__ = ("_connection", "_sounds", "_recordings_dir", "_log", "_recorded")
+
+    def __init__(self, connection: AgiConnectionLike, sounds: Sounds, recordings_dir: str,
+                 *, logger: logging.Logger | logging.LoggerAdapter | None = None) -> None:
+        self._connection = connection
+        self._sounds = sounds
+        self._recordings_dir = recordings_dir
+        self._log = logger or log
+        self._recorded: dict[str, int] | None = None
+
+    @property
+    def call_id(self) -> str:
+        environment = self._connection.environment
+        return environment.uniqueid if environment is not None else ""
+
+    # --- Channel -------------------------------------------------------------
+
+    async def answer(self) -> None:
+        reply = await self._send(agi.answer)
+        if reply.result == -1:
+            raise CallerHangup("the caller hung up before the answer")
+
+    async def play(self, prompt: Prompt, interrupt_keys: str = "") -> str | None:
+        name = await self._sounds.sound_for(prompt)
+        reply = await self._send(agi.stream_file, name, interrupt_keys)
+        key, failed = _key_of(reply, "STREAM FILE")
+        if not failed:
+            return key
+        if not await self._caller_alive():
+            raise CallerHangup(f"the caller hung up during the prompt {name!r}")
+        what = "is missing on the PBX" if not reply.endpos else f"stopped at sample {reply.endpos}"
+        self._log.error("call %s: error in the script's audio: sound %r %s (STREAM FILE answered %r); "
+                        "the prompt was skipped", self.call_id, name, what, reply.raw)
+        return None
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        key, failed = _key_of(await self._send(agi.wait_for_digit, timeout_ms), "WAIT FOR DIGIT")
+        if failed:
+            raise CallerHangup("the caller hung up while we waited for a key")
+        return key
+
+    async def pause(self, duration_ms: int) -> None:
+        if duration_ms <= 0:
+            return
+        reply = await self._send(agi.exec_app, "Wait", _seconds(duration_ms))
+        if reply.result == -1:
+            raise CallerHangup("the caller hung up during a wait")
+        if reply.result == -2:
+            raise ChannelFailure("Asterisk has no Wait application (EXEC Wait answered result=-2)")
+
+    async def record(self, name: str, max_ms: int, silence_ms: int, beep: bool,
+                     terminator: str | None) -> RecordOutcome:
+        path = self._recording_path(name)
+        file = f"{path}.{RECORDING_FORMAT}"
+        silence_s = math.ceil(silence_ms / 1000) if silence_ms > 0 else None
+        reply = await self._send(agi.record_file, path, RECORDING_FORMAT, terminator or "",
+                                 max_ms if max_ms > 0 else -1, beep, silence_s)
+        key, failed = _key_of(reply, "RECORD FILE")
+        if not failed:
+            return RecordOutcome(file, key)
+        if reply.data == "writefile":
+            raise ChannelFailure(f"Asterisk could not write the recording {file!r} "
+                                 "(RECORD FILE answered (writefile)); is recordings_dir writable by Asterisk?")
+        if reply.data == "hangup":
+            # The message so far is on disk: the engine keeps it, then ends the call.
+            return RecordOutcome(file, None, hung_up=True)
+        if not await self._caller_alive():
+            raise CallerHangup(f"the caller hung up before the recording {file!r} began")
+        self._log.error("call %s: the recording %r failed (RECORD FILE answered %r)",
+                        self.call_id, file, reply.raw)
+        return RecordOutcome(file)
+
+    async def transfer(self, destination: str, timeout_ms: int | None, callerid: str | None) -> str:
+        if not destination or "," in destination or destination != destination.strip():
+            # A comma would hand the rest of the string to Dial as options.
+            raise ChannelFailure(f"transfer: {destination!r} is not a dial destination")
+        if callerid:
+            await self._send(agi.set_variable, "CALLERID(all)", callerid)
+        options = destination if timeout_ms is None else f"{destination},{max(1, math.ceil(timeout_ms / 1000))}"
+        dialled = await self._send(agi.exec_app, "Dial", options)
+        if dialled.result == -2:
+            raise ChannelFailure("Asterisk has no Dial application (EXEC Dial answered result=-2)")
+        # GET VARIABLE still answers on a dead channel (agi-probe-session.log #5024).
+        status_reply = await self._send(agi.get_variable, "DIALSTATUS", caller_facing=False)
+        status = status_reply.data if status_reply.result == 1 and status_reply.data else ""
+        if status == "ANSWER":
+            return status   # bridged, and the bridge is over: Dial returns -1 then
+        if dialled.result == -1 or self._connection.hung_up:
+            raise CallerHangup(f"the caller hung up while {destination!r} was dialled ({status or 'no status'})")
+        if not status:
+            raise ChannelFailure(f"Dial of {destination!r} ended without setting DIALSTATUS")
+        return status
+
+    async def set_variable(self, name: str, value: str) -> None:
+        # Allowed on a dead channel (agi-probe-session.log #7776), so no hung_up check first.
+        await self._send(agi.set_variable, name, value, caller_facing=False)
+
+    async def hangup(self) -> None:
+        reply = await self._send(agi.hangup)
+        if reply.result == -1:
+            raise CallerHangup("the caller had already hung up")
+
+    # --- internals -----------------------------------------------------------
+
+    async def _send(self, build, *args, caller_facing: bool = True) -> Response:
+        """Build and send one command; return its 200 reply or raise the engine's exception."""
+        connection = self._connection
+        try:
+            command = build(*args)
+        except LocalProtocolError as exc:
+            raise ChannelFailure(f"AGI protocol fault (ours): {exc}") from None
+        if caller_facing and connection.hung_up:
+            raise CallerHangup(f"the caller hung up (Asterisk's HANGUP line came before {command.name})")
+        try:
+            reply = await connection.send_command(command)
+        except ConnectionClosed:
+            raise CallerHangup(f"Asterisk closed the connection during {command.name}") from None
+        except RemoteProtocolError as exc:
+            raise ChannelFailure(f"AGI protocol fault (Asterisk's) during {command.name}: {exc}") from None
+        except AgiProtocolError as exc:
+            raise ChannelFailure(f"AGI protocol fault (ours) during {command.name}: {exc}") from None
+        if type(reply) is UsageError:
+            usage = f": {reply.lines[0]}" if reply.lines else ""
+            raise ChannelFailure(f"AGI protocol fault (ours): Asterisk refused the syntax of "
+                                 f"{command.line!r} (520){usage}")
+        code = reply.code
+        if code == 200:
+            return reply
+        if code == 511:
+            raise CallerHangup(f"the caller hung up (511 dead channel on {command.name})")
+        if code == 510:
+            raise ChannelFailure(f"AGI protocol fault (ours): Asterisk does not know the command "
+                                 f"{command.line!r} (510)")
+        raise _unexpected(reply, command.name)
+
+    async def _caller_alive(self) -> bool:
+        """Probe after a ``result=-1`` that may not be a hangup (see the module docstring)."""
+        if self._connection.hung_up:
+            return False
+        try:
+            reply = await self._send(agi.channel_status, caller_facing=False)
+        except CallerHangup:
+            return False
+        return not self._connection.hung_up and reply.result != -1
+
+    def _recording_path(self, name: str) -> str:
+        """``<recordings_dir>/<call id>-<name>``, with ``-2``, ``-3``... when a call records a name again."""
+        base = _UNSAFE_FILE_CHARS.sub("_", f"{self.call_id or 'call'}-{name}")
+        if self._recorded is None:
+            self._recorded = {}
+        count = self._recorded[base] = self._recorded.get(base, 0) + 1
+        return os.path.join(self._recordings_dir, base if count == 1 else f"{base}-{count}")
+
+
+
+def _unexpected(reply: Response, command: str) -> ChannelFailure:
+    return ChannelFailure(f"AGI protocol fault (Asterisk's): unexpected reply {reply.raw!r} to {command}")
+
+
+def _key_of(reply: Response, command: str) -> tuple[str | None, bool]:
+    """STREAM FILE, WAIT FOR DIGIT and RECORD FILE answer a key's ASCII code, 0 for none, -1 on failure.
+
+    Returns (key or None, whether it was -1); anything else is Asterisk's fault.
+    """
+    result = reply.result
+    if result == 0:
+        return None, False
+    if result == -1:
+        return None, True
+    if result is not None and 32 < result < 127:
+        return chr(result), False
+    raise _unexpected(reply, command)
+
+
+def _seconds(duration_ms: int) -> str:
+    """Milliseconds as the seconds Wait() takes: ``2000`` -> ``2``, ``500`` -> ``0.5``."""
+    whole, rest = divmod(duration_ms, 1000)
+    return str(whole) if not rest else f"{whole}.{rest:03d}".rstrip("0")
