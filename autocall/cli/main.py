@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from autocall import __version__
@@ -66,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug, not the user's doing: one line, the traceback on request
+        if os.environ.get("AUTOCALL_DEBUG"):
+            raise
+        sys.stderr.write(f"autocall: internal error: {exc.__class__.__name__}: {exc} "
+                         "(run again with AUTOCALL_DEBUG=1 for the traceback, and please report it)\n")
+        return 70
 
 
 if __name__ == "__main__":
