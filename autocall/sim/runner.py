@@ -33,7 +33,7 @@ def parse_settings(program: Program, pairs: list[str] | dict[str, object]) -> Si
     """Sort ``NAME=VALUE`` pairs into params, built-ins and starting values; refuse unknown names."""
     settings = SimSettings()
     items = list(pairs.items()) if isinstance(pairs, dict) else [_split(pair) for pair in pairs]
-    params = {p["name"] for p in program.params}
+    params = [p["name"] for p in program.params]
     var_inits = {v["name"]: v["init"] for v in program.data["vars"]}
     gathered = set(program.data["gathered"])
     for name, value in items:
@@ -50,7 +50,7 @@ def parse_settings(program: Program, pairs: list[str] | dict[str, object]) -> Si
             numeric = name in var_inits and var_inits[name][0] == "int"
             settings.initial[name] = _as_number(value) if numeric and str(value).isdigit() else value
         else:
-            known = list(params) + list(var_inits) + list(gathered) + list(SETTABLE_BUILTINS) + ["dialstatus"]
+            known = list(dict.fromkeys([*params, *var_inits, *program.data["gathered"], *SETTABLE_BUILTINS]))
             raise UserError(f"--set {name}: '{program.name}' has no param or variable '{name}'"
                             + (suggest(name, known) or f"; it has: {', '.join(known)}"))
     missing = [name for name in program.required_params() if name not in settings.params]
