@@ -1,0 +1,122 @@
+"""The simulated PBX (``--pbx sim``, the default): callees from the CSV's ``sim_outcome``/``sim_keys``.
+
+``sim_outcome`` is ``answer`` (the default), ``busy``, ``noanswer``,
+``congestion``, ``failed`` or ``machine``. An answered call runs the real
+engine in-process on a simulated channel whose caller presses ``sim_keys``;
+the script sees ``caller`` (the contact's number), ``called`` (the caller-id
+number), ``attempt`` and, with ``--amd``, ``amd`` = ``HUMAN``/``MACHINE``.
+Without ``--amd`` a machine cannot be told from a person, exactly as on a
+real line: the outcome is ``answered`` and ``amd`` is ``""``.
+
+Ringing and talking take time on the injected clock (``RING_MS``; the talk
+time is the call's own simulated duration, speech included), divided by
+``speed``; ``instant=True`` ends every attempt at once (benchmarks, tests).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from twisted.internet import defer
+
+from autocall.campaign.scheduler import DialRequest, DialResult
+from autocall.engine.channel import Prompt, TtsPrompt
+from autocall.engine.interpreter import Call
+from autocall.engine.ir import Program
+from autocall.engine.record import CallRecord
+from autocall.sim.caller import HANGUP, ScriptedCaller
+from autocall.sim.channel import SimChannel, SimClock, run_sync
+from autocall.store.calls import add_dnc
+
+# How long each kind of callee takes to reach its outcome (ms of simulated time).
+RING_MS = {"answer": 4_000, "machine": 3_000, "busy": 2_000, "congestion": 1_000, "failed": 500}
+DETAILS = {"busy": "busy (simulated)", "noanswer": "no answer before the ring timeout (simulated)",
+           "congestion": "network congestion (simulated)", "failed": "the call could not be placed (simulated)"}
+WORDS_PER_SECOND = 2.5
+NON_TTS_PROMPT_MS = 3_000
+
+
+class TimedSimChannel(SimChannel):
+    """The simulated channel, with prompts taking the time it takes to say them."""
+
+    async def play(self, prompt: Prompt, interrupt_keys: str = "") -> str | None:
+        reaction = await super().play(prompt, interrupt_keys)
+        if isinstance(prompt, TtsPrompt):
+            spoken_ms = int(len(prompt.text.split()) / WORDS_PER_SECOND * 1000)
+        else:
+            spoken_ms = NON_TTS_PROMPT_MS
+        self.clock.advance(spoken_ms // 2 if reaction not in (None, HANGUP) else spoken_ms)
+        return reaction
+
+
+def caller_id_number(caller_id: str) -> str:
+    """``"Acme <5551234>"`` -> ``5551234``; a bare number stays as it is."""
+    match = re.search(r"<([^>]*)>", caller_id or "")
+    return (match.group(1) if match else caller_id or "").strip()
+
+
+class SimPbx:
+    """A PBX that needs no telephone line; see the module docstring."""
+
+    def __init__(self, program: Program, clock: Any, conn, *, campaign: str = "campaign", speed: float = 1.0,
+                 instant: bool = False, ring_timeout_ms: int = 30_000, amd: bool = False, caller_id: str = "",
+                 max_call_duration_ms: int = 3_600_000, recordings_dir: str = "recordings") -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.program = program
+        self.clock = clock
+        self.conn = conn
+        self.campaign = campaign
+        self.speed = speed
+        self.instant = instant
+        self.ring_timeout_ms = ring_timeout_ms
+        self.amd = amd
+        self.called = caller_id_number(caller_id)
+        self.max_call_duration_ms = max_call_duration_ms
+        self.recordings_dir = recordings_dir
+
+    def ready(self) -> bool:
+        return True
+
+    def when_ready(self) -> defer.Deferred:
+        return defer.succeed(None)
+
+    def dial(self, request: DialRequest, on_answered: Callable[[str | None, str], None]) -> defer.Deferred:
+        outcome = request.sim_outcome or "answer"
+        if outcome not in ("answer", "machine"):
+            ring_ms = self.ring_timeout_ms if outcome == "noanswer" else RING_MS.get(outcome, 0)
+            return self._after(ring_ms, lambda: DialResult(outcome, DETAILS.get(outcome, outcome)))
+        return self._after(RING_MS[outcome], lambda: self._answer(request, outcome, on_answered))
+
+    def _after(self, ms: float, then: Callable[[], DialResult | defer.Deferred]) -> defer.Deferred:
+        if self.instant:
+            return defer.maybeDeferred(then)
+        done: defer.Deferred = defer.Deferred()
+        self.clock.callLater(ms / 1000 / self.speed, lambda: defer.maybeDeferred(then).chainDeferred(done))
+        return done
+
+    def _answer(self, request: DialRequest, outcome: str,
+                on_answered: Callable[[str | None, str], None]) -> defer.Deferred | DialResult:
+        machine = outcome == "machine"
+        amd = ("MACHINE" if machine else "HUMAN") if self.amd else ""
+        on_answered(f"sim-{request.attempt_id}", amd)
+        record = self.run_call(request, amd)
+        result = DialResult("machine" if machine and self.amd else "answered",
+                            "answered by a machine (AMD)" if machine and self.amd else "answered",
+                            uniqueid=f"sim-{request.attempt_id}", record=record)
+        return self._after(record.duration * 1000, lambda: result)
+
+    def run_call(self, request: DialRequest, amd: str) -> CallRecord:
+        """The dialogue with this contact, run to its end on simulated time starting now."""
+        call_id = f"{self.campaign}-{request.attempt_id}"
+        clock = SimClock(self.clock.seconds())
+        channel = TimedSimChannel(ScriptedCaller(request.sim_keys), clock, call_id=call_id,
+                                  recordings_dir=self.recordings_dir)
+        call = Call(self.program, channel, clock, call_id=call_id, params=request.params,
+                    builtins={"caller": request.number, "called": self.called, "attempt": request.attempt_number,
+                              "amd": amd, "channel": f"Sim/{request.number}"},
+                    max_duration_ms=self.max_call_duration_ms,
+                    on_optout=lambda _call: add_dnc(self.conn, request.number, source=f"optout:{self.campaign}",
+                                                    when=self.clock.seconds()))
+        return run_sync(call.run())

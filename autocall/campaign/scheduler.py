@@ -1,0 +1,378 @@
+"""The campaign scheduler: which contact is dialled when, through any PBX backend.
+
+Time comes from an injected ``IReactorTime`` (the reactor, or ``task.Clock``
+in tests and for the simulated PBX), so every rule below is tested without
+real time:
+
+- never more than ``concurrency`` attempts in flight;
+- never two dials closer than ``1 / rate`` seconds (spacing; the last dial of
+  an earlier run counts too);
+- never a dial outside ``window`` (calls already in flight finish);
+- busy / noanswer / congestion / failed are retried after their delay until
+  ``max_attempts``; every other outcome is final;
+- the do-not-call list is checked right before each dial;
+- pause/resume are read from the database (``campaign pause`` from another
+  process) every ``poll_interval_s``;
+- every attempt is committed (``store.campaigns.begin_attempts``) before the
+  backend is asked to dial it.
+
+Contacts are streamed from the database in batches, so memory does not grow
+with the size of the list.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Protocol
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
+
+from autocall.engine.record import CallRecord
+from autocall.hours import Schedule
+from autocall.store import campaigns as store
+from autocall.store.calls import is_dnc
+
+log = logging.getLogger("autocall.campaign")
+
+RETRYABLE = ("busy", "noanswer", "congestion", "failed")
+FINAL_OUTCOMES = ("answered", "machine", "unknown", "dnc")
+DEFAULT_RETRY_MS = 600_000
+
+
+@dataclass(frozen=True)
+class CampaignSettings:
+    """How a campaign dials. ``rate`` is dials per second (None: no limit); ``retry_after_ms`` maps an
+    outcome (or ``"default"``) to its delay."""
+
+    concurrency: int = 10
+    rate: float | None = None
+    max_attempts: int = 3
+    retry_after_ms: dict[str, int] = field(default_factory=lambda: {"default": DEFAULT_RETRY_MS})
+    window: Schedule | None = None
+    poll_interval_s: float = 1.0
+    batch_size: int = 200
+
+    def retry_delay_s(self, outcome: str) -> float:
+        return self.retry_after_ms.get(outcome, self.retry_after_ms.get("default", DEFAULT_RETRY_MS)) / 1000
+
+
+@dataclass(frozen=True)
+class DialRequest:
+    """One attempt as a backend sees it (already committed to the database)."""
+
+    attempt_id: int
+    attempt_number: int
+    contact_id: int
+    number: str
+    params: dict
+    sim_outcome: str = ""
+    sim_keys: str = ""
+
+
+@dataclass
+class DialResult:
+    """How an attempt ended. ``call``: call_id/result/keys/duration of a call record already saved (AMI);
+    ``record``: a record to save with the attempt (the simulated PBX); ``not_dialled``: nothing was sent,
+    the attempt is given back."""
+
+    outcome: str
+    detail: str = ""
+    uniqueid: str | None = None
+    call: dict | None = None
+    record: CallRecord | None = None
+    not_dialled: bool = False
+
+
+class Backend(Protocol):
+    """A PBX the scheduler dials through (``pbx_sim.SimPbx``, ``pbx_ami.AmiPbx``)."""
+
+    def ready(self) -> bool: ...
+    def when_ready(self) -> defer.Deferred: ...
+    def dial(self, request: DialRequest, on_answered: Callable[[str | None, str], None]) -> defer.Deferred: ...
+
+
+class Observer:
+    """What the progress display hears; every method is optional."""
+
+    def started(self, scheduler: "Scheduler") -> None: ...
+    def attempt_started(self, request: DialRequest) -> None: ...
+    def attempt_ended(self, request: DialRequest, result: DialResult, final: bool,
+                      next_try_at: float | None) -> None: ...
+    def contact_skipped(self, number: str, outcome: str) -> None: ...
+    def state_changed(self, state: str, detail: str = "") -> None: ...
+    def finished(self, scheduler: "Scheduler") -> None: ...
+
+
+class CampaignFailed(Exception):
+    """The backend gave up (e.g. the AMI login was refused on a reconnect); carries the one-line reason."""
+
+
+class Scheduler:
+    """Runs one campaign to its end: ``run()`` fires when every contact is done or after ``stop()``."""
+
+    def __init__(self, conn, campaign_id: int, backend: Backend, clock: Any, settings: CampaignSettings,
+                 observer: Observer | None = None) -> None:
+        self.conn = conn
+        self.campaign_id = campaign_id
+        self.backend = backend
+        self.clock = clock
+        self.settings = settings
+        self.observer = observer or Observer()
+        self.in_flight = 0
+        self.dialled = 0
+        self.ended = 0
+        self.final = Counter()            # final outcomes reached during this run
+        self.paused = False
+        self.stopping = False
+        self.waiting_for = ""             # why nothing is being dialled now ("window", "retry", ...)
+        self.done: defer.Deferred = defer.Deferred()
+        self._buffer: list = []
+        self._next_allowed = 0.0
+        self._wake = None
+        self._poll = None
+        self._waiting_ready = False
+        self._pumping = False
+        self._again = False
+        self._finished = False
+        self._failure: Exception | None = None
+        self._interval = 1.0 / settings.rate if settings.rate else 0.0
+        self.recovered: dict[str, int] = {}
+
+    # -- life cycle --------------------------------------------------------------------------------------
+    def run(self) -> defer.Deferred:
+        """Settle what a previous run left open, then dial until every contact is done."""
+        now = self.clock.seconds()
+        self.recovered = store.recover_open_attempts(self.conn, self.campaign_id, now)
+        last = store.last_attempt_time(self.conn, self.campaign_id)
+        if self._interval and last is not None:
+            self._next_allowed = min(last + self._interval, now + self._interval)
+        state = store.campaign_state(self.conn, self.campaign_id)
+        if state == store.CAMPAIGN_DONE and store.next_due_time(self.conn, self.campaign_id) is not None:
+            store.set_campaign_state(self.conn, self.campaign_id, store.CAMPAIGN_RUNNING, now)
+        self.paused = state == store.CAMPAIGN_PAUSED
+        self.observer.started(self)
+        if self.paused:
+            self.observer.state_changed("paused")
+        self._poll = self.clock.callLater(self.settings.poll_interval_s, self._poll_state)
+        self._pump()
+        return self.done
+
+    def stop(self) -> defer.Deferred:
+        """Dial nothing more; ``run()``'s Deferred fires once the calls in flight have ended."""
+        if not self.stopping:
+            self.stopping = True
+            self.observer.state_changed("stopping", f"{self.in_flight} call(s) in flight")
+        self._check_finished()
+        return self.done
+
+    def summary(self) -> dict:
+        counts = store.status_counts(self.conn, self.campaign_id)
+        counts.update(dialled=self.dialled, ended=self.ended, stopped=self.stopping and not self._all_done(),
+                      recovered=dict(self.recovered))
+        return counts
+
+    # -- the dialling loop ---------------------------------------------------------------------------------
+    def _pump(self) -> None:
+        """Dial whatever the rules allow now; re-entrant calls (instant outcomes) loop here, not recurse."""
+        if self._pumping:
+            self._again = True
+            return
+        self._pumping = True
+        try:
+            self._again = True
+            while self._again and not self._finished:
+                self._again = False
+                self._dial_what_we_can()
+        finally:
+            self._pumping = False
+        self._check_finished()
+
+    def _dial_what_we_can(self) -> None:
+        if self.stopping or self.paused or self._finished:
+            return
+        free = self.settings.concurrency - self.in_flight
+        if free <= 0:
+            return
+        if not self.backend.ready():
+            self._wait_for_backend()
+            return
+        now = self.clock.seconds()
+        window = self.settings.window
+        if window is not None and not window.contains(datetime.fromtimestamp(now, timezone.utc)):
+            opening = window.next_opening(datetime.fromtimestamp(now, timezone.utc))
+            self._set_waiting("window")
+            if opening is not None:
+                self._wake_at(max(opening.timestamp(), now + 1e-3))
+            return
+        if self._interval:
+            if now < self._next_allowed:
+                self._set_waiting("rate")
+                self._wake_at(self._next_allowed)
+                return
+            free = 1
+        contacts = self._take_due(now, free)
+        if not contacts:
+            due = store.next_due_time(self.conn, self.campaign_id)
+            if due is not None and due > now:
+                self._set_waiting("retry")
+                self._wake_at(due)
+            return
+        self._set_waiting("")
+        started = store.begin_attempts(self.conn, self.campaign_id, contacts, now)   # committed before dialling
+        if self._interval:
+            self._next_allowed = now + self._interval
+        requests = [DialRequest(attempt_id, attempt_number, contact["id"], contact["number"],
+                                json.loads(contact["params"]), contact["sim_outcome"], contact["sim_keys"])
+                    for contact, (attempt_id, attempt_number) in zip(contacts, started)]
+        self.in_flight += len(requests)
+        self.dialled += len(requests)
+        for request in requests:
+            self.observer.attempt_started(request)
+            try:
+                dialling = self.backend.dial(request, self._answered_callback(request))
+            except Exception:
+                dialling = defer.fail()
+            dialling.addBoth(self._ended, request)
+        self._again = True
+
+    def _take_due(self, now: float, wanted: int) -> list:
+        """Up to ``wanted`` due contacts, closing those on the do-not-call list on the way."""
+        taken: list = []
+        refilled = False
+        while len(taken) < wanted:
+            if not self._buffer:
+                if refilled:          # the rows taken here are still pending in the database: not again
+                    break
+                refilled = True
+                taken_ids = {contact["id"] for contact in taken}
+                self._buffer = [row for row in reversed(store.due_contacts(
+                    self.conn, self.campaign_id, now, self.settings.batch_size)) if row["id"] not in taken_ids]
+                if not self._buffer:
+                    break
+            contact = self._buffer.pop()
+            if is_dnc(self.conn, contact["number"]):
+                store.close_contact(self.conn, contact["id"], "dnc", "on the do-not-call list at dial time", now)
+                self.final["dnc"] += 1
+                self.observer.contact_skipped(contact["number"], "dnc")
+                continue
+            taken.append(contact)
+        return taken
+
+    def _answered_callback(self, request: DialRequest) -> Callable[[str | None, str], None]:
+        def answered(uniqueid: str | None = None, amd: str = "") -> None:
+            store.mark_answered(self.conn, request.attempt_id, self.clock.seconds(), uniqueid, amd)
+        return answered
+
+    def _ended(self, result: DialResult | Failure, request: DialRequest) -> None:
+        self.in_flight -= 1
+        self.ended += 1
+        now = self.clock.seconds()
+        if isinstance(result, Failure):
+            log.error("attempt %d: the backend failed: %s", request.attempt_id, result.getErrorMessage(),
+                      exc_info=result.value if result.check(Exception) else None)
+            result = DialResult("unknown", f"internal error while dialling: {result.getErrorMessage()}")
+        next_try_at = None
+        if result.not_dialled:
+            final, next_try_at = False, now
+        elif result.outcome in RETRYABLE and request.attempt_number < self.settings.max_attempts:
+            final, next_try_at = False, now + self.settings.retry_delay_s(result.outcome)
+        else:
+            final = True
+        state = store.UNKNOWN if result.outcome == "unknown" else store.DONE
+        store.finish_attempt(self.conn, request.attempt_id, request.contact_id, outcome=result.outcome,
+                             detail=result.detail, now=now, final=final, next_try_at=next_try_at, state=state,
+                             uniqueid=result.uniqueid, call=result.call, record=result.record,
+                             refund=result.not_dialled)
+        if final:
+            self.final[result.outcome] += 1
+        self.observer.attempt_ended(request, result, final, next_try_at)
+        self._pump()
+
+    # -- waiting ------------------------------------------------------------------------------------------------
+    def _set_waiting(self, why: str) -> None:
+        if why != self.waiting_for:
+            self.waiting_for = why
+            if why:
+                self.observer.state_changed("waiting", why)
+
+    def _wake_at(self, when: float) -> None:
+        if self._wake is not None and self._wake.active():
+            if self._wake.getTime() <= when:
+                return
+            self._wake.cancel()
+        now = self.clock.seconds()
+        delay = max(0.0, when - now)
+        while now + delay < when:          # float rounding must not wake us a hair early
+            delay = math.nextafter(delay, math.inf)
+        self._wake = self.clock.callLater(delay, self._woken)
+
+    def _woken(self) -> None:
+        self._wake = None
+        self._pump()
+
+    def _wait_for_backend(self) -> None:
+        if self._waiting_ready:
+            return
+        self._waiting_ready = True
+        self._set_waiting("pbx")
+        self.backend.when_ready().addCallbacks(self._backend_ready, self._backend_failed)
+
+    def _backend_ready(self, _: object) -> None:
+        self._waiting_ready = False
+        self._pump()
+
+    def _backend_failed(self, failure: Failure) -> None:
+        self._waiting_ready = False
+        self._failure = CampaignFailed(failure.getErrorMessage())
+        self.stop()
+
+    def _poll_state(self) -> None:
+        """The pause/resume poll (and this dialer's heartbeat)."""
+        self._poll = None
+        if self._finished:
+            return
+        state = store.heartbeat(self.conn, self.campaign_id, self.clock.seconds())
+        if state == store.CAMPAIGN_PAUSED and not self.paused:
+            self.paused = True
+            self.observer.state_changed("paused", f"{self.in_flight} call(s) in flight finish")
+        elif state != store.CAMPAIGN_PAUSED and self.paused:
+            self.paused = False
+            self.observer.state_changed("running")
+            self._pump()
+        self._poll = self.clock.callLater(self.settings.poll_interval_s, self._poll_state)
+
+    # -- the end --------------------------------------------------------------------------------------------------
+    def _all_done(self) -> bool:
+        return self.in_flight == 0 and store.next_due_time(self.conn, self.campaign_id) is None and \
+            not self._open_contacts()
+
+    def _open_contacts(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM contacts WHERE campaign_id = ? AND status != 'done' LIMIT 1",
+                                 (self.campaign_id,)).fetchone() is not None
+
+    def _check_finished(self) -> None:
+        if self._finished or self._pumping or self.in_flight:
+            return
+        if self.stopping:
+            self._finish()
+        elif self._all_done():
+            store.set_campaign_state(self.conn, self.campaign_id, store.CAMPAIGN_DONE, self.clock.seconds())
+            self._finish()
+
+    def _finish(self) -> None:
+        self._finished = True
+        for timer in (self._wake, self._poll):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._wake = self._poll = None
+        self.observer.finished(self)
+        if self._failure is not None:
+            self.done.errback(self._failure)
+        else:
+            self.done.callback(self.summary())

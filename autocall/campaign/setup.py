@@ -1,0 +1,216 @@
+"""Turning ``campaign run`` options into settings, and a contact list into a campaign (new or resumed).
+
+Resuming (docs/campaigns.md, "Running the same command again"): the campaign
+is found by name. Its contact list must be byte-for-byte the one it was
+started from (checked by SHA-256), else the run is refused; the script must
+have the same file name and still accept the list's columns. Every other
+option is taken from the new command and replaces the stored one; the
+changes are reported. Raising ``--attempts`` reopens contacts that had ended
+busy/noanswer/congestion/failed with fewer attempts than the new limit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from autocall.campaign.contacts import Contact, ContactReader, file_sha256
+from autocall.campaign.scheduler import DEFAULT_RETRY_MS, RETRYABLE, CampaignSettings
+from autocall.durations import parse_duration_ms
+from autocall.engine.ir import Program
+from autocall.errors import UserError
+from autocall.hours import HoursError, parse_schedule
+from autocall.store import campaigns as store
+from autocall.store.calls import is_dnc
+
+MAX_LISTED_REJECTS = 50
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|m|min|h|hour)\s*$")
+_PER = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600}
+
+
+# -- options ---------------------------------------------------------------------------------------------
+
+def parse_rate(text: str | None) -> float | None:
+    """``"2/s"``, ``"30/m"``, ``"100/h"`` -> dials per second; None or ``"none"`` -> no limit."""
+    if text is None or text.strip().lower() in ("", "none", "unlimited"):
+        return None
+    match = _RATE.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise UserError(f"--rate {text!r}: write dials per time unit, e.g. 2/s, 30/m or 100/h")
+    return float(match.group(1)) / _PER[match.group(2)]
+
+
+def parse_retry_after(text: str | None) -> dict[str, int]:
+    """``"10m"`` (every retried outcome) or ``"busy=5m,noanswer=30m,failed=1h"`` -> ms by outcome."""
+    delays = {"default": DEFAULT_RETRY_MS}
+    if not text:
+        return delays
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        outcome, sep, duration = part.partition("=")
+        if not sep:
+            delays["default"] = parse_duration_ms(part, what="--retry-after")
+            continue
+        outcome = outcome.strip().lower()
+        if outcome not in RETRYABLE:
+            raise UserError(f"--retry-after {part!r}: '{outcome}' is not retried; "
+                            f"per-outcome delays are for {', '.join(RETRYABLE)}")
+        delays[outcome] = parse_duration_ms(duration.strip(), what=f"--retry-after {outcome}")
+    return delays
+
+
+def parse_window(spec: str | None, timezone_name: str | None):
+    if spec is None:
+        if timezone_name is not None:
+            raise UserError("--timezone applies to --window; give --window too, e.g. --window \"mon-fri 09:00-20:00\"")
+        return None
+    try:
+        return parse_schedule(spec, timezone_name)
+    except HoursError as exc:
+        raise UserError(f"--window {spec!r}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class PbxAddress:
+    """``sim`` or ``ami://USER@HOST[:PORT]`` (the secret comes from ``ami_secret``, never the URL)."""
+
+    kind: str
+    user: str = ""
+    host: str = ""
+    port: int = 5038
+
+    def __str__(self) -> str:
+        return "sim" if self.kind == "sim" else f"ami://{self.user}@{self.host}:{self.port}"
+
+
+def parse_pbx(text: str) -> PbxAddress:
+    if text.strip().lower() == "sim":
+        return PbxAddress("sim")
+    if not text.lower().startswith("ami://"):
+        raise UserError("--pbx: write 'sim' or ami://USER@HOST:5038")
+    netloc = text[len("ami://"):].split("/", 1)[0]
+    userinfo, at, hostport = netloc.rpartition("@")
+    if ":" in userinfo:
+        # Never echo what was written: the part after ':' is a password.
+        raise UserError("--pbx: do not put the AMI secret in the URL; set ami_secret in autocall.toml "
+                        "or the AUTOCALL_AMI_SECRET environment variable, and write ami://USER@HOST:5038")
+    if not at or not userinfo:
+        raise UserError("--pbx: the AMI URL needs the manager user: ami://USER@HOST:5038")
+    try:
+        parts = urlsplit(f"//{hostport}")
+        port = parts.port or 5038
+    except ValueError:
+        raise UserError(f"--pbx: {hostport!r} is not HOST or HOST:PORT") from None
+    if not parts.hostname:
+        raise UserError("--pbx: the AMI URL needs a host: ami://USER@HOST:5038")
+    return PbxAddress("ami", userinfo, parts.hostname, port)
+
+
+def settings_from(options: dict) -> CampaignSettings:
+    """The scheduler's settings from the stored options (``options_from_args`` form)."""
+    return CampaignSettings(
+        concurrency=options["concurrency"], rate=parse_rate(options.get("rate")),
+        max_attempts=options["attempts"], retry_after_ms=parse_retry_after(options.get("retry_after")),
+        window=parse_window(options.get("window"), options.get("timezone")))
+
+
+def check_options(options: dict) -> None:
+    """Refuse impossible values with one line each (the parsers do the rest)."""
+    if options["concurrency"] < 1:
+        raise UserError(f"--concurrency {options['concurrency']}: must be at least 1")
+    if options["attempts"] < 1:
+        raise UserError(f"--attempts {options['attempts']}: must be at least 1")
+    settings_from(options)
+
+
+# -- importing or resuming ---------------------------------------------------------------------------------
+
+@dataclass
+class ImportReport:
+    """What the import found: counts, and the first rejected rows (all of them are in the database)."""
+
+    created: bool = True
+    rows_read: int = 0
+    imported: int = 0
+    blank_lines: int = 0
+    dnc: int = 0
+    rejected: int = 0
+    listed: list[tuple[int, str, str]] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    changed_options: list[str] = field(default_factory=list)
+    reopened: int = 0
+
+    def add_reject(self, line: int, number: str, reason: str) -> None:
+        self.rejected += 1
+        if len(self.listed) < MAX_LISTED_REJECTS:
+            self.listed.append((line, number, reason))
+
+
+def prepare_campaign(conn, *, name: str, contacts_path: str, script_path: str, program: Program,
+                     options: dict, now: float) -> tuple[int, ImportReport]:
+    """The id of campaign ``name``, importing ``contacts_path`` when it is new; see the module docstring."""
+    existing = store.campaign_by_name(conn, name)
+    script = Path(script_path).stem
+    if existing is not None:
+        return existing["id"], _resume(conn, existing, contacts_path, script, program, options, now)
+    reader = ContactReader(contacts_path, program)
+    report = ImportReport(ignored_columns=[c for c in reader.columns.extra])
+    try:
+        with store.transaction(conn):
+            campaign_id = store.create_campaign(
+                conn, name=name, script=script, script_path=str(Path(script_path).resolve()),
+                dialogue=program.name, contacts_path=str(Path(contacts_path).resolve()), contacts_sha256="",
+                header=reader.columns.header, options=options, now=now)
+            for item in reader.rows():
+                if isinstance(item, Contact):
+                    _import_contact(conn, campaign_id, item, report, now)
+                else:
+                    store.add_reject(conn, campaign_id, item.line, item.number, item.reason)
+                    report.add_reject(item.line, item.number, item.reason)
+            conn.execute("UPDATE campaigns SET contacts_sha256 = ? WHERE id = ?", (reader.sha256, campaign_id))
+            store.set_import_counts(conn, campaign_id, reader.rows_read, reader.blank_lines)
+    finally:
+        reader.close()
+    report.rows_read, report.blank_lines = reader.rows_read, reader.blank_lines
+    return campaign_id, report
+
+
+def _import_contact(conn, campaign_id: int, contact: Contact, report: ImportReport, now: float) -> None:
+    on_dnc = is_dnc(conn, contact.number)
+    if store.add_contact(conn, campaign_id, line=contact.line, number=contact.number, params=contact.params,
+                         extra=contact.extra, sim_outcome=contact.sim_outcome, sim_keys=contact.sim_keys,
+                         now=now, dnc=on_dnc):
+        report.imported += 1
+        report.dnc += on_dnc
+        return
+    first = store.line_of_number(conn, campaign_id, contact.number)
+    reason = f"duplicate of line {first} (same number {contact.number} after normalisation)"
+    store.add_reject(conn, campaign_id, contact.line, contact.number, reason)
+    report.add_reject(contact.line, contact.number, reason)
+
+
+def _resume(conn, campaign: dict, contacts_path: str, script: str, program: Program, options: dict,
+            now: float) -> ImportReport:
+    name = campaign["name"]
+    if file_sha256(contacts_path) != campaign["contacts_sha256"]:
+        raise UserError(f"campaign '{name}' was started from a different contact list "
+                        f"({campaign['contacts_path']}) and {contacts_path} is not the same file any more; "
+                        f"run the new list under another --name (contacts of '{name}' stay as they are)")
+    if script != campaign["script"]:
+        raise UserError(f"campaign '{name}' runs the script '{campaign['script']}', not '{script}'; "
+                        f"use the same script or another --name")
+    ContactReader(contacts_path, program).close()       # the header still gives every required param
+    report = ImportReport(created=False, rows_read=campaign["rows_read"], blank_lines=campaign["blank_lines"])
+    counts = store.status_counts(conn, campaign["id"])
+    report.imported, report.rejected = counts["contacts"], counts["rejected"]
+    report.dnc = conn.execute("SELECT COUNT(*) FROM contacts WHERE campaign_id = ? AND outcome = 'dnc'",
+                              (campaign["id"],)).fetchone()[0]
+    old = campaign["options"]
+    report.changed_options = [f"{key} {old.get(key)!s} -> {options.get(key)!s}"
+                              for key in sorted(set(old) | set(options)) if old.get(key) != options.get(key)]
+    store.update_campaign_options(conn, campaign["id"], options, now)
+    report.reopened = store.reopen_retryable(conn, campaign["id"], options["attempts"], RETRYABLE, now)
+    return report
