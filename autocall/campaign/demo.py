@@ -20,12 +20,14 @@ OPTIONS = {"concurrency": 5, "rate": "20/s", "attempts": 2, "retry_after": "1s",
            "timezone": None, "pbx": "sim", "channel": "PJSIP/{number}@trunk", "caller_id": "Acme Clinic <5551234>",
            "amd": True, "sim_speed": 20.0}
 # (name, sim_outcome, sim_keys): who answers and what they press.
+# Keys for scripts_examples/appointment_reminder.dlg: 1 confirms, 2 then 1 cancels, 3 repeats,
+# 9 opts out, w is a caller who stays silent, h one who hangs up.
 PEOPLE = [
-    ("Alice", "answer", "1"), ("Bruno", "busy", ""), ("Chiara", "answer", "2"), ("Dario", "noanswer", ""),
+    ("Alice", "answer", "1"), ("Bruno", "busy", ""), ("Chiara", "answer", "21"), ("Dario", "noanswer", ""),
     ("Elena", "machine", ""), ("Fabio", "answer", "1"), ("Giulia", "answer", "w1"), ("Hugo", "congestion", ""),
-    ("Irene", "answer", "2"), ("Jonas", "answer", ""), ("Karin", "failed", ""), ("Luca", "answer", "1"),
-    ("Marta", "answer", "h"), ("Nadia", "busy", ""), ("Omar", "answer", "1"), ("Paola", "machine", ""),
-    ("Quinn", "answer", "2"), ("Rosa", "noanswer", ""), ("Sami", "answer", "1"), ("Tea", "answer", "1"),
+    ("Irene", "answer", "22"), ("Jonas", "answer", ""), ("Karin", "failed", ""), ("Luca", "answer", "31"),
+    ("Marta", "answer", "h"), ("Nadia", "busy", ""), ("Omar", "answer", "9"), ("Paola", "machine", ""),
+    ("Quinn", "answer", "21"), ("Rosa", "noanswer", ""), ("Sami", "answer", "1"), ("Tea", "answer", "1"),
 ]
 FALLBACK_SCRIPT = """\
 # Used by the campaign demo when scripts_examples/appointment_reminder.dlg is missing.

@@ -250,6 +250,10 @@ def print_status(conn, campaign: dict, stream) -> dict:
         stream.write("  (none yet)\n")
     for outcome, number in sorted(counts["by_outcome"].items(), key=lambda item: (-item[1], item[0])):
         stream.write(f"  {outcome:<10} {number:>7}\n")
+    if counts["by_result"]:
+        stream.write("by result (the script's `result`):\n")
+        for result, number in counts["by_result"].items():
+            stream.write(f"  {result:<14} {number:>3}\n")
     return counts
 
 

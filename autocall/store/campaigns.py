@@ -367,11 +367,14 @@ def status_counts(conn: sqlite3.Connection, campaign_id: int) -> dict:
             by_outcome[row["outcome"]] = by_outcome.get(row["outcome"], 0) + row["n"]
         elif row["status"] == PENDING and row["outcome"] is not None:
             waiting_retry += row["n"]
+    by_result = {row["result"]: row["n"] for row in conn.execute(
+        "SELECT result, COUNT(*) AS n FROM contacts WHERE campaign_id = ? AND status = ? AND result IS NOT NULL"
+        " GROUP BY result ORDER BY n DESC, result", (campaign_id, DONE))}
     attempts = conn.execute("SELECT COUNT(*) FROM attempts WHERE campaign_id = ?", (campaign_id,)).fetchone()[0]
     rejected = conn.execute("SELECT COUNT(*) FROM campaign_rejects WHERE campaign_id = ?",
                             (campaign_id,)).fetchone()[0]
     return {"contacts": sum(by_status.values()), "by_status": by_status, "by_outcome": by_outcome,
-            "waiting_retry": waiting_retry, "attempts": attempts, "rejected": rejected}
+            "by_result": by_result, "waiting_retry": waiting_retry, "attempts": attempts, "rejected": rejected}
 
 
 def export_rows(conn: sqlite3.Connection, campaign_id: int) -> Iterator[sqlite3.Row]:
