@@ -1,0 +1,319 @@
+"""Call records written in batches on the reactor, a transaction per batch, never waiting on a lock.
+
+Why not a database thread: measured under load (benchmarks/agi_load.py),
+a writer thread cost 100 to 150 microseconds of CPU per call, most of it
+the GIL going back and forth between the writer and the reactor at every
+socket call; the same writes done here cost what the JSON and SQLite work
+itself costs, a few tens. So the writes stay on the reactor, and what could
+stall it is taken away:
+
+- records queue up and are written every ``batch_delay`` (100 ms), at most
+  ``chunk`` (64, a couple of milliseconds of work) per transaction, the
+  next chunk after the reactor has had its turn;
+- the connection never waits for a lock (``busy_timeout = 0``): when
+  another process (the dialer) holds the write lock, the batch stays queued
+  and is tried again shortly; nothing is dropped;
+- the WAL is never checkpointed by these commits (``wal_autocheckpoint =
+  0``, the only step that fsyncs); a small thread of its own checkpoints
+  every few seconds with another connection, and spends its time in SQLite
+  with the GIL released.
+
+``save`` (a finished call), ``add_dnc`` (a script's ``optout``, written at
+the next tick) and ``note_amd`` share the queue, so one connection does
+every write. ``close`` writes everything still queued, waiting for locks
+this time: a record handed over before the server stops is never lost.
+
+A record whose ``call_id`` is already in the database (Asterisk reusing a
+channel's uniqueid across server restarts, or two Asterisks sharing a
+database) is stored as ``<id>-2``, ``-3``... rather than overwriting it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet import defer
+
+from autocall.engine.record import CallRecord
+from autocall.store import calls as store
+
+log = logging.getLogger("autocall.agi.records")
+
+DEFAULT_BATCH_DELAY_S = 0.1
+DEFAULT_CHUNK = 64
+RETRY_DELAY_S = 0.05
+LOCKED_WARNING_S = 10.0
+CHECKPOINT_EVERY_S = 5.0
+CLOSE_BUSY_TIMEOUT_MS = 30_000
+
+_SAVE, _DNC, _AMD = range(3)
+
+
+class RecordWriter:
+    """The server's database connection: batched writes and quick reads, on the reactor.
+
+    ``open()`` before use (a bad database path is a ``UserError`` there),
+    ``close()`` at the end. ``clock`` (an ``IReactorTime``, the reactor by
+    default) schedules the batches.
+    """
+
+    def __init__(self, database: str, reactor=None, *, clock=None, batch_delay: float = DEFAULT_BATCH_DELAY_S,
+                 chunk: int = DEFAULT_CHUNK, checkpoint_every: float = CHECKPOINT_EVERY_S,
+                 connect: Callable[[str], sqlite3.Connection] | None = None) -> None:
+        if reactor is None:
+            from twisted.internet import reactor
+        self.database = database
+        self._clock = clock or reactor
+        self._batch_delay = batch_delay
+        self._chunk = chunk
+        self._checkpoint_every = checkpoint_every
+        self._connect = connect
+        self._conn: sqlite3.Connection | None = None
+        self._pending: deque[tuple] = deque()
+        self._scheduled = None
+        self._waiters: list[defer.Deferred] = []
+        self._locked_since: float | None = None
+        self._checkpointer: _Checkpointer | None = None
+        self.written = 0          # records committed
+        self.failed = 0           # writes given up (logged one by one)
+
+    # --- life cycle ------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open and migrate the database now; start the checkpoint thread."""
+        if self._conn is not None:
+            return
+        if self._connect is None:
+            from autocall.store.db import connect
+            self._connect = connect
+        conn = self._connect(self.database)
+        conn.execute("PRAGMA busy_timeout = 0")
+        if self.database != ":memory:":
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            self._checkpointer = _Checkpointer(self._connect, self.database, self._checkpoint_every)
+            self._checkpointer.start()
+        self._conn = conn
+
+    def close(self) -> None:
+        """Write everything queued (waiting for locks now), stop the checkpoints, close the database."""
+        conn = self._conn
+        if conn is None:
+            return
+        if self._scheduled is not None and self._scheduled.active():
+            self._scheduled.cancel()
+        self._scheduled = None
+        conn.execute(f"PRAGMA busy_timeout = {CLOSE_BUSY_TIMEOUT_MS}")
+        while self._pending:
+            if not self._write_chunk(final=True):
+                break
+        self._release_waiters()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
+        self._conn = None
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass
+        conn.close()
+
+    @property
+    def running(self) -> bool:
+        return self._conn is not None
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    # --- what the server hands over ------------------------------------------------------
+
+    def save(self, record: CallRecord, *, channel: str = "", attempt_id: int | None = None,
+             origin: str = "agi") -> None:
+        """Queue a finished call's record (secret keys are already masked in it)."""
+        self._pending.append((_SAVE, record, channel, attempt_id, origin))
+        if self._scheduled is None:
+            self._schedule(self._batch_delay)
+
+    def add_dnc(self, number: str, source: str) -> None:
+        """Queue a do-not-call entry (``optout``); written at the next turn of the reactor."""
+        self._pending.appendleft((_DNC, number, source))
+        self._schedule(0)
+
+    def note_amd(self, attempt_id: int, status: str) -> None:
+        self._pending.appendleft((_AMD, attempt_id, status))
+        self._schedule(0)
+
+    def query(self, function: Callable[..., Any], *args: Any) -> defer.Deferred:
+        """``function(conn, *args)`` (a read; WAL readers never wait), as a Deferred."""
+        if self._conn is None:
+            return defer.fail(RuntimeError("the record writer is not open"))
+        return defer.maybeDeferred(function, self._conn, *args)
+
+    def flush(self) -> defer.Deferred:
+        """Fire once everything queued so far is written (at once if nothing is)."""
+        if not self._pending or self._conn is None:
+            return defer.succeed(None)
+        d: defer.Deferred = defer.Deferred()
+        self._waiters.append(d)
+        self._schedule(0)
+        return d
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def _schedule(self, delay: float) -> None:
+        scheduled = self._scheduled
+        if scheduled is not None:
+            if scheduled.getTime() <= self._clock.seconds() + delay:
+                return                              # already due as soon
+            scheduled.cancel()
+        self._scheduled = self._clock.callLater(delay, self._tick)
+
+    def _tick(self) -> None:
+        self._scheduled = None
+        if self._conn is None:
+            return
+        if not self._write_chunk(final=False):
+            self._schedule(RETRY_DELAY_S)           # locked by another process: try again shortly
+            return
+        if self._pending:
+            self._schedule(0)                       # the next chunk, after the reactor's other work
+        else:
+            self._release_waiters()
+
+    def _write_chunk(self, final: bool) -> bool:
+        """Write up to ``chunk`` queued items in one transaction; False when the database was locked."""
+        pending = self._pending
+        jobs = [pending.popleft() for _ in range(min(self._chunk, len(pending)))]
+        try:
+            _transaction(self._conn, jobs)
+            self.written += sum(1 for job in jobs if job[0] == _SAVE)
+        except Exception as exc:
+            if _is_locked(exc):
+                return self._locked(jobs, final)
+            # One bad write must not cost the others: each in its own transaction.
+            for position, job in enumerate(jobs):
+                try:
+                    _transaction(self._conn, [job])
+                    self.written += job[0] == _SAVE
+                except Exception as exc:
+                    if _is_locked(exc):
+                        return self._locked(jobs[position:], final)
+                    self._give_up(job, f"{exc.__class__.__name__}: {exc}")
+        self._locked_since = None
+        return True
+
+    def _locked(self, jobs: list[tuple], final: bool) -> bool:
+        """Another process holds the write lock: requeue; at close, after the busy timeout, log what is left."""
+        if not final:
+            self._pending.extendleft(reversed(jobs))
+            self._note_locked()
+            return False
+        left = jobs + list(self._pending)
+        self._pending.clear()
+        for job in left:       # the last resort: the record in full in the log, rather than nowhere
+            self._give_up(job, f"the database stayed locked for {CLOSE_BUSY_TIMEOUT_MS // 1000} s at shutdown")
+        return True
+
+    def _give_up(self, job: tuple, why: str) -> None:
+        self.failed += 1
+        fields: dict = {"database": self.database}
+        if job[0] == _SAVE:
+            fields["record"] = json.dumps(job[1].to_dict(), default=str, ensure_ascii=False)
+            fields["call_id"] = job[1].call_id
+        else:
+            fields["item"] = repr(job[1:])
+        log.error("could not write to the database: %s", why, extra={"fields": fields})
+
+    def _note_locked(self) -> None:
+        now = self._clock.seconds()
+        if self._locked_since is None:
+            self._locked_since = now
+        elif now - self._locked_since >= LOCKED_WARNING_S:
+            log.warning("the database has been locked by another process for %.0f s; %d records wait",
+                        now - self._locked_since, len(self._pending),
+                        extra={"fields": {"database": self.database}})
+            self._locked_since = now
+
+    def _release_waiters(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:
+            d.callback(None)
+
+
+def _transaction(conn: sqlite3.Connection, jobs: list[tuple]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for job in jobs:
+            kind = job[0]
+            if kind == _SAVE:
+                _, record, channel, attempt_id, origin = job
+                _unique_id(conn, record)
+                store.save_call(conn, record, channel=channel, attempt_id=attempt_id, origin=origin)
+            elif kind == _DNC:
+                store.add_dnc(conn, job[1], source=job[2])
+            else:
+                from autocall.store.campaigns import note_amd
+                note_amd(conn, job[1], job[2])
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _is_locked(exc: Exception) -> bool:
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    message = str(exc).lower()
+    return "locked" in message or "busy" in message
+
+
+def _unique_id(conn: sqlite3.Connection, record: CallRecord) -> None:
+    """Never overwrite an earlier call: a taken ``call_id`` gets ``-2``, ``-3``..."""
+    exists = "SELECT 1 FROM calls WHERE call_id = ?"
+    if conn.execute(exists, (record.call_id,)).fetchone() is None:
+        return
+    number = 2
+    while conn.execute(exists, (f"{record.call_id}-{number}",)).fetchone() is not None:
+        number += 1
+    original, record.call_id = record.call_id, f"{record.call_id}-{number}"
+    log.warning("call id already in the database; stored under a new id",
+                extra={"fields": {"call_id": original, "stored_as": record.call_id}})
+
+
+class _Checkpointer:
+    """Checkpoints the WAL every few seconds from a thread of its own (SQLite releases the GIL meanwhile)."""
+
+    def __init__(self, connect, database: str, every: float) -> None:
+        self._connect = connect
+        self._database = database
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="autocall-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        conn = None
+        try:
+            while not self._stop.wait(self._every):
+                if conn is None:
+                    conn = self._connect(self._database)
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception as exc:   # checkpoints are housekeeping: readers and later commits still work
+            log.warning("WAL checkpoints stopped: %s: %s", exc.__class__.__name__, exc,
+                        extra={"fields": {"database": self._database}})
+        finally:
+            if conn is not None:
+                conn.close()

@@ -1,0 +1,92 @@
+"""Prompts -> the names ``STREAM FILE`` takes, remembered on the reactor so a cached prompt costs no thread hop.
+
+``AsyncSounds`` renders and converts in threads; asking it for every prompt
+of every call would send each one through a thread pool even when the
+sound is long made. ``PlayableSounds`` remembers what it resolved:
+
+- a TTS prompt's sound is named by a hash of its text, voice and rate, so
+  once made its name never changes: remembered as is;
+- a file prompt is remembered with the file's ``(mtime, size)`` and looked
+  at again (one ``stat``) each time: a replaced file is converted anew;
+- a ``sound "name"`` is the PBX's own and passes through unchanged.
+
+The name given to Asterisk is the absolute path without extension
+(``library.path_of``), so Asterisk finds the sound wherever ``sounds_dir``
+is, as long as it sees the same path (docs/operations.md, "Sounds").
+A prompt that cannot be made (a TTS failure, a broken file) fails the play
+with ``ChannelFailure``: the call ends with ``ended_by: error`` and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
+
+from autocall.engine.channel import ChannelFailure, FilePrompt, Prompt, SoundPrompt, TtsPrompt
+
+MAX_REMEMBERED = 4096
+
+
+class PlayableSounds:
+    """``sound_for(prompt) -> Deferred[str]`` for ``AgiChannel``, over ``AsyncSounds`` and its ``SoundLibrary``."""
+
+    __slots__ = ("library", "_async", "_path_of", "_tts", "_files")
+
+    def __init__(self, async_sounds, library) -> None:
+        self.library = library
+        self._async = async_sounds
+        self._path_of = library.path_of
+        self._tts: dict[TtsPrompt, str] = {}
+        self._files: dict[FilePrompt, tuple[tuple[int, int], str]] = {}
+
+    def sound_for(self, prompt: Prompt) -> defer.Deferred:
+        kind = type(prompt)
+        if kind is TtsPrompt:
+            name = self._tts.get(prompt)
+            if name is not None:
+                return defer.succeed(name)
+            key = None
+        elif kind is FilePrompt:
+            try:
+                info = os.stat(prompt.resolved)
+                key = (info.st_mtime_ns, info.st_size)
+            except OSError:
+                key = None       # the library reports the missing file
+            known = self._files.get(prompt)
+            if known is not None and known[0] == key:
+                return defer.succeed(known[1])
+        elif kind is SoundPrompt:
+            return defer.succeed(prompt.name)
+        else:
+            return defer.fail(ChannelFailure(f"not a prompt: {prompt!r}"))
+        d = self._async.sound_for(prompt)
+        d.addCallbacks(self._made, self._failed, callbackArgs=(prompt, key), errbackArgs=(prompt,))
+        return d
+
+    def warm(self, prompts) -> None:
+        """Make ``prompts`` ahead of the first call that plays them (failures show when a call plays one)."""
+        for prompt in prompts:
+            self.sound_for(prompt).addErrback(lambda _: None)
+
+    def _made(self, name: str, prompt: Prompt, key) -> str:
+        path = self._path_of(name)
+        if type(prompt) is TtsPrompt:
+            if len(self._tts) >= MAX_REMEMBERED:
+                self._tts.clear()
+            self._tts[prompt] = path
+        elif key is not None:
+            if len(self._files) >= MAX_REMEMBERED:
+                self._files.clear()
+            self._files[prompt] = (key, path)
+        return path
+
+    @staticmethod
+    def _failed(failure: Failure, prompt: Prompt) -> Failure:
+        if failure.check(ChannelFailure):
+            return failure
+        # Never the spoken text itself: it may carry a secret gather's value.
+        what = "a text-to-speech prompt" if isinstance(prompt, TtsPrompt) else f"the file {prompt.path!r}"
+        problem = getattr(failure.value, "problem", None) or failure.getErrorMessage()
+        raise ChannelFailure(f"{what} could not be made ready to play: {problem}")

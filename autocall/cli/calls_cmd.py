@@ -1,0 +1,65 @@
+"""``autocall calls [--last N] [--json]``: the most recent call records, newest first."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from autocall.cli.common import add_config_option, config_from
+from autocall.errors import UserError
+
+COLUMNS = ("time", "call id", "script", "caller", "duration", "ended by", "result", "path")
+PATH_WIDTH = 48
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("calls", help="list recent call records",
+                                   description="The most recent call records of the configured database, "
+                                               "newest first.")
+    parser.add_argument("--last", type=int, default=20, metavar="N", help="how many calls (default 20)")
+    parser.add_argument("--json", action="store_true", help="the records as a JSON list")
+    add_config_option(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from autocall.store.calls import recent_calls
+    from autocall.store.db import connect
+
+    if args.last < 1:
+        raise UserError(f"--last {args.last}: give a number of calls, 1 or more")
+    config = config_from(args)
+    if config.database != ":memory:" and not os.path.isfile(config.database):
+        raise UserError(f"{config.database}: no database there yet (no call has been recorded); "
+                        "check the 'database' setting or --config")
+    conn = connect(config.database)
+    try:
+        calls = recent_calls(conn, args.last)
+    finally:
+        conn.close()
+    if args.json:
+        sys.stdout.write(json.dumps(calls, indent=2, ensure_ascii=False) + "\n")
+        return 0
+    if not calls:
+        sys.stdout.write("no calls recorded yet\n")
+        return 0
+    sys.stdout.write(render_table([row_of(call) for call in calls]))
+    return 0
+
+
+def row_of(call: dict) -> tuple[str, ...]:
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(call["started_at"]))
+    path = " > ".join(call["path"])
+    if len(path) > PATH_WIDTH:
+        path = path[:PATH_WIDTH - 3] + "..."
+    return (started, call["call_id"], call["script"], call["caller"] or "-", f"{call['duration']:.1f}s",
+            call["ended_by"] or "-", call["result"] if call["result"] is not None else "-", path or "-")
+
+
+def render_table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(COLUMNS[i]), *(len(row[i]) for row in rows)) for i in range(len(COLUMNS))]
+    lines = ["  ".join(title.ljust(width) for title, width in zip(COLUMNS, widths)).rstrip()]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines) + "\n"

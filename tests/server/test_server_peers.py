@@ -1,0 +1,127 @@
+"""What broke the peers, at the server level: each costs only the call it happens on.
+
+panoramisk froze on a connect-and-close; starpy took a multi-line 520 reply
+and an unprompted ``HANGUP`` line for replies to later commands. Here each
+case is played against a live server, then a normal call must go through.
+Peers that are not Asterisk (garbage, an endless line, silence) are dropped
+without a call record: they never were calls.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from twisted.internet import defer, task
+
+from tests.fakes.fake_asterisk import FakeAsterisk, connect_raw
+from tests.server.helpers import HELLO, HeldAsterisk, write
+
+USAGE_520 = ["520-Invalid command syntax.  Proper usage follows:",
+             "Usage: WAIT FOR DIGIT <timeout>", "  Waits up to 'timeout' milliseconds.",
+             "520 End of proper usage."]
+
+
+def normal_call(running, uniqueid: str) -> None:
+    running.call(FakeAsterisk("hello", keys="1234", uniqueid=uniqueid))
+    record = running.last()
+    assert (record["call_id"], record["ended_by"], record["result"]) == (uniqueid, "hangup", "ok")
+
+
+def raw(running, send: bytes = b"", close: bool = False):
+    return running.live.run(connect_raw(running.live.reactor, running.host, running.port, send=send, close=close))
+
+
+def test_health_checks_cost_nothing(serve, scripts, caplog):
+    write(scripts, "hello.dlg", HELLO)
+    running = serve(scripts)
+    caplog.set_level(logging.INFO, logger="autocall")
+    for _ in range(20):
+        running.live.run(raw(running, close=True).finished)
+    running.live.settle(running.server.factory)
+    normal_call(running, "after-health")
+    assert len(running.records()) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_multiline_520_mid_call_ends_only_that_call(serve, scripts):
+    write(scripts, "hello.dlg", HELLO)
+    running = serve(scripts)
+    # command 4 is the first WAIT FOR DIGIT (GET VARIABLE, ANSWER, STREAM FILE, WAIT FOR DIGIT)
+    transcript = running.call(FakeAsterisk("hello", keys="1234", uniqueid="u520", replies={4: USAGE_520}))
+    record = running.last()
+    assert record["ended_by"] == "error" and "520" in record["error"] and "WAIT FOR DIGIT" in record["error"]
+    # The usage block was one reply: the HANGUP that followed got its own reply, nothing out of step.
+    assert transcript.commands()[-1] == "HANGUP" and transcript.after_environment()[-1] == ("<<", "HANGUP")
+    normal_call(running, "after-520")
+
+
+def test_an_unprompted_hangup_while_the_server_thinks_is_not_a_reply(serve, scripts):
+    write(scripts, "hello.dlg", HELLO)
+    running = serve(scripts)
+    for index in (1, 2, 3, 4, 5):
+        transcript = running.call(FakeAsterisk("hello", keys="1234", uniqueid=f"t{index}",
+                                               hangup_after_reply=index))
+        record = running.last()
+        assert record["ended_by"] == "caller_hangup" and record["error"] is None, transcript.render()
+        # Keys only ever come from real replies: the ones the caller pressed before hanging up.
+        assert "1234".startswith(record["keys"])
+    normal_call(running, "after-thinking")
+
+
+def test_garbage_instead_of_an_environment_is_dropped(serve, scripts, caplog):
+    write(scripts, "hello.dlg", HELLO)
+    running = serve(scripts)
+    caplog.set_level(logging.WARNING, logger="autocall")
+    for junk in (b"GET / HTTP/1.1\r\nHost: example\r\n\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\n",
+                 b"\n\n", b"agi_network yes\n"):
+        peer = raw(running, send=junk)
+        running.live.run(peer.finished)
+    running.live.settle(running.server.factory)
+    assert not running.records()
+    assert sum("dropped" in r.getMessage() for r in caplog.records) == 4
+    normal_call(running, "after-garbage")
+
+
+def test_an_endless_line_is_dropped(serve, scripts):
+    write(scripts, "hello.dlg", HELLO)
+    running = serve(scripts, max_line_length=1024)
+    peer = raw(running, send=b"agi_network: yes\nagi_network_script: " + b"x" * 5000)
+    running.live.run(peer.finished)
+    mid_call = running.start(HeldAsterisk(FakeAsterisk("hello", uniqueid="long"), hold_at="WAIT FOR DIGIT"))
+    running.live.run(mid_call.reached)
+    mid_call.transport.write(b"200 result=" + b"9" * 5000)        # an endless reply, mid-call
+    running.live.run(mid_call.finished)
+    running.live.settle(running.server.factory)
+    record = running.last()
+    assert record["call_id"] == "long" and record["ended_by"] == "error" and "longer than 1024" in record["error"]
+    normal_call(running, "after-endless")
+
+
+def test_a_silent_peer_is_dropped_after_the_environment_timeout(serve, scripts):
+    write(scripts, "hello.dlg", HELLO)
+    clock = task.Clock()
+    running = serve(scripts, clock=clock, env_timeout_ms=10_000)
+    silent = raw(running)
+    running.live.spin_until(lambda: running.server.factory.connections)
+    clock.advance(9.9)
+    assert not silent.finished.called
+    clock.advance(0.2)
+    running.live.run(silent.finished)
+    assert not running.records()
+    normal_call(running, "after-silence")
+
+
+def test_a_slow_call_never_stalls_the_others(serve, scripts):
+    write(scripts, "hello.dlg", HELLO)
+    running = serve(scripts)
+    slow = running.start(HeldAsterisk(FakeAsterisk("hello", keys="1234", uniqueid="slow"), hold_at="WAIT"))
+    running.live.run(slow.reached)
+    others = [FakeAsterisk("hello", keys="1234", uniqueid=f"o{n}").call(running.live.reactor, running.host,
+                                                                          running.port) for n in range(10)]
+    running.live.run(defer.gatherResults(others))
+    assert len(running.records()) == 10 and running.server.active
+    slow.release()
+    running.live.run(slow.finished)
+    running.live.settle(running.server.factory)
+    records = {record["call_id"]: record for record in running.records()}
+    assert len(records) == 11 and records["slow"]["result"] == "ok"
