@@ -13,6 +13,8 @@ from autocall.suggest import closest
 
 DEFAULT_FILE = "autocall.toml"
 ENV_PREFIX = "AUTOCALL_"
+# AUTOCALL_ variables that are not settings: the file to read, and the CLI's traceback switch.
+NOT_SETTINGS = frozenset({ENV_PREFIX + "CONFIG", ENV_PREFIX + "DEBUG"})
 SECRET_KEYS = frozenset({"ami_secret"})
 _PATH_KEYS = frozenset({"database", "scripts_dir", "sounds_dir", "recordings_dir", "tts_cache_dir"})
 _DURATION_KEYS = frozenset({"grace_period", "max_call_duration", "env_timeout", "ami_ping_interval"})
@@ -116,7 +118,7 @@ def load_config(path: str | None = None, environ: dict[str, str] | None = None,
             values[key] = _coerce(key, value, str(chosen))
     from_file = set(values)
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
             continue
         key = name[len(ENV_PREFIX):].lower()
         _check_key(key, name)
