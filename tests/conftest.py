@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,9 @@ import pytest
 from autocall.dsl.compiler import Compiler
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Caches (e.g. audio verdicts of `autocall check`) go to a scratch folder, never the user's home.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="autocall-test-cache-")
 
 
 @pytest.fixture(scope="session")

@@ -41,9 +41,11 @@ class CompileResult:
 class Compiler:
     """Holds the parser (built once); compiles any number of scripts. One per thread."""
 
-    def __init__(self, check_audio: bool = True) -> None:
+    def __init__(self, check_audio: bool = True, cache_audio_checks: bool = True) -> None:
         self._parser: DialogueParser | None = None
         self.check_audio = check_audio
+        self.cache_audio_checks = cache_audio_checks
+        self._validator = None
 
     @property
     def parser(self) -> DialogueParser:
@@ -72,6 +74,7 @@ class Compiler:
                 symbols = Checker(script, sink, options).run()
                 if not sink.has_errors:
                     result.program = Program(Lowering(script, symbols, os.path.basename(path)).run())
+            self.save_caches()
         finally:
             if collecting:
                 gc.enable()
@@ -83,9 +86,21 @@ class Compiler:
         if self.check_audio:
             from autocall.audio.probe import validate_prompt_file
             from autocall.audio.voices import resolve_voice
-            options.validate_audio = validate_prompt_file
+            if self._validator is None:
+                if self.cache_audio_checks:
+                    from autocall.dsl.prompt_checks import CachedValidator
+                    self._validator = CachedValidator(validate_prompt_file)
+                else:
+                    self._validator = validate_prompt_file
+            options.validate_audio = self._validator
             options.resolve_voice = resolve_voice
         return options
+
+    def save_caches(self) -> None:
+        """Keep what was learnt about audio files for the next run (see ``prompt_checks``)."""
+        save = getattr(self._validator, "save", None)
+        if save is not None:
+            save()
 
 
 def read_script(path: str, sink: DiagnosticSink) -> str | None:
