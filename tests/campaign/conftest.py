@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from twisted.internet import defer
 from twisted.internet.task import Clock
-from twisted.python.failure import Failure
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:           # ``tests.fakes`` importable under a bare ``pytest`` too
     sys.path.insert(0, str(ROOT))
 
 from campaign_helpers import SCRIPT, drive  # noqa: E402
+
+from tests.fakes.reactor import iterate_until  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -51,22 +51,5 @@ def run_clock():
 
 @pytest.fixture
 def run_reactor():
-    """``run_reactor(deferred, timeout)``: iterate the global reactor (never started) until ``deferred`` fires.
-
-    pytest_twisted is not installed; this is the same approach as tests/ami/conftest.py.
-    """
-    from twisted.internet import reactor
-
-    def run(deferred: defer.Deferred, timeout: float = 10.0) -> Any:
-        results: list = []
-        deferred.addBoth(results.append)
-        deadline = time.monotonic() + timeout
-        while not results:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"nothing fired within {timeout} s")
-            reactor.iterate(0.005)
-        if isinstance(results[0], Failure):
-            results[0].raiseException()
-        return results[0]
-
-    return run
+    """``run_reactor(deferred, timeout)``: iterate the global reactor (never started) until ``deferred`` fires."""
+    return iterate_until
