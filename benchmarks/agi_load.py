@@ -444,7 +444,7 @@ def main() -> int:
         (workdir / "scripts").mkdir()
         (workdir / "scripts" / "bench.dlg").write_text(SCRIPT)
         kinds = [k for k in ("twisted", "autocall", "panoramisk") if k in args.only.split(",")]
-        results = measure_all(kinds, workdir, rounds=2 if args.quick else 3, calls=1500 if args.quick else 5000)
+        results = measure_all(kinds, workdir, rounds=2 if args.quick else 5, calls=1500 if args.quick else 5000)
         report(results)
         return check_targets(results)
     finally:

@@ -51,6 +51,7 @@ import logging
 import math
 import os
 import re
+import types
 from typing import Protocol
 
 from twisted.internet import defer
@@ -67,7 +68,10 @@ _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class Sounds(Protocol):
-    """Where prompts become sound names Asterisk can play (``autocall.audio.async_sounds.AsyncSounds``)."""
+    """Where prompts become sound names Asterisk can play (``autocall.agi.sounds.PlayableSounds``).
+
+    Optional: ``known(prompt)``, the name at once when it needs no work, else None.
+    """
 
     def sound_for(self, prompt: Prompt) -> defer.Deferred:
         """Fire with the name to give ``STREAM FILE`` (a path without extension, or a PBX sound)."""
@@ -81,16 +85,21 @@ class AgiConnectionLike(Protocol):
 
     def send_command(self, command: agi.Command) -> defer.Deferred: ...
 
+    # Optional: ``issue(command)`` and ``reply_deferred()`` (``FastAgiProtocol``): the reply without a
+    # Deferred; without them the channel awaits ``send_command``.
+
 
 class AgiChannel:
     """One call's ``Channel`` over FastAGI. Times are in milliseconds, as in the interface."""
 
-    __slots__ = ("_connection", "_sounds", "_recordings_dir", "_log", "_recorded")
+    __slots__ = ("_connection", "_issue", "_sounds", "_known", "_recordings_dir", "_log", "_recorded")
 
     def __init__(self, connection: AgiConnectionLike, sounds: Sounds, recordings_dir: str,
                  *, logger: logging.Logger | logging.LoggerAdapter | None = None) -> None:
         self._connection = connection
+        self._issue = getattr(connection, "issue", None)
         self._sounds = sounds
+        self._known = getattr(sounds, "known", None)
         self._recordings_dir = recordings_dir
         self._log = logger or log
         self._recorded: dict[str, int] | None = None
@@ -108,8 +117,15 @@ class AgiChannel:
             raise CallerHangup("the caller hung up before the answer")
 
     async def play(self, prompt: Prompt, interrupt_keys: str = "") -> str | None:
-        name = await self._sounds.sound_for(prompt)
+        name = self._known(prompt) if self._known is not None else None
+        if name is None:
+            name = await self._sounds.sound_for(prompt)
         reply = await self._send(agi.stream_file, name, interrupt_keys)
+        result = reply.result
+        if result == 0:                         # the usual answers first (what _key_of says of them)
+            return None
+        if result is not None and 32 < result < 127:
+            return chr(result)
         key, failed = _key_of(reply, "STREAM FILE")
         if not failed:
             return key
@@ -121,7 +137,13 @@ class AgiChannel:
         return None
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
-        key, failed = _key_of(await self._send(agi.wait_for_digit, timeout_ms), "WAIT FOR DIGIT")
+        reply = await self._send(agi.wait_for_digit, timeout_ms)
+        result = reply.result
+        if result is not None and 32 < result < 127:    # the usual answers first (what _key_of says of them)
+            return chr(result)
+        if result == 0:
+            return None
+        key, failed = _key_of(reply, "WAIT FOR DIGIT")
         if failed:
             raise CallerHangup("the caller hung up while we waited for a key")
         return key
@@ -189,8 +211,13 @@ class AgiChannel:
 
     # --- internals -----------------------------------------------------------
 
-    async def _send(self, build, *args, caller_facing: bool = True) -> Response:
-        """Build and send one command; return its 200 reply or raise the engine's exception."""
+    @types.coroutine
+    def _send(self, build, *args, caller_facing: bool = True):
+        """Build and send one command; return its 200 reply or raise the engine's exception.
+
+        A generator-based coroutine that yields straight to the call's driver
+        (``FastAgiProtocol.issue``): one frame less on the way of every reply.
+        """
         connection = self._connection
         try:
             command = build(*args)
@@ -199,7 +226,12 @@ class AgiChannel:
         if caller_facing and connection.hung_up:
             raise CallerHangup(f"the caller hung up (Asterisk's HANGUP line came before {command.name})")
         try:
-            reply = await connection.send_command(command)
+            if self._issue is not None and self._issue(command):
+                reply = yield connection
+                if reply is connection:         # not driven by the connection's call task
+                    reply = yield connection.reply_deferred()
+            else:
+                reply = yield from connection.send_command(command)
         except ConnectionClosed:
             raise CallerHangup(f"Asterisk closed the connection during {command.name}") from None
         except RemoteProtocolError as exc:

@@ -11,16 +11,24 @@ an injected ``IReactorTime`` so tests drive it with ``task.Clock``.
 
 Per-connection state is kept small (``__slots__``, no per-line logging):
 the server holds thousands of these.
+
+The call's coroutine (``on_call`` returning one) is driven by ``_CallTask``,
+not by ``Deferred.fromCoroutine``: ``request`` hands it the reply directly
+(no Deferred, no callback chain), which is most of the
+per-command cost of the server once the engine is lean. It still awaits
+any Deferred (sounds, the registry, the database) as Twisted would.
 """
 
 from __future__ import annotations
 
 import logging
+import types
 from collections import deque
 from collections.abc import Awaitable, Callable
+from inspect import iscoroutine
 from typing import Any
 
-from twisted.internet import defer
+from twisted.internet import defer, tcp
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IProtocol, IReactorTime
 from twisted.internet.protocol import Factory
@@ -43,6 +51,7 @@ from autocall.agi.protocol import (
 log = logging.getLogger("autocall.agi")
 
 DEFAULT_ENV_TIMEOUT_MS = 10_000
+DIRECT_WRITES = True        # commands straight to the socket when nothing is queued (FastAgiProtocol._write)
 Reply = Response | UsageError
 OnCall = Callable[["FastAgiProtocol"], Awaitable[Any] | defer.Deferred | None]
 
@@ -61,7 +70,7 @@ class FastAgiProtocol:
     """
 
     __slots__ = ("transport", "factory", "environment", "hung_up", "_agi", "_pending", "_queue",
-                 "_env_timer", "_closed", "_env_waiters")
+                 "_env_timer", "_closed", "_env_waiters", "_task", "_socket")
 
     def __init__(self, factory: FastAgiFactory) -> None:
         self.factory = factory
@@ -74,11 +83,15 @@ class FastAgiProtocol:
         self._env_timer = None
         self._closed: Failure | None = None       # the reason, once the connection is gone
         self._env_waiters: list[defer.Deferred] | None = None
+        self._task: _CallTask | None = None       # the call's coroutine, while it runs
+        self._socket = None                       # where commands go straight (see _write)
 
     # --- IProtocol ---------------------------------------------------------
 
     def makeConnection(self, transport) -> None:
         self.transport = transport
+        if DIRECT_WRITES and isinstance(transport, tcp.Connection):
+            self._socket = transport.getHandle()
         self.connectionMade()
 
     def connectionMade(self) -> None:
@@ -92,11 +105,30 @@ class FastAgiProtocol:
         # that came in the same segment as a reply is known when the reply's
         # callbacks decide what to send next.
         agi = self._agi
+        pending = self._pending
+        if pending is not None:
+            reply = agi.quick_reply(data)
+            if reply is not None:           # the common segment: one reply line (and maybe HANGUP)
+                if agi.hung_up:
+                    self.hung_up = True     # known before the reply is acted on, as below
+                task = self._task
+                if pending is _TASK and task is not None and not self._queue:
+                    self._pending = None
+                    task.step(reply, None)           # straight back into the call's coroutine
+                else:
+                    self._reply(reply)
+                return
+        elif self.environment is None:
+            environment = agi.quick_environment(data)
+            if environment is not None:     # the whole environment in one segment
+                self._environment_received(environment)
+                return
         agi.receive_data(data)
+        next_event = agi.next_event
         events = []
         error = None
         try:
-            while (event := agi.next_event()) is not NeedData:
+            while (event := next_event()) is not NeedData:
                 if type(event) is HangupNotice:
                     self.hung_up = True
                 else:
@@ -150,11 +182,47 @@ class FastAgiProtocol:
             except LocalProtocolError:
                 return defer.fail()
             self._pending = d
-            self.transport.write(data)
+            self._write(data)
         else:
             if self._queue is None:
                 self._queue = deque()
             self._queue.append((command, d))
+        return d
+
+    @types.coroutine
+    def request(self, command: Command):
+        """Await the reply to ``command``: ``send_command`` for the call's own coroutine, without a Deferred.
+
+        Inside the coroutine that ``on_call`` returned (driven by ``_CallTask``)
+        the reply resumes it directly; anywhere else, or behind a queued
+        command, this waits on ``send_command``'s Deferred. The command is
+        sent when this is awaited.
+        """
+        if not self.issue(command):
+            return (yield from self.send_command(command))
+        reply = yield self                  # _CallTask: "waiting for this connection's reply"
+        if reply is self:                   # someone else drives this coroutine: it sent our marker back
+            reply = yield self.reply_deferred()
+        return reply
+
+    def issue(self, command: Command) -> bool:
+        """The primitive under ``request``: send ``command`` for the call's coroutine, which must then yield
+        this connection (its reply comes back as the value of that yield, a lost connection as the
+        exception). False, and nothing sent, when that cannot be (no call coroutine, a command
+        still pending, the connection gone): use ``send_command``."""
+        if self._task is None or self._pending is not None or self._closed is not None:
+            return False
+        data = self._agi.send(command)
+        self._pending = _TASK
+        self._write(data)
+        return True
+
+    def reply_deferred(self) -> defer.Deferred:
+        """For a coroutine that yielded this connection to a driver that is not ``_CallTask`` (it got the
+        connection back): a Deferred of the reply to the command ``issue`` sent, to yield instead."""
+        d = defer.Deferred()
+        if self._pending is _TASK:
+            self._pending = d
         return d
 
     def wait_environment(self) -> defer.Deferred:
@@ -175,10 +243,40 @@ class FastAgiProtocol:
 
     def close(self) -> None:
         """Close the socket (Asterisk waits for the server to do it after the script)."""
+        self._socket = None
         if self.transport is not None and self._closed is None:
             self.transport.loseConnection()
 
+    def abort(self) -> None:
+        """Drop the connection now (``transport.abortConnection()``); nothing more is written."""
+        self._socket = None
+        if self.transport is not None:
+            self.transport.abortConnection()
+
     # --- internals -----------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        """Send a command: straight to the socket while nothing has ever been queued in the transport,
+        else (and from then on, to keep the order) through ``transport.write``.
+
+        A command is one small write and AGI waits for its reply before the next, so the socket's send
+        buffer is empty and the kernel takes the whole line at once: no buffering in Twisted, no
+        registering for writability and no reactor turn to flush it (two ``epoll_ctl`` calls and a
+        wake-up less per command). A partial send, a full buffer or an error hands the rest to Twisted,
+        which deals with it as it always does (a broken socket is found and reported as a lost
+        connection). Only for a plain ``tcp.Connection`` (not TLS, not test transports).
+        """
+        sock = self._socket
+        if sock is not None:
+            try:
+                sent = sock.send(data)
+            except OSError:
+                sent = 0
+            if sent == len(data):
+                return
+            self._socket = None
+            data = data[sent:]
+        self.transport.write(data)
 
     def _reply(self, event: Reply) -> None:
         d = self._pending
@@ -187,12 +285,16 @@ class FastAgiProtocol:
         if queue and self._closed is None:
             command, waiting = queue.popleft()
             try:
-                self.transport.write(self._agi.send(command))
+                self._write(self._agi.send(command))
                 self._pending = waiting
             except LocalProtocolError:
                 waiting.errback()
         # The pure state machine refuses a reply to no command, so d is set here.
-        d.callback(event)
+        if d is _TASK:
+            if self._task is not None:
+                self._task.step(event, None)
+        else:
+            d.callback(event)
 
     def _environment_received(self, environment: Environment) -> None:
         self._cancel_env_timer()
@@ -220,19 +322,24 @@ class FastAgiProtocol:
         self._closed = reason
         self._cancel_env_timer()
         self._fail_all(reason)
-        self.transport.abortConnection()
+        self.abort()
 
     def _fail_all(self, reason: Failure) -> None:
         waiting = []
-        if self._pending is not None:
+        task = None
+        if self._pending is _TASK:
+            task = self._task
+        elif self._pending is not None:
             waiting.append(self._pending)
-            self._pending = None
+        self._pending = None
         if self._queue:
             waiting.extend(d for _, d in self._queue)
             self._queue = None
         if self._env_waiters:
             waiting.extend(self._env_waiters)
             self._env_waiters = None
+        if task is not None:
+            task.step(None, reason)
         for d in waiting:
             d.errback(reason)
 
@@ -267,12 +374,97 @@ class FastAgiFactory(Factory):
 
     def call_started(self, connection: FastAgiProtocol) -> None:
         """Run ``on_call`` for a connection whose environment has arrived; close the connection after."""
-        d = defer.maybeDeferred(self.on_call, connection)
+        try:
+            result = self.on_call(connection)
+        except BaseException:
+            result = defer.fail()
+        if type(result) is types.CoroutineType or iscoroutine(result):
+            _CallTask(result, connection, self._call_ended).start()
+            return
+        d = result if isinstance(result, defer.Deferred) else defer.succeed(result)
         d.addErrback(self._call_failed, connection)
         d.addBoth(lambda _: connection.close())
+
+    def _call_ended(self, failure: Failure | None, connection: FastAgiProtocol) -> None:
+        if failure is not None:
+            self._call_failed(failure, connection)
+        connection.close()
 
     @staticmethod
     def _call_failed(failure: Failure, connection: FastAgiProtocol) -> None:
         environment = connection.environment
         log.error("agi %s (%s): the call handler failed: %s", connection.peer,
                   environment.uniqueid if environment is not None else "?", failure.getTraceback())
+
+
+_NOTHING = object()
+_TASK = object()        # FastAgiProtocol._pending when the call's coroutine itself waits for the reply
+
+
+class _CallTask:
+    """Runs the coroutine ``on_call`` returned: replies resume it directly, Deferreds through a callback.
+
+    What ``Deferred.fromCoroutine`` does for this one use, minus its
+    per-step machinery (cancellation and contextvars are not used here).
+    ``ended(failure or None, connection)`` is called once the coroutine is over.
+    """
+
+    __slots__ = ("coro", "connection", "ended", "_stepping", "_early")
+
+    def __init__(self, coro, connection: FastAgiProtocol, ended) -> None:
+        self.coro = coro
+        self.connection = connection
+        self.ended = ended
+        self._stepping = False
+        self._early = _NOTHING
+
+    def start(self) -> None:
+        self.connection._task = self
+        self.step(None, None)
+
+    def step(self, value, failure: Failure | None) -> None:
+        coro = self.coro
+        while True:
+            try:
+                if failure is None:
+                    yielded = coro.send(value)
+                else:
+                    yielded = failure.throwExceptionIntoGenerator(coro)
+            except StopIteration:
+                self._finish(None)
+                return
+            except BaseException:
+                self._finish(Failure())
+                return
+            if yielded is self.connection:
+                return                                # its reply resumes us (FastAgiProtocol.request)
+            if type(yielded) is FastAgiProtocol:
+                value, failure = yielded, None        # another connection's: it falls back to a Deferred
+                continue
+            if not isinstance(yielded, defer.Deferred):
+                value, failure = yielded, None        # as Twisted does: sent back as is
+                continue
+            # A Deferred that may fire while it is being added to: take that result in this loop.
+            self._stepping = True
+            yielded.addBoth(self._fired)
+            self._stepping = False
+            result, self._early = self._early, _NOTHING
+            if result is _NOTHING:
+                return
+            value, failure = (None, result) if isinstance(result, Failure) else (result, None)
+
+    def _fired(self, result) -> None:
+        if self._stepping:
+            self._early = result
+        elif isinstance(result, Failure):
+            self.step(None, result)
+        else:
+            self.step(result, None)
+        return None              # the failure, if any, is the coroutine's now
+
+    def _finish(self, failure: Failure | None) -> None:
+        connection = self.connection
+        self.coro = self.connection = None
+        if connection._task is self:
+            connection._task = None
+        self.ended(failure, connection)

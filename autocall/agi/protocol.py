@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
 import sys
 from dataclasses import dataclass, field
+from operator import itemgetter
 from urllib.parse import parse_qsl, unquote
 
 DTMF_KEYS = frozenset("0123456789*#")
@@ -61,6 +63,12 @@ class State(enum.Enum):
     # Enum's own __hash__ is Python code; members are singletons, so identity will do
     # (the transition table is looked up for every line).
     __hash__ = object.__hash__
+
+
+# The states as module globals: the hot paths below compare with these (a global is cheaper than an
+# Enum attribute).
+_ENVIRONMENT, _IDLE, _AWAITING, _USAGE, _ERROR = (State.ENVIRONMENT, State.IDLE, State.AWAITING_REPLY,
+                                                  State.USAGE, State.ERROR)
 
 
 class NeedData:
@@ -221,6 +229,14 @@ def _int_or_none(text: str) -> int | None:
     return int(text) if digits.isdigit() and digits.isascii() else None
 
 
+# One line of an environment block, for the one-pass parse (``_environment_block``): a key of the
+# plain ASCII characters Asterisk uses, a colon, at most one space dropped, the value to the end of
+# the line. Anything else (CR, odd keys) is left to the line-by-line parse, which says what is wrong.
+_ENV_LINE = re.compile(r"^(agi_[A-Za-z0-9_]*):[ ]?(.*)$", re.MULTILINE)
+_KEY = itemgetter(0)
+_VALUE = itemgetter(1)
+
+
 def _shown(line: bytes) -> str:
     """A received line for an error message: repr, cut to a readable length."""
     return repr(line[:80]) + ("..." if len(line) > 80 else "")
@@ -262,10 +278,10 @@ class AgiConnection:
     endless line is refused before it eats memory.
     """
 
-    __slots__ = ("_state", "_lines", "_pos", "_partial", "_max_line", "_fields", "_usage", "_error")
+    __slots__ = ("_state", "_lines", "_pos", "_partial", "_max_line", "_fields", "_usage", "_error", "hung_up")
 
     def __init__(self, max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
-        self._state = State.ENVIRONMENT
+        self._state = _ENVIRONMENT
         self._lines: list[bytes] = []
         self._pos = 0
         self._partial = b""
@@ -273,6 +289,7 @@ class AgiConnection:
         self._fields: dict[str, str] | None = {}
         self._usage: list[str] | None = None
         self._error: str | None = None
+        self.hung_up = False            # Asterisk's HANGUP line has been parsed (a HangupNotice given)
 
     @property
     def state(self) -> State:
@@ -292,8 +309,12 @@ class AgiConnection:
 
     def next_event(self) -> Event | type[NeedData]:
         """The next complete event, or ``NeedData``. Raises ``RemoteProtocolError`` on garbage."""
-        if self._state is State.ERROR:
+        if self._state is _ERROR:
             raise RemoteProtocolError(f"the connection already failed: {self._error}")
+        if self._state is _ENVIRONMENT and not self._fields:
+            environment = self._environment_block()
+            if environment is not None:
+                return environment
         try:
             while True:
                 if self._pos >= len(self._lines):
@@ -308,11 +329,12 @@ class AgiConnection:
                 if len(line) > self._max_line:
                     raise RemoteProtocolError(f"the peer sent a line longer than {self._max_line} bytes")
                 state = self._state
-                if state is State.AWAITING_REPLY or state is State.IDLE:
+                if state is _AWAITING or state is _IDLE:
                     if line[:11] == b"200 result=":
                         event: Event = _parse_ok(line)
                     elif line == b"HANGUP":
                         event = HANGUP_NOTICE
+                        self.hung_up = True
                     elif line[:4] == b"520-":
                         self._transition(_USAGE_START, line)
                         self._usage = []
@@ -325,7 +347,7 @@ class AgiConnection:
                     else:
                         raise RemoteProtocolError(
                             f"Asterisk sent a line that is not an AGI reply: {_shown(line)}")
-                elif state is State.USAGE:
+                elif state is _USAGE:
                     if line[:4] != b"520 ":
                         if len(self._usage) >= MAX_USAGE_LINES:
                             raise RemoteProtocolError(f"a 520 usage reply ran past {MAX_USAGE_LINES} lines")
@@ -333,7 +355,7 @@ class AgiConnection:
                         continue
                     event = UsageError(tuple(self._usage))
                     self._usage = None
-                elif state is State.ENVIRONMENT:
+                elif state is _ENVIRONMENT:
                     if line:
                         self._add_field(line)
                         continue
@@ -344,9 +366,78 @@ class AgiConnection:
                 self._transition(type(event), line)
                 return event
         except RemoteProtocolError as exc:
-            self._state = State.ERROR
+            self._state = _ERROR
             self._error = str(exc)
             raise
+
+    def _environment_block(self) -> Environment | None:
+        """The whole environment in one pass, when its blank line is buffered (see ``_plain_environment``)."""
+        lines, pos = self._lines, self._pos
+        try:
+            end = lines.index(b"", pos)
+        except ValueError:
+            return None
+        count = end - pos
+        if count == 0:
+            return None
+        environment = self._plain_environment(b"\n".join(lines[pos:end]) if count > 1 else lines[pos], count)
+        if environment is not None:
+            self._pos = end + 1
+        return environment
+
+    def _plain_environment(self, block: bytes, count: int) -> Environment | None:
+        """``count`` lines of environment (without the blank line) parsed at once, or None to go line by line.
+
+        One decode and one regex instead of an event per line; the fields are
+        exactly those of the line-by-line parse, which handles everything
+        else (a block still arriving, CR line ends, a line this pass does not
+        recognise: it raises the error there). On success the state moves on.
+        """
+        if len(block) > self._max_line or b"\r" in block:
+            return None
+        pairs = _ENV_LINE.findall(block.decode("utf-8", "replace"))
+        if len(pairs) != count:
+            return None
+        self._fields = None
+        self._state = _IDLE             # _TRANSITIONS[(State.ENVIRONMENT, Environment)]
+        # Interned keys are shared by every connection's environment; a repeated key keeps its last value.
+        return Environment(dict(zip(map(sys.intern, map(_KEY, pairs)), map(_VALUE, pairs))))
+
+    # --- shortcuts for the common segments: all or nothing, the same events as receive_data + next_event ---
+
+    def quick_environment(self, data: bytes) -> Environment | None:
+        """If nothing is buffered and ``data`` is exactly a whole plain environment block, its event; else
+        None and nothing consumed (feed ``data`` to ``receive_data`` then)."""
+        if (self._state is not _ENVIRONMENT or self._fields or self._partial
+                or self._pos < len(self._lines) or data[-2:] != b"\n\n"):
+            return None
+        end = len(data) - 2
+        if end <= 0 or data.find(b"\n\n") != end:
+            return None
+        return self._plain_environment(data[:end], data.count(b"\n", 0, end) + 1)
+
+    def quick_reply(self, data: bytes) -> Response | None:
+        """If a command awaits its reply, nothing is buffered and ``data`` is exactly one ``200`` line, its
+        event; else None and nothing consumed (feed ``data`` to ``receive_data`` then). ``data`` may also
+        end with Asterisk's ``HANGUP`` line (the last reply of a call often does): then ``hung_up`` says so
+        (the ``HangupNotice`` event, which next_event would have given after the reply)."""
+        if (self._state is not _AWAITING or self._partial or self._pos < len(self._lines)
+                or data[:11] != b"200 result="):
+            return None
+        end = data.find(b"\n")
+        if end < 0 or end > self._max_line or b"\r" in data:
+            return None
+        rest = len(data) - end
+        if rest != 1 and (rest != 8 or data[end:] != b"\nHANGUP\n"):
+            return None
+        try:
+            event = _parse_ok(data[:end])
+        except RemoteProtocolError:
+            return None          # next_event raises it, and fails the connection as it should
+        self._state = _IDLE             # _TRANSITIONS[(State.AWAITING_REPLY, Response)]
+        if rest == 8:
+            self.hung_up = True         # its HangupNotice; _TRANSITIONS[(State.IDLE, HangupNotice)]: still idle
+        return event
 
     def _add_field(self, line: bytes) -> None:
         key, colon, value = line.partition(b":")
@@ -366,6 +457,9 @@ class AgiConnection:
 
     def send(self, command: Command) -> bytes:
         """The bytes that send ``command``; one command at a time, after the environment."""
+        if self._state is _IDLE:        # _TRANSITIONS[(State.IDLE, _SEND)], the one way to send
+            self._state = _AWAITING
+            return command.data
         new_state = _TRANSITIONS.get((self._state, _SEND))
         if new_state is None:
             raise LocalProtocolError(f"cannot send {command.name} while {self._state.value}; "
@@ -534,6 +628,7 @@ def set_variable(name: str, value: str) -> Command:
     return Command.build("SET VARIABLE", _name(name, "SET VARIABLE"), value)
 
 
+@functools.lru_cache(maxsize=256, typed=True)
 def get_variable(name: str) -> Command:
     return Command.build("GET VARIABLE", _name(name, "GET VARIABLE"))
 

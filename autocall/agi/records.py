@@ -192,14 +192,15 @@ class RecordWriter:
         jobs = [pending.popleft() for _ in range(min(self._chunk, len(pending)))]
         try:
             _transaction(self._conn, jobs)
-            self.written += sum(1 for job in jobs if job[0] == _SAVE)
+            self.written += [job[0] for job in jobs].count(_SAVE)
         except Exception as exc:
             if _is_locked(exc):
                 return self._locked(jobs, final)
-            # One bad write must not cost the others: each in its own transaction.
+            # One bad write must not cost the others: each in its own transaction. (A call id
+            # already stored lands here too, and is given a new one.)
             for position, job in enumerate(jobs):
                 try:
-                    _transaction(self._conn, [job])
+                    _transaction(self._conn, [job], one_by_one=True)
                     self.written += job[0] == _SAVE
                 except Exception as exc:
                     if _is_locked(exc):
@@ -246,20 +247,29 @@ class RecordWriter:
             d.callback(None)
 
 
-def _transaction(conn: sqlite3.Connection, jobs: list[tuple]) -> None:
+def _transaction(conn: sqlite3.Connection, jobs: list[tuple], one_by_one: bool = False) -> None:
+    """Write ``jobs`` in one transaction. The records go in with one plain INSERT, which fails (and
+    with it the transaction) if a call id is already stored; ``one_by_one`` checks each id first
+    and gives a taken one a new id (``_unique_id``): the writer's second try after such a failure."""
+    calls = []
     conn.execute("BEGIN IMMEDIATE")
     try:
         for job in jobs:
             kind = job[0]
             if kind == _SAVE:
                 _, record, channel, attempt_id, origin = job
-                _unique_id(conn, record)
-                store.save_call(conn, record, channel=channel, attempt_id=attempt_id, origin=origin)
+                if one_by_one:
+                    _unique_id(conn, record)
+                    store.save_call(conn, record, channel=channel, attempt_id=attempt_id, origin=origin)
+                else:
+                    calls.append((record, channel, attempt_id, origin))
             elif kind == _DNC:
                 store.add_dnc(conn, job[1], source=job[2])
             else:
                 from autocall.store.campaigns import note_amd
                 note_amd(conn, job[1], job[2])
+        if calls:
+            store.insert_calls(conn, calls)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

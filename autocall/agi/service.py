@@ -28,7 +28,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.python.failure import Failure
 
-from autocall.agi.logs import log_event
+from autocall.agi.logs import LogfmtHandler, log_event
 from autocall.agi.server import AgiServer
 from autocall.errors import UserError
 
@@ -38,6 +38,7 @@ DEFAULT_BACKLOG = 4096
 POLL_S = 0.05
 HANGUP_WAIT_S = 5.0
 MAX_OPEN_FILES = 65_536
+LOG_LINES_EVERY_S = 0.1
 
 
 def endpoint_description(host: str, port: int, backlog: int = DEFAULT_BACKLOG) -> str:
@@ -185,9 +186,15 @@ def serve(config, *, scripts_dir: str | None = None, reactor=None) -> int:
         reactor.callFromThread(on_signal, signum)
 
     previous = {number: signal.signal(number, handler) for number in (signal.SIGINT, signal.SIGTERM)}
+    # The one line a call is written with the others of the same tenth of a second (see LogfmtHandler).
+    holding = [h for h in logging.getLogger("autocall").handlers if isinstance(h, LogfmtHandler)]
+    for log_handler in holding:
+        log_handler.hold_lines(reactor.callLater, LOG_LINES_EVERY_S)
     try:
         reactor.run(installSignalHandlers=False)
     finally:
+        for log_handler in holding:
+            log_handler.hold_lines(None)
         for number, old in previous.items():
             signal.signal(number, old)
     return 0

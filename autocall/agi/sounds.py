@@ -32,7 +32,7 @@ MAX_REMEMBERED = 4096
 class PlayableSounds:
     """``sound_for(prompt) -> Deferred[str]`` for ``AgiChannel``, over ``AsyncSounds`` and its ``SoundLibrary``."""
 
-    __slots__ = ("library", "_async", "_path_of", "_tts", "_files")
+    __slots__ = ("library", "_async", "_path_of", "_tts", "_files", "_same")
 
     def __init__(self, async_sounds, library) -> None:
         self.library = library
@@ -40,6 +40,27 @@ class PlayableSounds:
         self._path_of = library.path_of
         self._tts: dict[TtsPrompt, str] = {}
         self._files: dict[FilePrompt, tuple[tuple[int, int], str]] = {}
+        # TTS prompts seen before, by identity: a script's fixed prompts are the same objects call after
+        # call, and a dataclass's hash and == are Python code. Holds the prompt, so its id stays its own.
+        self._same: dict[int, tuple[TtsPrompt, str]] = {}
+
+    def known(self, prompt: Prompt) -> str | None:
+        """The name at once if it needs no work (a TTS prompt made before, a PBX sound), else None
+        (then ``sound_for``): most prompts of most calls, without a Deferred."""
+        same = self._same.get(id(prompt))
+        if same is not None and same[0] is prompt:
+            return same[1]
+        kind = type(prompt)
+        if kind is TtsPrompt:
+            name = self._tts.get(prompt)
+            if name is not None:
+                if len(self._same) >= MAX_REMEMBERED:
+                    self._same.clear()
+                self._same[id(prompt)] = (prompt, name)
+            return name
+        if kind is SoundPrompt:
+            return prompt.name
+        return None
 
     def sound_for(self, prompt: Prompt) -> defer.Deferred:
         kind = type(prompt)
@@ -75,6 +96,7 @@ class PlayableSounds:
         if type(prompt) is TtsPrompt:
             if len(self._tts) >= MAX_REMEMBERED:
                 self._tts.clear()
+                self._same.clear()
             self._tts[prompt] = path
         elif key is not None:
             if len(self._files) >= MAX_REMEMBERED:

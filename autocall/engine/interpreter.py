@@ -16,7 +16,7 @@ from autocall.engine import values as V
 from autocall.engine.channel import (ALL_KEYS, CallerHangup, Channel, ChannelFailure, Clock, FilePrompt,
                                      Prompt, SoundPrompt, TtsPrompt)
 from autocall.engine.ir import Program
-from autocall.engine.keys import INVALID, MATCH, MORE, KeyMatcher
+from autocall.engine.keys import MATCH, MORE, KeyMatcher
 from autocall.engine.record import ENDED_CALLER, ENDED_ERROR, ENDED_HANGUP, SECRET_MASK, CallRecord
 from autocall.hours import Schedule
 
@@ -27,6 +27,7 @@ DEFAULT_MAX_DURATION_MS = 3_600_000
 BUILTINS = ("caller", "caller_name", "called", "channel", "call_id", "choice", "dialstatus", "amd",
             "attempt")
 DIAL_ANSWERED = "ANSWER"
+_SETTABLE_BUILTINS = frozenset(BUILTINS) - {"call_id"}     # what a Call's ``builtins`` may set
 
 Env = dict
 Evaluator = Callable[[Env], V.Value]
@@ -71,6 +72,13 @@ def _compile_expr(expr: list, schedules: dict[str, Schedule]) -> Evaluator:
             return lambda env: 1 if V.truthy(left(env)) or V.truthy(right(env)) else 0
         if op in V.COMPARISONS:
             compare = V.compare
+            if op == "==":
+                def equal(env: Env) -> V.Value:
+                    a, b = left(env), right(env)
+                    if type(a) is type(b):          # two texts or two numbers: what compare() does then
+                        return 1 if a == b else 0
+                    return compare(op, a, b)
+                return equal
             return lambda env: compare(op, left(env), right(env))
         function = V.ARITHMETIC[op]
         return lambda env: function(left(env), right(env))
@@ -128,23 +136,28 @@ def _reads(expr: list) -> set[str]:
 class _PromptPlan:
     """A prompt ready to play: builds the channel's prompt value and the trace entry."""
 
-    __slots__ = ("kind", "text", "display", "file", "sound", "voice", "rate")
+    __slots__ = ("kind", "text", "display", "file", "sound", "voice", "rate", "fixed")
 
     def __init__(self, prompt: dict, voice, rate, secret: frozenset[str]) -> None:
         self.kind = prompt["kind"]
         self.voice, self.rate = voice, rate
-        self.text = self.display = None
+        self.text = self.display = self.fixed = None
         if self.kind == "tts":
             self.text = _compile_template(prompt["text"])
             masked = [p if isinstance(p, str) or p["var"] not in secret else SECRET_MASK
                       for p in prompt["text"]]
             self.display = self.text if masked == prompt["text"] else _compile_template(masked)
+            if all(isinstance(p, str) for p in prompt["text"]):     # no variable: the same prompt every time
+                self.fixed = TtsPrompt("".join(prompt["text"]), voice, rate)
         elif self.kind == "file":
             self.file = FilePrompt(prompt["path"], prompt["resolved"])
         else:
             self.sound = SoundPrompt(prompt["name"])
 
     def build(self, env: Env) -> tuple[Prompt, dict]:
+        fixed = self.fixed
+        if fixed is not None:
+            return fixed, {"kind": "tts", "text": fixed.text}
         if self.kind == "tts":
             text = self.text(env)
             shown = text if self.display is self.text else self.display(env)
@@ -270,14 +283,22 @@ class Call:
         self.on_log = on_log
         self.on_event = on_event
         self.started = clock.now()
-        given = dict(builtins or {})
-        self.env: Env = {"caller": "", "caller_name": "", "called": "", "channel": "", "call_id": call_id,
-                         "choice": "", "dialstatus": "", "amd": "", "attempt": 1, NOW: clock.now}
-        self.env.update({k: v for k, v in given.items() if k in self.env and k != "call_id"})
-        self.record = CallRecord(call_id=call_id, script=self.runtime.name, started_at=self.started,
-                                 caller=V.to_text(self.env["caller"]), called=V.to_text(self.env["called"]))
-        self._params = dict(params or {})
-        self._initial = dict(initial or {})
+        env: Env = {"caller": "", "caller_name": "", "called": "", "channel": "", "call_id": call_id,
+                    "choice": "", "dialstatus": "", "amd": "", "attempt": 1, NOW: clock.now}
+        if builtins:
+            if builtins.keys() <= _SETTABLE_BUILTINS:
+                env.update(builtins)
+            else:
+                for name, value in builtins.items():
+                    if name in env and name != "call_id":
+                        env[name] = value
+        self.env = env
+        caller, called = env["caller"], env["called"]
+        self.record = CallRecord(call_id, self.runtime.name, self.started,
+                                 caller if type(caller) is str else V.to_text(caller),
+                                 called if type(called) is str else V.to_text(called))
+        self._params = dict(params) if params else {}
+        self._initial = dict(initial) if initial else {}
 
     # -- life cycle -----------------------------------------------------------------------------
     async def run(self) -> CallRecord:
@@ -286,8 +307,75 @@ class Call:
         try:
             self._bind_values()
             state = self.runtime.start
+            states = self.runtime.states
+            env = self.env
+            now = self.clock.now                        # _check_duration and _tick, inlined below
+            started, max_duration_s = self.started, self.max_duration_s
+            limit = self.max_statements
+            # The states run here, not in a coroutine of their own: one frame less on the way of every
+            # reply. ``state`` becomes the next state, or None when the call ends by falling off one.
             while state is not None:
-                state = await self._run_state(state)
+                record.path.append(state)
+                if self.on_event is not None:
+                    self.on_event("state", state)
+                code = states[state]
+                current, state = state, None
+                pc = 0
+                size = len(code)
+                while pc < size:
+                    op = code[pc]
+                    kind = op.kind
+                    if kind == "jump":
+                        pc = op.a
+                        continue
+                    record.statements += 1
+                    if record.statements > limit:
+                        self._tick(0)
+                    # The most frequent kinds first (the order of the tests is all it changes).
+                    if kind == "play":
+                        await self._play(op.a, "")
+                    elif kind == "gather":
+                        await self._gather(op, current)
+                    elif kind == "if":
+                        value = self._evaluate(op.a, op.line)
+                        if value != 0 and value != "":          # V.truthy
+                            pc += 1
+                        else:
+                            pc = op.b
+                        continue
+                    elif kind == "goto":
+                        state = op.a
+                        break
+                    elif kind == "menu":
+                        state = await self._menu(op, current)
+                        if state is None:
+                            raise _EndCall()
+                        break
+                    elif kind == "set":
+                        env[op.b] = self._evaluate(op.a[0], op.line)
+                    elif kind == "answer":
+                        await self.channel.answer()
+                    elif kind == "hangup":
+                        raise _EndCall()
+                    elif kind == "result":
+                        self._result(op)
+                    elif kind == "wait":
+                        await self.channel.pause(op.a)
+                    elif kind == "log":
+                        evaluate, display = op.a
+                        value = V.to_text(self._evaluate(evaluate, op.line))
+                        self._log(value if display is None else display(env), op.line)
+                    elif kind == "transfer":
+                        await self._transfer(op)
+                    elif kind == "record":
+                        await self._record(op)
+                    elif kind == "optout":
+                        record.optout = True
+                        if self.on_optout is not None:
+                            self.on_optout(self)
+                    if now() - started > max_duration_s:
+                        self._too_long()
+                    pc += 1
             record.ended_by = ENDED_HANGUP
         except _EndCall:
             record.ended_by = ENDED_HANGUP
@@ -303,19 +391,16 @@ class Call:
         record.ended_at = self.clock.now()
         record.variables = self._output_variables()
         if record.ended_by != ENDED_CALLER:
-            await self._hang_up_quietly()
+            try:                        # a quiet hang-up, in place (one coroutine less per call)
+                await self.channel.hangup()
+            except (CallerHangup, ChannelFailure):
+                pass
         return record
 
     def _fail(self, message: str) -> None:
         self.record.ended_by = ENDED_ERROR
         self.record.error = message
         self._log(message)
-
-    async def _hang_up_quietly(self) -> None:
-        try:
-            await self.channel.hangup()
-        except (CallerHangup, ChannelFailure):
-            pass
 
     def _bind_values(self) -> None:
         runtime = self.runtime
@@ -363,71 +448,18 @@ class Call:
 
     def _check_duration(self) -> None:
         if self.clock.now() - self.started > self.max_duration_s:
-            raise _Guard(f"the call lasted longer than the maximum of {self.max_duration_s:g} s; stopped")
+            self._too_long()
 
-    # -- the state loop ---------------------------------------------------------------------------
-    async def _run_state(self, state: str) -> str | None:
-        """Run one state; return the next state, or None when the call ends by falling off."""
-        self.record.path.append(state)
-        if self.on_event is not None:
-            self.on_event("state", state)
-        code = self.runtime.states[state]
-        env = self.env
-        pc = 0
-        size = len(code)
-        while pc < size:
-            op = code[pc]
-            kind = op.kind
-            if kind == "jump":
-                pc = op.a
-                continue
-            self._tick()
-            if kind == "set":
-                env[op.b] = self._evaluate(op.a[0], op.line)
-            elif kind == "if":
-                if V.truthy(self._evaluate(op.a, op.line)):
-                    pc += 1
-                else:
-                    pc = op.b
-                continue
-            elif kind == "goto":
-                return op.a
-            elif kind == "play":
-                await self._play(op.a, "")
-            elif kind == "menu":
-                target = await self._menu(op, state)
-                if target is None:
-                    raise _EndCall()
-                return target
-            elif kind == "gather":
-                await self._gather(op, state)
-            elif kind == "answer":
-                await self.channel.answer()
-            elif kind == "wait":
-                await self.channel.pause(op.a)
-            elif kind == "transfer":
-                await self._transfer(op)
-            elif kind == "record":
-                await self._record(op)
-            elif kind == "result":
-                self._result(op)
-            elif kind == "log":
-                evaluate, display = op.a
-                value = V.to_text(self._evaluate(evaluate, op.line))
-                self._log(value if display is None else display(env), op.line)
-            elif kind == "optout":
-                self.record.optout = True
-                if self.on_optout is not None:
-                    self.on_optout(self)
-            elif kind == "hangup":
-                raise _EndCall()
-            self._check_duration()
-            pc += 1
-        return None
+    def _too_long(self) -> None:
+        raise _Guard(f"the call lasted longer than the maximum of {self.max_duration_s:g} s; stopped")
 
     # -- statements that talk to the channel -----------------------------------------------------
     async def _play(self, plan: _PromptPlan, interrupt_keys: str) -> str | None:
-        prompt, shown = plan.build(self.env)
+        prompt = plan.fixed
+        if prompt is not None:                  # plan.build, inlined for a prompt without variables
+            shown = {"kind": "tts", "text": prompt.text}
+        else:
+            prompt, shown = plan.build(self.env)
         self.record.prompts.append(shown)
         if self.on_event is not None:
             self.on_event("prompt", shown)
@@ -489,7 +521,10 @@ class Call:
         while True:
             attempt += 1
             typed = ""
-            key = await self._first_key(plan, timeout_ms)
+            # _first_key, inlined: one coroutine less on the way of every key
+            key = await self._play(plan, ALL_KEYS) if plan is not None else None
+            if key is None:
+                key = await self.channel.wait_for_digit(timeout_ms)
             while True:
                 if key is None:
                     outcome = "timeout" if typed else "empty"

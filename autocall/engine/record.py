@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from operator import itemgetter
 
 ENDED_HANGUP = "hangup"
 ENDED_CALLER = "caller_hangup"
 ENDED_ERROR = "error"
 SECRET_MASK = "***"
+_KEYS = itemgetter("keys")
 
 
 @dataclass
@@ -34,7 +36,7 @@ class CallRecord:
     @property
     def keys(self) -> str:
         """Every key the caller pressed, in order (secret gathers masked)."""
-        return "".join(item["keys"] for item in self.inputs)
+        return "".join(map(_KEYS, self.inputs))
 
     @property
     def duration(self) -> float:
