@@ -69,7 +69,11 @@ class Server:
         self._partial = b""
         self._selector = selectors.DefaultSelector()
         self._selector.register(self.process.stderr, selectors.EVENT_READ)
-        listening = self.wait_for("msg=listening")
+        try:
+            listening = self.wait_for("msg=listening")
+        except BaseException:
+            self.kill()                 # never leave a server behind when it fails to start
+            raise
         self.port = int(re.search(r" port=(\d+)", listening).group(1))
 
     def _read(self, timeout: float) -> bool:
