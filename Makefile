@@ -16,7 +16,7 @@ test: venv
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: venv
-	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in benchmarks/*_bench.py benchmarks/agi_load.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 sysdeps:
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from autocall.dsl import ast as A
 from autocall.dsl.checker import Checker, CheckOptions
@@ -19,7 +20,12 @@ class CompileResult:
     path: str
     diagnostics: list[Diagnostic] = field(default_factory=list)
     program: Program | None = None
-    lines: list[str] = field(default_factory=list)
+    text: str = field(default="", repr=False)
+
+    @cached_property
+    def lines(self) -> list[str]:
+        """The source's lines, for showing diagnostics."""
+        return self.text.splitlines()
 
     @property
     def ok(self) -> bool:
@@ -64,7 +70,7 @@ class Compiler:
 
     def compile_text(self, text: str, path: str = "<script>", base_dir: str = ".") -> CompileResult:
         sink = DiagnosticSink(path)
-        result = CompileResult(path, lines=text.splitlines())
+        result = CompileResult(path, text=text)
         collecting = gc.isenabled()
         gc.disable()  # compiling allocates many small objects that all stay alive; GC passes only cost time
         try:

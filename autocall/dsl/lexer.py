@@ -9,6 +9,7 @@ Python's tokenizer does.
 from __future__ import annotations
 
 import re
+from operator import itemgetter
 
 
 MAX_NESTING = 32
@@ -18,17 +19,21 @@ MAX_NESTING = 32
 SOFT_KEYWORDS = frozenset({"file", "sound", "in", "digits", "max", "terminator", "interdigit",
                            "secret", "callerid", "silence", "beep", "invalid", "failure"})
 
-_TOKEN = re.compile(r"""
-    (?P<NL>(?:[ \t\f]*(?:\#[^\n]*)?\r?\n)+[ ]*)
-  | (?P<WS>[ \t\f]+)
-  | (?P<COMMENT>\#[^\n]*)
+# One match per token: leading blanks are skipped by the prefix; the most frequent kinds come first.
+# NL is a line end (after an optional comment), any blank or comment-only lines after it, and the
+# next line's indentation.
+_TOKEN = re.compile(r"""[ \t\f]*(?:
+    (?P<WORD>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<NL>(?:\#[^\n]*)?\r?\n(?:[ \t\f]*(?:\#[^\n]*)?\r?\n)*[ ]*)
   | (?P<STRING>"(?:\\.|[^"\\\n])*")
   | (?P<DURATION>[0-9]+(?:ms|s|m|h)(?![A-Za-z0-9_]))
   | (?P<INT>[0-9]+)
-  | (?P<WORD>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<COMPARE>==|!=|<=|>=|<|>)
   | (?P<PUNCT>->|[=:,()+\-*/])
-""", re.VERBOSE)
+  | (?P<COMMENT>\#[^\n]*)
+  | (?P<END>\Z)
+  | (?P<ERROR>.)
+)""", re.VERBOSE | re.DOTALL)
 
 
 class LexProblem(Exception):
@@ -39,27 +44,43 @@ class LexProblem(Exception):
         self.message, self.line, self.column, self.length = message, line, column, length
 
 
-class Token:
-    """A token: its terminal ``type`` (a grammar terminal name), text and position (1-based)."""
+class Token(tuple):
+    """A token: ``(type, value, start_pos, line, column)``; ``type`` is a grammar terminal's name.
 
-    __slots__ = ("type", "value", "line", "column", "end_line", "end_column", "start_pos", "end_pos")
+    A tuple built in C (``make_token``), because the lexer makes a great many
+    of them; where a token ends is derived when asked.
+    """
 
-    def __init__(self, type_: str, value: str, start_pos: int, line: int, column: int,
-                 end_line: int, end_column: int, end_pos: int) -> None:
-        self.type = type_
-        self.value = value
-        self.start_pos = start_pos
-        self.line = line
-        self.column = column
-        self.end_line = end_line
-        self.end_column = end_column
-        self.end_pos = end_pos
+    __slots__ = ()
+
+    type = property(itemgetter(0))
+    value = property(itemgetter(1))
+    start_pos = property(itemgetter(2))
+    line = property(itemgetter(3))
+    column = property(itemgetter(4))
+
+    @property
+    def end_line(self) -> int:
+        return self[3] + self[1].count("\n")
+
+    @property
+    def end_column(self) -> int:
+        value = self[1]
+        last = value.rfind("\n")
+        return self[4] + len(value) if last < 0 else len(value) - last
 
     def __str__(self) -> str:
-        return self.value
+        return self[1]
 
     def __repr__(self) -> str:
-        return f"Token({self.type!r}, {self.value!r}, {self.line}:{self.column})"
+        return f"Token({self[0]!r}, {self[1]!r}, {self[3]}:{self[4]})"
+
+
+def make_token(type_: str, value: str, start_pos: int, line: int, column: int) -> Token:
+    return _new(Token, (type_, value, start_pos, line, column))
+
+
+_new = tuple.__new__
 
 
 class DialogueLexer:
@@ -73,26 +94,24 @@ class DialogueLexer:
 
     def tokens(self, text: str):
         """Soft keywords come out as keywords; the parser turns them into NAMEs where a name is due."""
-        keywords, punct = self._keywords, self._punct
-        match = _TOKEN.match
-        pos, line, line_start, end = 0, 1, 0, len(text)
+        keywords, punct, new = self._keywords, self._punct, _new
+        line, line_start, end = 1, 0, len(text)
         levels = [0]
-        while pos < end:
-            found = match(text, pos)
-            if found is None:
-                raise self._problem(text, pos, line, line_start)
+        for found in _TOKEN.finditer(text):
             kind = found.lastgroup
-            value = found.group()
-            stop = found.end()
-            column = pos - line_start + 1
-            if kind == "NL":
-                newlines = value.count("\n")
-                last_nl = value.rfind("\n")
-                indent = stop - (pos + last_nl + 1)
-                nl = Token("_NL", value, pos, line, column, line + newlines, indent + 1, stop)
-                yield nl
-                line += newlines
-                line_start = pos + last_nl + 1
+            if kind == "COMMENT" or kind == "END":
+                continue
+            value = found.group(kind)
+            pos = found.end() - len(value)
+            if kind == "WORD":
+                yield new(Token, (keywords.get(value, "NAME"), value, pos, line, pos - line_start + 1))
+            elif kind == "NL":
+                start = found.start()   # a line's end is reported right after its last token
+                yield new(Token, ("_NL", value, start, line, start - line_start + 1))
+                stop = found.end()
+                line += value.count("\n")
+                line_start = pos + value.rfind("\n") + 1
+                indent = stop - line_start
                 if stop < end and text[stop] in "\t\f":
                     raise LexProblem("tab in indentation; indent with spaces only", line, indent + 1)
                 if stop >= end:
@@ -102,27 +121,24 @@ class DialogueLexer:
                         raise LexProblem(f"blocks are nested more than {MAX_NESTING} deep; "
                                          "move the inner part into a state of its own", line, indent + 1)
                     levels.append(indent)
-                    yield Token("_INDENT", "", stop, line, 1, line, indent + 1, stop)
+                    yield new(Token, ("_INDENT", "", stop, line, 1))
                 else:
                     while indent < levels[-1]:
                         levels.pop()
-                        yield Token("_DEDENT", "", stop, line, 1, line, indent + 1, stop)
+                        yield new(Token, ("_DEDENT", "", stop, line, 1))
                     if indent != levels[-1]:
                         raise LexProblem("this line's indentation matches no enclosing block "
                                          f"(indent it by {levels[-1]} spaces, like the lines above)",
                                          line, 1, max(indent, 1))
-            elif kind == "WS" or kind == "COMMENT":
-                pass
+            elif kind == "ERROR":
+                raise self._problem(text, pos, line, line_start)
+            elif kind == "PUNCT":
+                yield new(Token, (punct[value], value, pos, line, pos - line_start + 1))
             else:
-                if kind == "WORD":
-                    kind = keywords.get(value, "NAME")
-                elif kind == "PUNCT":
-                    kind = punct[value]
-                yield Token(kind, value, pos, line, column, line, column + len(value), stop)
-            pos = stop
+                yield new(Token, (kind, value, pos, line, pos - line_start + 1))
         while len(levels) > 1:
             levels.pop()
-            yield Token("_DEDENT", "", end, line, 1, line, 1, end)
+            yield new(Token, ("_DEDENT", "", end, line, 1))
 
     @staticmethod
     def _problem(text: str, pos: int, line: int, line_start: int) -> LexProblem:

@@ -8,6 +8,7 @@ is parsed again.
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 from lark import Lark, Transformer
@@ -15,7 +16,7 @@ from lark.parsers.lalr_analysis import Shift
 
 from autocall.dsl import ast as A
 from autocall.dsl.diagnostics import DiagnosticSink, suggest
-from autocall.dsl.lexer import DialogueLexer, LexProblem, Token
+from autocall.dsl.lexer import DialogueLexer, LexProblem, Token, make_token
 from autocall.dsl.strings import StringProblem, parse_template, plain_text
 
 MAX_SCRIPT_BYTES = 2 * 1024 * 1024
@@ -33,12 +34,17 @@ _LAYOUT = frozenset({"_NL", "_INDENT", "_DEDENT"})
 
 def _span(first, last=None) -> A.Span:
     """Span from a token or node to a token or node."""
-    last = first if last is None else last
-    start = first.span if hasattr(first, "span") else A.Span(first.line, first.column, first.line, first.column)
-    if hasattr(last, "span"):
-        end = last.span
-        return A.Span(start.line, start.column, end.end_line, end.end_column)
-    return A.Span(start.line, start.column, last.end_line, last.end_column)
+    if last is None:
+        last = first
+    if first.__class__ is Token:
+        line, column = first.line, first.column
+    else:
+        start = first.span
+        line, column = start.line, start.column
+    if last.__class__ is Token:
+        return A.Span(line, column, last.end_line, last.end_column)
+    end = last.span
+    return A.Span(line, column, end.end_line, end.end_column)
 
 
 def _token_span(token: Token) -> A.Span:
@@ -80,8 +86,16 @@ class _AstBuilder(Transformer):
         return A.Name(str(token), _token_span(token))
 
     # -- top level --------------------------------------------------------------------------
-    def start(self, children):
-        return [c for c in _meaningful(children)]
+    def start(self, c):
+        return c[0]
+
+    def start_items(self, c):
+        if not c:
+            return []
+        items = c[0]
+        if not isinstance(c[1], Token):
+            items.append(c[1])
+        return items
 
     def dialogue_decl(self, c):
         c = _meaningful(c)
@@ -136,7 +150,19 @@ class _AstBuilder(Transformer):
         return c[0]
 
     def block(self, c):
-        return tuple(x for x in _meaningful(c))
+        return tuple(c[2])
+
+    def stmts(self, c):
+        if len(c) == 1:
+            return [c[0]]
+        c[0].append(c[1])
+        return c[0]
+
+    def menu_items(self, c):
+        if len(c) == 2:
+            return [c[0]]
+        c[0].append(c[1])
+        return c[0]
 
     # -- statements ---------------------------------------------------------------------------
     def answer_stmt(self, c):
@@ -195,7 +221,7 @@ class _AstBuilder(Transformer):
         c = _meaningful(c)
         head = c[0]
         colon = next(i for i, x in enumerate(c) if isinstance(x, Token) and x.type == "COLON")
-        before, items = c[1:colon], c[colon + 1:]
+        before, items = c[1:colon], c[colon + 1]
         prompt = None
         if before and not isinstance(before[0], A.Option):
             prompt, before = before[0], before[1:]
@@ -322,7 +348,22 @@ class _AstBuilder(Transformer):
         return c[1]
 
     def expr(self, c):
-        return _Precedence(c, self.sink).parse()
+        return _Precedence(c[0], self.sink).parse()
+
+    def run(self, c):
+        if len(c) == 1:
+            return c[0]
+        items = c[0]
+        items.append(c[1])
+        items.extend(c[2])
+        return items
+
+    def operand(self, c):
+        if len(c) == 1:
+            return [c[0]]
+        inner = c[1]
+        inner.insert(0, c[0])
+        return inner
 
 
 class _Precedence:
@@ -423,58 +464,62 @@ class DialogueParser:
         self._lexer = DialogueLexer({value: name for name, value in self._literals.items()})
         lalr = lark.parser.parser.parser
         table = lalr.parse_table
-        self._states = table.states
         self._start = table.start_states["start"]
         self._end = table.end_states["start"]
-        self._rules = {rule: (len(rule.expansion), lalr.callbacks[rule], rule.origin.name)
-                       for rule in lalr.callbacks}
+        # Lark's table, reshaped for the loop below: per state, a terminal maps to the state to shift
+        # to (an int) or to the reduction (size, callback, rule name); nonterminals map to their goto.
+        reductions = {rule: (len(rule.expansion), lalr.callbacks[rule], rule.origin.name) for rule in lalr.callbacks}
+        self._actions: dict[int, dict] = {}
+        for state, actions in table.states.items():
+            self._actions[state] = {symbol: (arg if action is Shift else reductions[arg])
+                                    for symbol, (action, arg) in actions.items()}
 
     def _run(self, text: str):
         """Feed the tokens of ``text`` through the LALR tables; return the value of ``start``."""
-        states, rules, soft = self._states, self._rules, self._lexer.soft_keyword_types
+        table, soft = self._actions, self._lexer.soft_keyword_types
         state_stack = [self._start]
         value_stack: list = []
+        push_state, push_value = state_stack.append, value_stack.append
         token = None
         for token in self._lexer.tokens(text):
+            kind = token[0]
             while True:
-                actions = states[state_stack[-1]]
-                entry = actions.get(token.type)
+                actions = table[state_stack[-1]]
+                entry = actions.get(kind)
                 if entry is None:
-                    if token.type in soft and "NAME" in actions:
-                        token.type = "NAME"
+                    if kind in soft and "NAME" in actions:
+                        kind = "NAME"
+                        token = make_token(kind, *token[1:])
                         continue
                     raise _SyntaxProblem(token, {t for t in actions if t.isupper()})
-                action, arg = entry
-                if action is Shift:
-                    state_stack.append(arg)
-                    value_stack.append(token)
+                if entry.__class__ is int:
+                    push_state(entry)
+                    push_value(token)
                     break
-                size, callback, origin = rules[arg]
+                size, callback, origin = entry
                 if size:
                     children = value_stack[-size:]
                     del state_stack[-size:]
                     del value_stack[-size:]
                 else:
                     children = []
-                value_stack.append(callback(children))
-                state_stack.append(states[state_stack[-1]][origin][1])
-        end = Token("$END", "", len(text), token.end_line if token else 1, token.end_column if token else 1,
-                    token.end_line if token else 1, token.end_column if token else 1, len(text))
+                push_value(callback(children))
+                push_state(table[state_stack[-1]][origin])
+        end = make_token("$END", "", len(text), token.end_line if token else 1, token.end_column if token else 1)
         while True:
-            actions = states[state_stack[-1]]
+            actions = table[state_stack[-1]]
             entry = actions.get("$END")
             if entry is None:
                 raise _SyntaxProblem(end, {t for t in actions if t.isupper()})
-            action, arg = entry
-            if action is Shift:
+            if entry.__class__ is int:
                 return value_stack[-1]
-            size, callback, origin = rules[arg]
+            size, callback, origin = entry
             children = value_stack[-size:] if size else []
             if size:
                 del state_stack[-size:]
                 del value_stack[-size:]
             value_stack.append(callback(children))
-            state_stack.append(states[state_stack[-1]][origin][1])
+            state_stack.append(table[state_stack[-1]][origin])
             if state_stack[-1] == self._end:
                 return value_stack[-1]
 
@@ -592,7 +637,13 @@ def _next_code_position(lines: list[str], token: Token) -> tuple[int, int]:
     return len(lines), 1
 
 
+_TAB_IN_INDENT = re.compile(r"^[ ]*\t", re.MULTILINE)
+
+
 def _check_tabs(text: str, sink: DiagnosticSink) -> list[str]:
+    """Report every tab in indentation (the text's lines are returned; empty when there is none)."""
+    if _TAB_IN_INDENT.search(text) is None:
+        return []
     lines = text.splitlines(keepends=True)
     for number, line in enumerate(lines, start=1):
         indent = line[: len(line) - len(line.lstrip(" \t"))]
