@@ -17,46 +17,21 @@ def template(t: A.Template) -> list:
 
 
 def expression(node) -> list:
-    """AST expression -> IR expression, without recursion (expressions may be deep)."""
-    # Post-order over an explicit stack: children are converted before their parent.
-    stack: list = [(node, False)]
-    values: list = []
-    while stack:
-        current, expanded = stack.pop()
-        if isinstance(current, A.IntLit):
-            values.append(["int", current.value])
-        elif isinstance(current, A.StrLit):
-            values.append(["str", template(current.template)])
-        elif isinstance(current, A.NameRef):
-            values.append(["var", current.name])
-        elif not expanded:
-            stack.append((current, True))
-            children = _children(current)
-            for child in reversed(children):
-                stack.append((child, False))
-        else:
-            count = len(_children(current))
-            args = values[len(values) - count:] if count else []
-            del values[len(values) - count:]
-            if isinstance(current, A.Binary):
-                values.append(["bin", current.op, args[0], args[1]])
-            elif isinstance(current, A.Not):
-                values.append(["not", args[0]])
-            elif isinstance(current, A.Negate):
-                values.append(["neg", args[0]])
-            else:
-                values.append(["call", current.function, args])
-    return values[0]
-
-
-def _children(node) -> tuple:
-    if isinstance(node, A.Binary):
-        return (node.left, node.right)
-    if isinstance(node, (A.Not, A.Negate)):
-        return (node.operand,)
-    if isinstance(node, A.Call):
-        return node.args
-    return ()
+    """AST expression -> IR expression. Recursive: the checker has already refused deep expressions."""
+    kind = node.__class__
+    if kind is A.NameRef:
+        return ["var", node.name]
+    if kind is A.IntLit:
+        return ["int", node.value]
+    if kind is A.StrLit:
+        return ["str", template(node.template)]
+    if kind is A.Binary:
+        return ["bin", node.op, expression(node.left), expression(node.right)]
+    if kind is A.Not:
+        return ["not", expression(node.operand)]
+    if kind is A.Negate:
+        return ["neg", expression(node.operand)]
+    return ["call", node.function, [expression(arg) for arg in node.args]]
 
 
 class Lowering:
