@@ -1,9 +1,11 @@
 """Parsing ``.dlg`` text with Lark into the typed AST, with syntax errors in a script author's words.
 
-Lark runs LALR with an indenter and an inline transformer (no parse tree is
-built). Syntax errors are all reported in one run: after each one the
-offending line is replaced by a neutral line of the same shape and the text
-is parsed again.
+Lark builds the LALR tables and the callbacks from ``grammar/dialogue.lark``;
+the tokens (indentation included) come from ``lexer.py`` and are fed through
+those tables by ``DialogueParser._run``, whose callbacks build AST nodes
+directly (no parse tree). Syntax errors are all reported in one run: after
+each one the offending line is replaced by a neutral line of the same shape
+and the text is parsed again.
 """
 
 from __future__ import annotations
