@@ -11,6 +11,8 @@ that may touch the reactor's process, so it runs here instead:
   after writing a WAV (22.05 kHz mono 16-bit) to ``out``;
 * a render gets ``timeout`` seconds; past that the child is killed and the next
   render starts a fresh one. A render that fails or times out is an AudioError;
+* espeak-ng works on a thread of its own; each render waits for it to be idle
+  before setting the voice and rate, or a busy machine renders at the wrong rate;
 * the child's real stdout is kept for the protocol and fd 1 points to
   /dev/null, so pyttsx3's prints cannot corrupt it. When the parent goes away,
   the child reads end-of-file and exits.
@@ -203,8 +205,14 @@ def _render(engine, text: str, voice: str, rate: int, out_path: str) -> None:
     # pyttsx3 writes the file inside espeak's callback, where an error is swallowed and
     # runAndWait never returns: find out now that the file can be written.
     open(out_path, "wb").close()
+    from pyttsx3.drivers import _espeak
+    # espeak-ng runs asynchronously: pyttsx3's runAndWait returns at the end-of-message
+    # event while espeak's own thread is still finishing that message, and a voice or rate
+    # set in that window is lost (renders at the previous rate, or empty, on a busy machine).
+    _espeak.Synchronize()
     engine.setProperty("voice", voice)
     engine.setProperty("rate", rate)
+    _espeak.Synchronize()
     engine.save_to_file(text, out_path)
     engine.runAndWait()
     with wave.open(out_path, "rb") as rendered:

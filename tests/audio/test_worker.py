@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import wave
 
 import pytest
@@ -30,6 +32,33 @@ def test_real_worker_renders_wavs_and_is_reused(tmp_path):
         assert worker.starts == 1
     finally:
         worker.close()
+
+
+def _seconds(path) -> float:
+    with wave.open(str(path)) as rendered:
+        return rendered.getnframes() / rendered.getframerate()
+
+
+def test_every_render_keeps_its_own_voice_and_rate_on_a_busy_machine(tmp_path):
+    """espeak-ng finishes a message on its own thread after pyttsx3 returns; a rate set then was lost."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
+    worker = TtsWorker()
+    durations: dict[tuple[str, int], list[float]] = {}
+    try:
+        for index in range(36):
+            voice, rate = ["gmw/en-us", "gmw/de"][index // 3 % 2], [120, 240, 175][index % 3]
+            out = tmp_path / f"{index}.wav"
+            worker.render("Please hold.", voice, rate, str(out))
+            durations.setdefault((voice, rate), []).append(_seconds(out))
+    finally:
+        worker.close()
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    for (voice, rate), seconds in durations.items():
+        assert max(seconds) < min(seconds) * 1.1, (voice, rate, durations)   # a wrong rate is 1.5x to 2x off
+    for voice in ["gmw/en-us", "gmw/de"]:
+        assert durations[voice, 120][0] > durations[voice, 175][0] > durations[voice, 240][0], durations
 
 
 def test_a_render_that_hangs_times_out_and_the_next_render_gets_a_fresh_worker(fake_worker, tmp_path):
