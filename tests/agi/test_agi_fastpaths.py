@@ -48,6 +48,19 @@ def events_of(conn: AgiConnection, found: list | None = None) -> list:
     return found
 
 
+def assert_same_events_after(data: bytes, quick: AgiConnection, plain: AgiConnection) -> None:
+    """After a declined fast path, the connection must still parse ``data`` exactly as one that never tried."""
+    quick.receive_data(data)
+    plain.receive_data(data)
+    try:
+        expected = events_of(plain)
+    except RemoteProtocolError:
+        with pytest.raises(RemoteProtocolError):
+            events_of(quick)
+    else:
+        assert events_of(quick) == expected
+
+
 def line_by_line(data: bytes, **options) -> list:
     """The plain parse: byte by byte, so every environment line is consumed on its own."""
     conn = AgiConnection(**options)
@@ -174,15 +187,7 @@ def test_quick_environment_declines_and_consumes_nothing(data):
     quick, plain = AgiConnection(), AgiConnection()
     assert quick.quick_environment(data) is None
     assert quick.state is State.ENVIRONMENT
-    quick.receive_data(data)
-    plain.receive_data(data)
-    try:
-        expected = events_of(plain)
-    except RemoteProtocolError:
-        with pytest.raises(RemoteProtocolError):
-            events_of(quick)
-    else:
-        assert events_of(quick) == expected
+    assert_same_events_after(data, quick, plain)
 
 
 def test_quick_environment_declines_once_something_is_buffered():
@@ -228,15 +233,7 @@ def test_quick_reply_declines_anything_else_and_consumes_nothing(data):
     plain.send(agi.noop())
     assert quick.quick_reply(data) is None
     assert quick.state is State.AWAITING_REPLY and not quick.hung_up
-    quick.receive_data(data)
-    plain.receive_data(data)
-    try:
-        expected = events_of(plain)
-    except RemoteProtocolError:
-        with pytest.raises(RemoteProtocolError):
-            events_of(quick)
-    else:
-        assert events_of(quick) == expected
+    assert_same_events_after(data, quick, plain)
 
 
 def test_quick_reply_only_when_a_reply_is_awaited_and_nothing_is_buffered():
