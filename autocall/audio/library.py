@@ -33,7 +33,7 @@ from autocall.audio.voices import check_rate, resolve_voice
 from autocall.audio.worker import RENDER_TIMEOUT_S, TtsWorker, engine_version, prompt_label
 from autocall.engine.channel import FilePrompt, Prompt, SoundPrompt, TtsPrompt
 
-FORMAT_VERSION = 1   # bump when the pipeline's output changes: every cached sound is then made again
+FORMAT_VERSION = 2   # 2: TTS rates fixed (worker synchronises with espeak). Bump when the pipeline's output changes: every cached sound is then made again
 TTS_FOLDER = "tts"
 FILE_FOLDER = "file"
 _KEY_CHARS = 24
