@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 
 import pytest
@@ -131,13 +130,10 @@ def test_a_list_of_100000_rows_is_streamed_with_bad_rows_listed(db, program, tmp
             number = "oops" if index % 1000 == 7 else f"+3906{index:08d}"
             handle.write(f"{number},Name {index},monday\n")
     tracemalloc.start()
-    began = time.perf_counter()
     campaign_id, report, _ = new_campaign(db, program, path, clock.seconds())
-    elapsed = time.perf_counter() - began
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert (report.rows_read, report.imported, report.rejected) == (100_000, 99_900, 100)
     assert len(report.listed) == 50                       # the first 50 shown, all 100 stored
     assert db.execute("SELECT COUNT(*) FROM campaign_rejects").fetchone()[0] == 100
     assert peak < 20_000_000, f"the import held {peak} bytes: it must stream"
-    assert elapsed < 30
