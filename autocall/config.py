@@ -9,7 +9,7 @@ from pathlib import Path
 
 from autocall.durations import parse_duration_ms
 from autocall.errors import ConfigError, UserError
-from autocall.suggest import closest
+from autocall.suggest import suggest
 
 DEFAULT_FILE = "autocall.toml"
 ENV_PREFIX = "AUTOCALL_"
@@ -83,8 +83,7 @@ def _coerce(key: str, value: object, source: str) -> object:
 
 def _check_key(key: str, source: str) -> None:
     if key not in _FIELDS:
-        near = closest(key, _FIELDS)
-        hint = f" (did you mean '{near}'?)" if near else f"; known keys: {', '.join(sorted(_FIELDS))}"
+        hint = suggest(key, _FIELDS) or f"; known keys: {', '.join(sorted(_FIELDS))}"
         raise ConfigError(f"{source}: unknown setting '{key}'{hint}")
 
 

@@ -35,3 +35,9 @@ def closest(name: str, candidates: Iterable[str]) -> str | None:
         if best is None or score < best[0]:
             best = (score, candidate)
     return best[1] if best else None
+
+
+def suggest(name: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest candidate, or an empty string."""
+    found = closest(name, candidates)
+    return f" (did you mean '{found}'?)" if found else ""

@@ -126,9 +126,8 @@ class AgiChannel:
             return None
         if result is not None and 32 < result < 127:
             return chr(result)
-        key, failed = _key_of(reply, "STREAM FILE")
-        if not failed:
-            return key
+        if result != -1:                        # the rest of _key_of: -1, or Asterisk's fault
+            raise _unexpected(reply, "STREAM FILE")
         if not await self._caller_alive():
             raise CallerHangup(f"the caller hung up during the prompt {name!r}")
         what = "is missing on the PBX" if not reply.endpos else f"stopped at sample {reply.endpos}"
@@ -143,10 +142,9 @@ class AgiChannel:
             return chr(result)
         if result == 0:
             return None
-        key, failed = _key_of(reply, "WAIT FOR DIGIT")
-        if failed:
-            raise CallerHangup("the caller hung up while we waited for a key")
-        return key
+        if result != -1:                        # the rest of _key_of: -1, or Asterisk's fault
+            raise _unexpected(reply, "WAIT FOR DIGIT")
+        raise CallerHangup("the caller hung up while we waited for a key")
 
     async def pause(self, duration_ms: int) -> None:
         if duration_ms <= 0:

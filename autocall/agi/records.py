@@ -42,6 +42,7 @@ from twisted.internet import defer
 
 from autocall.engine.record import CallRecord
 from autocall.store import calls as store
+from autocall.store.db import transaction
 
 log = logging.getLogger("autocall.agi.records")
 
@@ -252,8 +253,7 @@ def _transaction(conn: sqlite3.Connection, jobs: list[tuple], one_by_one: bool =
     with it the transaction) if a call id is already stored; ``one_by_one`` checks each id first
     and gives a taken one a new id (``_unique_id``): the writer's second try after such a failure."""
     calls = []
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         for job in jobs:
             kind = job[0]
             if kind == _SAVE:
@@ -270,11 +270,6 @@ def _transaction(conn: sqlite3.Connection, jobs: list[tuple], one_by_one: bool =
                 note_amd(conn, job[1], job[2])
         if calls:
             store.insert_calls(conn, calls)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
 def _is_locked(exc: Exception) -> bool:
@@ -286,11 +281,10 @@ def _is_locked(exc: Exception) -> bool:
 
 def _unique_id(conn: sqlite3.Connection, record: CallRecord) -> None:
     """Never overwrite an earlier call: a taken ``call_id`` gets ``-2``, ``-3``..."""
-    exists = "SELECT 1 FROM calls WHERE call_id = ?"
-    if conn.execute(exists, (record.call_id,)).fetchone() is None:
+    if not store.call_exists(conn, record.call_id):
         return
     number = 2
-    while conn.execute(exists, (f"{record.call_id}-{number}",)).fetchone() is not None:
+    while store.call_exists(conn, f"{record.call_id}-{number}"):
         number += 1
     original, record.call_id = record.call_id, f"{record.call_id}-{number}"
     log.warning("call id already in the database; stored under a new id",

@@ -111,7 +111,7 @@ class AgiServer:
             self.registry.on_compiled = lambda program: sounds.warm(program.static_prompts())
         self.engine_clock = engine_clock or ReactorClock(reactor)
         self.max_call_duration_ms = max_call_duration_ms
-        self.factory = FastAgiFactory(self._on_call, clock=self.clock, env_timeout_ms=env_timeout_ms,
+        self.factory = FastAgiFactory(self._serve, clock=self.clock, env_timeout_ms=env_timeout_ms,
                                       max_line_length=max_line_length)
         self.active: dict[FastAgiProtocol, LiveCall] = {}
         self.calls_started = 0
@@ -154,9 +154,6 @@ class AgiServer:
             if connection not in self.active and connection.transport is not None:
                 connection.abort()     # still sending its environment
         return len(calls)
-
-    def _on_call(self, connection: FastAgiProtocol):
-        return self._serve(connection)
 
     async def _serve(self, connection: FastAgiProtocol) -> None:
         environment = connection.environment

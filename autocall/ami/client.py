@@ -154,9 +154,6 @@ class _AmiProtocol(Protocol):
         self._connection = ami.AmiConnection(client.max_message_size)
         self.closing = False
 
-    def send(self, action: ami.Action) -> None:
-        self.transport.write(self._connection.send(action))
-
     def encode(self, action: ami.Action) -> bytes:
         return self._connection.send(action)
 

@@ -126,8 +126,8 @@ class OriginateResult:
         raw_reason = fields.get("Reason")
         reason = _reason_number(raw_reason)
         response = fields.get("Response")
-        outcome = outcome_for(response, raw_reason)
-        detail = _REASON_DETAILS.get(reason) if reason is not None else None
+        outcome = outcome_for(response, reason)
+        detail = _REASON_DETAILS.get(reason)
         if detail is None:
             detail = f"Reason {raw_reason!s} is not documented; Response: {response}"
         uniqueid = fields.get("Uniqueid")

@@ -26,7 +26,7 @@ NUMBER_COLUMN = "number"
 SIM_OUTCOME_COLUMN = "sim_outcome"
 SIM_KEYS_COLUMN = "sim_keys"
 SIM_OUTCOMES = ("answer", "busy", "noanswer", "congestion", "failed", "machine")
-_SPECIAL = (NUMBER_COLUMN, SIM_OUTCOME_COLUMN, SIM_KEYS_COLUMN)
+SPECIAL_COLUMNS = (NUMBER_COLUMN, SIM_OUTCOME_COLUMN, SIM_KEYS_COLUMN)   # columns with a meaning of their own
 
 
 class ContactsError(UserError):
@@ -119,7 +119,8 @@ class ContactReader:
         for name in params:
             if name in header:
                 columns.params[name] = header.index(name)
-            elif name.lower() in lowered and lowered.count(name.lower()) == 1 and name.lower() not in _SPECIAL:
+            elif name.lower() in lowered and lowered.count(name.lower()) == 1 and \
+                    name.lower() not in SPECIAL_COLUMNS:
                 columns.params[name] = lowered.index(name.lower())
         missing = [name for name in self.program.required_params() if name not in columns.params]
         if missing:

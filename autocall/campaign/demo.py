@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from autocall.campaign.progress import LiveProgress, progress_for
+from autocall.campaign.progress import progress_for
 from autocall.campaign.runner import run_sim
 from autocall.campaign.setup import prepare_campaign
 from autocall.config import Config
@@ -104,11 +104,7 @@ def run_demo_campaign(workdir: str | Path, out: TextIO, database: str | None = N
                   f"simulated PBX ({OPTIONS['sim_speed']:g}x speed), {OPTIONS['concurrency']} calls at once\n")
         observer = progress_for(name, out)
         config = Config(database=database, recordings_dir=str(workdir / "recordings"))
-        if isinstance(observer, LiveProgress):
-            with observer:
-                run_sim(conn, campaign_id, program=result.program, options=OPTIONS, config=config, name=name,
-                        observer=observer)
-        else:
+        with observer:
             run_sim(conn, campaign_id, program=result.program, options=OPTIONS, config=config, name=name,
                     observer=observer)
         return print_status(conn, store.campaign_by_name(conn, name), out)

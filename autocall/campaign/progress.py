@@ -29,7 +29,10 @@ def format_eta(seconds: float | None) -> str:
 
 
 class ProgressCounts(Observer):
-    """The numbers both displays show, kept up to date from the scheduler's events."""
+    """The numbers both displays show, kept up to date from the scheduler's events.
+
+    Used as ``with progress:`` around the run; only the live panel has something to start and stop.
+    """
 
     def __init__(self, name: str, monotonic=time.monotonic) -> None:
         self.name = name
@@ -40,6 +43,12 @@ class ProgressCounts(Observer):
         self.state = "running"
         self.detail = ""
         self.begun = monotonic()
+
+    def __enter__(self) -> "ProgressCounts":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
 
     def started(self, scheduler: Scheduler) -> None:
         self.scheduler = scheduler

@@ -41,7 +41,6 @@ from autocall.store.calls import is_dnc
 log = logging.getLogger("autocall.campaign")
 
 RETRYABLE = ("busy", "noanswer", "congestion", "failed")
-FINAL_OUTCOMES = ("answered", "machine", "unknown", "dnc")
 DEFAULT_RETRY_MS = 600_000
 
 
@@ -349,12 +348,9 @@ class Scheduler:
 
     # -- the end --------------------------------------------------------------------------------------------------
     def _all_done(self) -> bool:
+        # next_due_time (an index range) answers first while contacts are pending; the scan only at the end.
         return self.in_flight == 0 and store.next_due_time(self.conn, self.campaign_id) is None and \
-            not self._open_contacts()
-
-    def _open_contacts(self) -> bool:
-        return self.conn.execute("SELECT 1 FROM contacts WHERE campaign_id = ? AND status != 'done' LIMIT 1",
-                                 (self.campaign_id,)).fetchone() is not None
+            not store.has_open_contacts(self.conn, self.campaign_id)
 
     def _check_finished(self) -> None:
         if self._finished or self._pumping or self.in_flight:

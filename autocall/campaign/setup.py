@@ -170,8 +170,7 @@ def prepare_campaign(conn, *, name: str, contacts_path: str, script_path: str, p
                 else:
                     store.add_reject(conn, campaign_id, item.line, item.number, item.reason)
                     report.add_reject(item.line, item.number, item.reason)
-            conn.execute("UPDATE campaigns SET contacts_sha256 = ? WHERE id = ?", (reader.sha256, campaign_id))
-            store.set_import_counts(conn, campaign_id, reader.rows_read, reader.blank_lines)
+            store.finish_import(conn, campaign_id, reader.sha256, reader.rows_read, reader.blank_lines)
     finally:
         reader.close()
     report.rows_read, report.blank_lines = reader.rows_read, reader.blank_lines
@@ -206,8 +205,7 @@ def _resume(conn, campaign: dict, contacts_path: str, script: str, program: Prog
     report = ImportReport(created=False, rows_read=campaign["rows_read"], blank_lines=campaign["blank_lines"])
     counts = store.status_counts(conn, campaign["id"])
     report.imported, report.rejected = counts["contacts"], counts["rejected"]
-    report.dnc = conn.execute("SELECT COUNT(*) FROM contacts WHERE campaign_id = ? AND outcome = 'dnc'",
-                              (campaign["id"],)).fetchone()[0]
+    report.dnc = counts["by_outcome"].get("dnc", 0)      # a do-not-call contact is always done
     old = campaign["options"]
     report.changed_options = [f"{key} {old.get(key)!s} -> {options.get(key)!s}"
                               for key in sorted(set(old) | set(options)) if old.get(key) != options.get(key)]

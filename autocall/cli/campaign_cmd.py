@@ -87,7 +87,7 @@ def _open_campaign(args) -> tuple:
 
 
 def _campaign(conn, name: str) -> dict:
-    from autocall.dsl.diagnostics import suggest
+    from autocall.suggest import suggest
     from autocall.store import campaigns as store
     campaign = store.campaign_by_name(conn, name)
     if campaign is None:
@@ -98,7 +98,8 @@ def _campaign(conn, name: str) -> dict:
     return campaign
 
 
-def _options(args, config) -> dict:
+def _options(args, config) -> tuple:
+    """The run options to store, and where the calls go."""
     from autocall.campaign.setup import check_options, parse_pbx
     pbx = parse_pbx(args.pbx or config.pbx)
     options = {"concurrency": args.concurrency, "rate": args.rate, "attempts": args.attempts,
@@ -117,7 +118,7 @@ def _options(args, config) -> dict:
         if not config.ami_secret:
             raise UserError("no AMI secret: set ami_secret in autocall.toml or the AUTOCALL_AMI_SECRET "
                             "environment variable (never in --pbx)")
-    return options
+    return options, pbx
 
 
 def _load_dnc(conn, path: str, now: float) -> None:
@@ -166,8 +167,8 @@ def run_command(args) -> int:
     import time
 
     from autocall.campaign import runner
-    from autocall.campaign.progress import LiveProgress, progress_for
-    from autocall.campaign.setup import parse_pbx, prepare_campaign
+    from autocall.campaign.progress import progress_for
+    from autocall.campaign.setup import prepare_campaign
     from autocall.cli.common import load_program
     from autocall.store import campaigns as store
 
@@ -175,7 +176,7 @@ def run_command(args) -> int:
     logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.INFO) if config.log_level
                         else logging.INFO, stream=sys.stderr, format="autocall: %(message)s")
     logging.getLogger("autocall").setLevel(logging.WARNING)
-    options = _options(args, config)
+    options, pbx = _options(args, config)
     program = load_program(args.script)
     if program is None:
         return 1
@@ -196,17 +197,16 @@ def run_command(args) -> int:
     if other is not None:
         raise UserError(f"campaign '{name}' is being run by another dialer ({other}); stop it first, "
                         f"or pause it with autocall campaign pause {name}")
-    pbx = parse_pbx(args.pbx or config.pbx)
     observer = progress_for(name, sys.stdout)
     previous_term = signal.getsignal(signal.SIGTERM)
     try:
         if pbx.kind == "sim":
             signal.signal(signal.SIGTERM, _interrupt)
-            with observer if isinstance(observer, LiveProgress) else _nothing():
+            with observer:
                 summary = runner.run_sim(conn, campaign_id, program=program, options=options, config=config,
                                          name=name, observer=observer)
         else:
-            with observer if isinstance(observer, LiveProgress) else _nothing():
+            with observer:
                 summary = runner.run_ami(conn, campaign_id, options=options, config=config, pbx_address=pbx,
                                          script=Path(args.script).stem, observer=observer)
     finally:
@@ -221,14 +221,6 @@ def run_command(args) -> int:
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 # -- status, export, pause, resume -----------------------------------------------------------------------------------
@@ -274,7 +266,7 @@ EXPORT_COLUMNS = ("outcome", "attempts", "result", "keys", "duration", "last_att
 
 
 def export_command(args) -> int:
-    from autocall.campaign.contacts import NUMBER_COLUMN, SIM_KEYS_COLUMN, SIM_OUTCOME_COLUMN
+    from autocall.campaign.contacts import SPECIAL_COLUMNS
     from autocall.store import campaigns as store
     conn, campaign = _open_campaign(args)
     try:
@@ -290,8 +282,7 @@ def export_command(args) -> int:
                 writer.writerow([row["line"], row["number"], row["reason"]])
                 count += 1
         else:
-            columns = [c for c in campaign["header"]
-                       if c.lower() not in (NUMBER_COLUMN, SIM_OUTCOME_COLUMN, SIM_KEYS_COLUMN)]
+            columns = [c for c in campaign["header"] if c.lower() not in SPECIAL_COLUMNS]
             writer.writerow(["line", "number", *columns, *EXPORT_COLUMNS])
             for row in store.export_rows(conn, campaign["id"]):
                 values = {**json.loads(row["extra"]), **json.loads(row["params"])}

@@ -35,7 +35,7 @@ def run(args) -> int:
     from autocall.cli.common import print_diagnostics
     from autocall.cli.simulate_cmd import TranscriptPrinter
     from autocall.dsl.compiler import Compiler
-    from autocall.graph import build_graph, render_dot, render_mermaid, render_path_text, trace_path
+    from autocall.graph import build_graph, render_dot, render_mermaid, render_trace_text, trace_path
     from autocall.sim.runner import parse_now, parse_settings, simulate
 
     out = sys.stdout
@@ -64,10 +64,10 @@ def run(args) -> int:
     printer.summary(record)
 
     _heading(out, 3, "The call's path through the dialogue")
-    out.write(render_path_text(program, record) + "\n")
     graph = build_graph(program)
     trace = trace_path(graph, program, record.path, inputs=record.inputs, ended_by=record.ended_by,
                        transfers=record.transfers)
+    out.write(render_trace_text(trace) + "\n")
     dot_text = render_dot(graph, trace, title="support.dlg: the demo call")
     (workdir / "support.dot").write_text(dot_text, encoding="utf-8")
     (workdir / "support.mmd").write_text(render_mermaid(graph, trace), encoding="utf-8")

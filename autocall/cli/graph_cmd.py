@@ -50,10 +50,10 @@ def output_format(output: str | None, requested: str | None) -> str:
 
 
 def run(args) -> int:
-    from autocall.graph import build_graph, render_dot, render_image, render_mermaid
+    from autocall.graph import IMAGE_FORMATS, build_graph, render_dot, render_image, render_mermaid
 
     fmt = output_format(args.output, args.format)
-    if args.output is None and fmt in ("svg", "png") and sys.stdout.isatty():
+    if args.output is None and fmt in IMAGE_FORMATS and sys.stdout.isatty():
         raise UserError(f"--format {fmt} is binary; write it to a file with -o graph.{fmt}")
     program = load_program(args.file)
     if program is None:
@@ -63,7 +63,7 @@ def run(args) -> int:
     if args.keys is not None or args.settings or args.now is not None:
         trace, title, path_text = _simulated_trace(program, graph, args)
     text = render_mermaid(graph, trace, title) if fmt == "mmd" else render_dot(graph, trace, title)
-    data = render_image(text, fmt) if fmt in ("svg", "png") else text.encode("utf-8")
+    data = render_image(text, fmt) if fmt in IMAGE_FORMATS else text.encode("utf-8")
     if args.output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
@@ -85,7 +85,7 @@ def _simulated_trace(program, graph, args):
     """Run the call --keys/--set/--now describe; its trace, a title naming it, and its path as text."""
     import shlex
 
-    from autocall.graph import render_path_text, trace_path
+    from autocall.graph import render_trace_text, trace_path
     from autocall.sim.runner import parse_now, parse_settings, simulate
 
     settings = parse_settings(program, args.settings)
@@ -96,4 +96,4 @@ def _simulated_trace(program, graph, args):
     if args.now:
         described.append(f"--now {args.now}")
     title = f"{program.name}: the call with {' '.join(described)}"
-    return trace, title, render_path_text(program, record, graph=graph, width=None)
+    return trace, title, render_trace_text(trace, width=None)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from autocall.errors import UserError
+from autocall.cli.common import add_config_option, config_from
 
-# Imports of the compiler and of autocall.audio happen inside the command: every `autocall` run imports this module.
+# Imports of autocall.audio happen inside the command: every `autocall` run imports this module.
 
 
 def register(subparsers) -> None:
@@ -20,7 +20,7 @@ def register(subparsers) -> None:
                     "data, convert every audio-file prompt, and install the standard sounds. Prompts "
                     "that interpolate per-call values are rendered at call time, through the same cache.")
     build.add_argument("scripts", nargs="+", metavar="SCRIPT")
-    build.add_argument("--config", metavar="FILE", help="configuration file (default: autocall.toml if present)")
+    add_config_option(build)
     build.add_argument("--sounds-dir", metavar="DIR", help="write here instead of the configured sounds_dir")
     build.set_defaults(func=run_build)
 
@@ -29,21 +29,15 @@ def run_build(args: argparse.Namespace) -> int:
     from autocall.audio.build import build_prompts
     from autocall.audio.library import SoundLibrary
     from autocall.audio.standard import install_standard_prompts
-    from autocall.config import load_config
+    from autocall.dsl.compiler import Compiler
 
-    config = load_config(args.config)
-    try:
-        from autocall.dsl.compiler import compile_file
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("autocall.dsl"):
-            raise
-        raise UserError("prompts build: the script compiler (autocall.dsl.compiler) is not available "
-                        "in this build") from None
-
+    config = config_from(args)
+    compiler = Compiler()
     prompts, compile_failed = [], False
     for path in args.scripts:
-        result = compile_file(path, config)
-        _print_diagnostics(path, result.diagnostics)
+        result = compiler.compile_file(path)
+        if result.diagnostics:
+            sys.stderr.write(result.render() + "\n")
         if not result.ok:
             compile_failed = True
             continue
@@ -60,14 +54,3 @@ def run_build(args: argparse.Namespace) -> int:
         sys.stderr.write("autocall: error: some scripts did not compile; their prompts were not built\n")
     return 0 if report.ok and not compile_failed else 1
 
-
-def _print_diagnostics(path: str, diagnostics) -> None:
-    """Each diagnostic with its source line and caret when the diagnostic can render itself."""
-    try:
-        with open(path, encoding="utf-8") as stream:
-            lines = stream.read().splitlines()
-    except (OSError, UnicodeDecodeError):
-        lines = None
-    for diagnostic in diagnostics:
-        render = getattr(diagnostic, "render", None)
-        sys.stderr.write((render(lines) if callable(render) else str(diagnostic)) + "\n")

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from autocall.dsl import ast as A
-from autocall.dsl.diagnostics import DiagnosticSink, suggest
+from autocall.dsl.diagnostics import DiagnosticSink
+from autocall.engine.ir import BUILTINS
 from autocall.hours import HoursError, Schedule, parse_schedule
+from autocall.suggest import suggest
 
-BUILTINS = ("caller", "caller_name", "called", "channel", "call_id", "choice", "dialstatus", "amd",
-            "attempt")
 FUNCTIONS = {"len": 1, "within": 1}
 KEY_CHARS = frozenset("0123456789*#")
 MAX_EXPRESSION_DEPTH = 64
@@ -384,7 +384,7 @@ class Checker:
 
     # -- statements ---------------------------------------------------------------------------------------
     def _block(self, body: tuple) -> None:
-        ended_by = None
+        ended_by = None     # the statement that always leaves the state; "" once the next one is reported
         for stmt in body:
             if ended_by:
                 self.sink.warning(f"this statement can never run (the {ended_by} above always leaves the state)",
@@ -393,8 +393,6 @@ class Checker:
             self._statement(stmt)
             if ended_by is None and isinstance(stmt, (A.Goto, A.Hangup, A.Menu)):
                 ended_by = {A.Goto: "goto", A.Hangup: "hangup", A.Menu: "menu"}[type(stmt)]
-            elif ended_by == "":
-                ended_by = False
 
     def _statement(self, stmt) -> None:
         if isinstance(stmt, A.Say):

@@ -47,11 +47,10 @@ class CompileResult:
 class Compiler:
     """Holds the parser (built once); compiles any number of scripts. One per thread."""
 
-    def __init__(self, check_audio: bool = True, cache_audio_checks: bool = True) -> None:
+    def __init__(self, check_audio: bool = True) -> None:
         self._parser: DialogueParser | None = None
         self.check_audio = check_audio
-        self.cache_audio_checks = cache_audio_checks
-        self._validator = None
+        self._validator = None      # a CachedValidator, made when the first script needs audio checks
 
     @property
     def parser(self) -> DialogueParser:
@@ -93,20 +92,16 @@ class Compiler:
             from autocall.audio.probe import validate_prompt_file
             from autocall.audio.voices import resolve_voice
             if self._validator is None:
-                if self.cache_audio_checks:
-                    from autocall.dsl.prompt_checks import CachedValidator
-                    self._validator = CachedValidator(validate_prompt_file)
-                else:
-                    self._validator = validate_prompt_file
+                from autocall.dsl.prompt_checks import CachedValidator
+                self._validator = CachedValidator(validate_prompt_file)
             options.validate_audio = self._validator
             options.resolve_voice = resolve_voice
         return options
 
     def save_caches(self) -> None:
         """Keep what was learnt about audio files for the next run (see ``prompt_checks``)."""
-        save = getattr(self._validator, "save", None)
-        if save is not None:
-            save()
+        if self._validator is not None:
+            self._validator.save()
 
 
 def read_script(path: str, sink: DiagnosticSink) -> str | None:
@@ -139,8 +134,3 @@ def read_script(path: str, sink: DiagnosticSink) -> str | None:
         sink.error(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
                    A.Span(line, column, line, column + 1))
         return None
-
-
-def compile_file(path: str, config=None, compiler: Compiler | None = None) -> CompileResult:
-    """Compile one file (a convenience for commands that compile once per process)."""
-    return (compiler or Compiler()).compile_file(path)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
 
 from autocall.dsl.ast import Span
-from autocall.suggest import closest
 
 ERROR = "error"
 WARNING = "warning"
@@ -46,12 +44,6 @@ class Diagnostic:
             width = max(len(line) - start, 1)
         prefix = "".join(ch if ch == "\t" else " " for ch in line[:start])
         return f"{text}\n{line}\n{prefix}^{'~' * (width - 1)}"
-
-
-def suggest(name: str, candidates: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest candidate, or an empty string."""
-    found = closest(name, candidates)
-    return f" (did you mean '{found}'?)" if found else ""
 
 
 class DiagnosticSink:

@@ -17,9 +17,11 @@ from lark import Lark, Transformer
 from lark.parsers.lalr_analysis import Shift
 
 from autocall.dsl import ast as A
-from autocall.dsl.diagnostics import DiagnosticSink, suggest
+from autocall.dsl.diagnostics import DiagnosticSink
 from autocall.dsl.lexer import DialogueLexer, LexProblem, Token, make_token
 from autocall.dsl.strings import StringProblem, parse_template, plain_text
+from autocall.durations import parse_duration_ms
+from autocall.suggest import suggest
 
 MAX_SCRIPT_BYTES = 2 * 1024 * 1024
 MAX_SYNTAX_ERRORS = 20
@@ -314,10 +316,7 @@ class _AstBuilder(Transformer):
         text = str(token)
         if token.type == "INT":
             return A.Duration(int(text), _token_span(token), unit_missing=True)
-        for unit, factor in (("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)):
-            if text.endswith(unit) and text[: -len(unit)].isdigit():
-                return A.Duration(int(text[: -len(unit)]) * factor, _token_span(token))
-        raise AssertionError(text)
+        return A.Duration(parse_duration_ms(text), _token_span(token))   # the lexer made it a valid one
 
     # -- prompts ------------------------------------------------------------------------------------
     def tts_ref(self, c):

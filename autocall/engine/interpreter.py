@@ -15,7 +15,7 @@ from typing import Callable
 from autocall.engine import values as V
 from autocall.engine.channel import (ALL_KEYS, CallerHangup, Channel, ChannelFailure, Clock, FilePrompt,
                                      Prompt, SoundPrompt, TtsPrompt)
-from autocall.engine.ir import Program
+from autocall.engine.ir import BUILTINS, Program
 from autocall.engine.keys import MATCH, MORE, KeyMatcher
 from autocall.engine.record import ENDED_CALLER, ENDED_ERROR, ENDED_HANGUP, SECRET_MASK, CallRecord
 from autocall.hours import Schedule
@@ -24,8 +24,6 @@ log = logging.getLogger("autocall.engine")
 
 MAX_STATEMENTS = 10_000
 DEFAULT_MAX_DURATION_MS = 3_600_000
-BUILTINS = ("caller", "caller_name", "called", "channel", "call_id", "choice", "dialstatus", "amd",
-            "attempt")
 DIAL_ANSWERED = "ANSWER"
 _SETTABLE_BUILTINS = frozenset(BUILTINS) - {"call_id"}     # what a Call's ``builtins`` may set
 

@@ -31,6 +31,9 @@ FORMAT = "autocall.dialogue"
 VERSION = 1
 OPS = frozenset({"answer", "play", "wait", "set", "menu", "gather", "if", "jump", "goto", "transfer",
                  "record", "result", "log", "optout", "hangup"})
+# The built-in variables every call has: the checker knows them by name, the interpreter sets them.
+BUILTINS = ("caller", "caller_name", "called", "channel", "call_id", "choice", "dialstatus", "amd",
+            "attempt")
 
 
 @dataclass

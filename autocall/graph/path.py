@@ -108,7 +108,7 @@ class _MenuInputs:
 
 
 def render_path_text(program: Program, path, inputs: list[dict] | None = None, ended_by: str | None = None,
-                     width: int | None = 78, graph: Graph | None = None) -> str:
+                     width: int | None = 78) -> str:
     """A call's path as terminal text: ``main --2--> login --if pin == "1234"--> account ...``.
 
     ``path`` is a list of state names, or a ``CallRecord`` (its path, inputs and
@@ -120,9 +120,14 @@ def render_path_text(program: Program, path, inputs: list[dict] | None = None, e
         ended_by = path.ended_by if ended_by is None else ended_by
         transfers = path.transfers
         path = path.path
-    if not path:
+    return render_trace_text(trace_path(build_graph(program), program, list(path), inputs, ended_by, transfers),
+                             width)
+
+
+def render_trace_text(trace: Trace, width: int | None = 78) -> str:
+    """``render_path_text`` for a call already traced (``trace_path``)."""
+    if not trace.steps:
         return "(no state entered)"
-    trace = trace_path(graph or build_graph(program), program, list(path), inputs, ended_by, transfers)
     pieces = [trace.steps[0].state]
     for step in trace.steps:
         label = _step_label(step.edges)
@@ -130,12 +135,12 @@ def render_path_text(program: Program, path, inputs: list[dict] | None = None, e
             pieces.append(f"--{label}--> {step.target}")
         elif step.edges:
             pieces.append(f"--{label}--> (end)")
-    if ended_by == ENDED_CALLER:
+    if trace.ended_by == ENDED_CALLER:
         pieces.append("(caller hung up)")
-    elif ended_by == ENDED_ERROR:
+    elif trace.ended_by == ENDED_ERROR:
         pieces.append("(error)")
-    elif ended_by not in (None, ENDED_HANGUP):
-        pieces.append(f"({ended_by})")
+    elif trace.ended_by not in (None, ENDED_HANGUP):
+        pieces.append(f"({trace.ended_by})")
     return _wrap(pieces, width)
 
 

@@ -6,7 +6,6 @@ import os
 import shlex
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Callable
 
 from autocall.dsl.compiler import Compiler
@@ -146,8 +145,8 @@ class ScenarioRunner:
         if scenario.skip is not None:
             return ScenarioOutcome(scenario, SKIPPED)
         settings = parse_settings(program, scenario.settings)
-        record = simulate(program, keys=scenario.keys, settings=settings,
-                          now=scenario.now or datetime.now(timezone.utc), max_duration_ms=self.max_duration_ms)
+        record = simulate(program, keys=scenario.keys, settings=settings, now=scenario.now,
+                          max_duration_ms=self.max_duration_ms)
         failures = check(scenario.expect, record)
         return ScenarioOutcome(scenario, FAILED if failures else PASSED, failures, record,
                                rerun_command(script or program.source, scenario))

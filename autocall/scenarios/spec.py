@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from autocall.dsl.diagnostics import suggest
-from autocall.engine.interpreter import BUILTINS
-from autocall.engine.ir import Program
+from autocall.suggest import suggest
+from autocall.engine.interpreter import runtime_of
+from autocall.engine.ir import BUILTINS, Program
 from autocall.engine.record import ENDED_CALLER, ENDED_ERROR, ENDED_HANGUP
 from autocall.errors import UserError
 from autocall.sim.caller import parse_keys
@@ -139,8 +139,7 @@ class _Reader:
         self.result = result
         self.headers = [n for n, line in enumerate(self.lines, start=1) if _HEADER.match(line)]
         self.states = list(program.states)
-        self.output_names = [v["name"] for v in program.data["vars"]] + [
-            n for n in program.data["gathered"] if n not in {v["name"] for v in program.data["vars"]}]
+        self.output_names = runtime_of(program).output_names   # the variables a call's record reports
 
     # -- locations ------------------------------------------------------------------------------
     def _span(self, number: int | None) -> tuple[int, int]:

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from autocall.dsl.diagnostics import suggest
-from autocall.engine.interpreter import BUILTINS, DEFAULT_MAX_DURATION_MS, Call
-from autocall.engine.ir import Program
+from autocall.engine.interpreter import DEFAULT_MAX_DURATION_MS, Call
+from autocall.engine.ir import BUILTINS, Program
 from autocall.engine.record import CallRecord
 from autocall.errors import UserError
 from autocall.sim.caller import ScriptedCaller
 from autocall.sim.channel import DEFAULT_TRANSFER_STATUS, SimCaller, SimChannel, SimClock, run_sync
+from autocall.suggest import suggest
 
 SETTABLE_BUILTINS = tuple(name for name in BUILTINS if name not in ("call_id", "choice"))
 DIAL_STATUSES = ("ANSWER", "BUSY", "NOANSWER", "CHANUNAVAIL", "CONGESTION", "CANCEL", "DONTCALL",

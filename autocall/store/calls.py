@@ -66,19 +66,13 @@ def insert_calls(conn: sqlite3.Connection, calls: list[tuple[CallRecord, str, in
     overwritten: the caller decides what to do, inside its transaction). Stores what ``save_call`` would."""
     rows: list[tuple] = []
     statement = None
-    encode = _ENCODE is not None
     for record, channel, attempt_id, origin in calls:
         if (record.error is None and attempt_id is None and not record.optout and record.transfers == []
                 and record.recordings == [] and record.log == []):
             this = _INSERT_PLAIN
-            path, prompts, inputs, variables = record.path, record.prompts, record.inputs, record.variables
             row = (record.call_id, record.script, record.caller, record.called, channel, record.started_at,
                    record.ended_at, round(record.duration, 3), record.ended_by, record.result, record.keys,
-                   # _json, inlined for the usual non-empty values
-                   _join(_ENCODE(path, 0)) if path and encode else _json(path),
-                   _join(_ENCODE(prompts, 0)) if prompts and encode else _json(prompts),
-                   _join(_ENCODE(inputs, 0)) if inputs and encode else _json(inputs),
-                   _join(_ENCODE(variables, 0)) if variables and encode else _json(variables), origin)
+                   _json(record.path), _json(record.prompts), _json(record.inputs), _json(record.variables), origin)
         else:
             this = _INSERT
             row = call_row(record, channel, attempt_id, origin)
@@ -104,6 +98,10 @@ def recent_calls(conn: sqlite3.Connection, limit: int = 20) -> list[dict]:
     """The last ``limit`` calls, newest first."""
     rows = conn.execute("SELECT * FROM calls ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))
     return [_row(row) for row in rows]
+
+
+def call_exists(conn: sqlite3.Connection, call_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM calls WHERE call_id = ?", (call_id,)).fetchone() is not None
 
 
 def call_by_id(conn: sqlite3.Connection, call_id: str) -> dict | None:

@@ -15,11 +15,11 @@ import json
 import os
 import socket
 import sqlite3
-from contextlib import contextmanager
 from typing import Iterable, Iterator
 
 from autocall.engine.record import CallRecord
 from autocall.store.calls import calls_for_attempt, save_call
+from autocall.store.db import transaction
 
 # Contact statuses and attempt states.
 PENDING, DIALLING, DONE = "pending", "dialling", "done"
@@ -29,18 +29,6 @@ CAMPAIGN_RUNNING, CAMPAIGN_PAUSED, CAMPAIGN_DONE = "running", "paused", "done"
 UNKNOWN_AFTER_CRASH = ("the dialer stopped while this attempt was being dialled; not redialled automatically "
                        "(autocall campaign resume NAME --retry-unknown dials it again)")
 OWNER_STALE_S = 15.0
-
-
-@contextmanager
-def transaction(conn: sqlite3.Connection):
-    """One write transaction (the connection is in autocommit mode): committed on exit, rolled back on error."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 # -- campaigns -----------------------------------------------------------------------------------------
@@ -70,9 +58,11 @@ def campaign_names(conn: sqlite3.Connection) -> list[str]:
     return [row[0] for row in conn.execute("SELECT name FROM campaigns ORDER BY created_at, id")]
 
 
-def set_import_counts(conn: sqlite3.Connection, campaign_id: int, rows_read: int, blank_lines: int) -> None:
-    conn.execute("UPDATE campaigns SET rows_read = ?, blank_lines = ? WHERE id = ?",
-                 (rows_read, blank_lines, campaign_id))
+def finish_import(conn: sqlite3.Connection, campaign_id: int, contacts_sha256: str, rows_read: int,
+                  blank_lines: int) -> None:
+    """What reading the whole contact list told: its digest (known only once read) and its counts."""
+    conn.execute("UPDATE campaigns SET contacts_sha256 = ?, rows_read = ?, blank_lines = ? WHERE id = ?",
+                 (contacts_sha256, rows_read, blank_lines, campaign_id))
 
 
 def update_campaign_options(conn: sqlite3.Connection, campaign_id: int, options: dict, now: float) -> None:
@@ -178,6 +168,12 @@ def next_due_time(conn: sqlite3.Connection, campaign_id: int) -> float | None:
     row = conn.execute("SELECT MIN(next_try_at) FROM contacts WHERE campaign_id = ? AND status = 'pending'",
                        (campaign_id,)).fetchone()
     return row[0]
+
+
+def has_open_contacts(conn: sqlite3.Connection, campaign_id: int) -> bool:
+    """Whether any contact is not done yet (pending, or left dialling)."""
+    return conn.execute("SELECT 1 FROM contacts WHERE campaign_id = ? AND status != 'done' LIMIT 1",
+                        (campaign_id,)).fetchone() is not None
 
 
 def close_contact(conn: sqlite3.Connection, contact_id: int, outcome: str, detail: str, now: float) -> None:

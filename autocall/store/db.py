@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import contextmanager
 from importlib import resources
+from typing import Iterator
 from pathlib import Path
 
 from autocall.errors import UserError
@@ -37,24 +39,32 @@ def connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction (the connection is in autocommit mode): committed on exit, rolled back on
+    an error, a failed COMMIT included."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     """Apply every migration newer than the database's ``user_version``, each in its own transaction."""
     current = conn.execute("PRAGMA user_version").fetchone()[0]
     for version, name, sql in _migrations():
         if version <= current:
             continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             if conn.execute("PRAGMA user_version").fetchone()[0] >= version:
-                conn.execute("ROLLBACK")
-                continue
+                continue                # another process applied it meanwhile
             for statement in _statements(sql):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version}")
-            conn.execute("COMMIT")
-        except Exception:
-            conn.execute("ROLLBACK")
-            raise
 
 
 def _statements(sql: str) -> list[str]:

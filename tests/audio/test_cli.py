@@ -87,15 +87,22 @@ class FakeResult:
     def program(self):
         return types.SimpleNamespace(static_prompts=lambda: self.prompts)
 
+    def render(self) -> str:
+        return "\n".join(self.diagnostics)
+
 
 @pytest.fixture
 def fake_compiler(monkeypatch, tmp_path):
-    """The compiler's contract: compile_file(path, config) -> result with diagnostics, ok, program.static_prompts()."""
+    """The compiler's contract: Compiler().compile_file(path) -> result with diagnostics, render(), ok,
+    program.static_prompts()."""
     monkeypatch.chdir(tmp_path)   # no autocall.toml of the tree picked up by accident
     results = {}
-    module = types.ModuleType("autocall.dsl.compiler")
-    module.compile_file = lambda path, config: results[os.path.basename(path)]
-    monkeypatch.setitem(sys.modules, "autocall.dsl.compiler", module)
+
+    class FakeCompiler:
+        def compile_file(self, path):
+            return results[os.path.basename(path)]
+
+    monkeypatch.setattr("autocall.dsl.compiler.Compiler", FakeCompiler)
     return results
 
 

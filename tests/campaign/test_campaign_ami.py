@@ -144,13 +144,14 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _cli(tmp_path, port: int, secret: str):
-    csv_path = write_csv(tmp_path / "c.csv", contact_rows(["answer"]))
+def _cli(tmp_path, port: int, secret: str, outcomes=("answer",), *options: str):
+    """``autocall campaign run`` in its own process, on ``tmp_path/autocall.db``, through the AMI at ``port``."""
+    csv_path = write_csv(tmp_path / "c.csv", contact_rows(outcomes))
     env = dict(os.environ, AUTOCALL_DATABASE=str(tmp_path / "autocall.db"), AUTOCALL_AMI_SECRET=secret,
                PYTHONPATH=str(ROOT_DIR))
     return subprocess.Popen([sys.executable, "-m", "autocall", "campaign", "run", str(csv_path), "--script",
-                             str(SCRIPT), "--pbx", f"ami://autocall@127.0.0.1:{port}"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             str(SCRIPT), "--pbx", f"ami://autocall@127.0.0.1:{port}", *options], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _wait(process, reactor, timeout=30):
@@ -184,15 +185,10 @@ def test_campaign_run_over_ami_end_to_end_exits_0_with_every_contact_done(tmp_pa
     """The CLI process dials through the fake Asterisk; this process plays the FastAGI side on the same database."""
     from autocall.store.db import connect
     server = fake_ami(outcomes={"+39065550001": "busy"})
-    env_db = tmp_path / "autocall.db"
-    conn = connect(str(env_db))
+    conn = connect(str(tmp_path / "autocall.db"))
     server.on_answer = agi_side(conn)
-    csv_path = write_csv(tmp_path / "c.csv", contact_rows(["answer", "busy", "answer"]))
-    env = dict(os.environ, AUTOCALL_DATABASE=str(env_db), AUTOCALL_AMI_SECRET=SECRET, PYTHONPATH=str(ROOT_DIR))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "autocall", "campaign", "run", str(csv_path), "--script", str(SCRIPT), "--pbx",
-         f"ami://autocall@127.0.0.1:{server.port}", "--attempts", "2", "--retry-after", "100ms"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = _cli(tmp_path, server.port, SECRET, ["answer", "busy", "answer"],
+                   "--attempts", "2", "--retry-after", "100ms")
     code, out, err = _wait(process, reactor)
     assert code == 0, err
     assert "campaign c: done" in out and SECRET not in out + err

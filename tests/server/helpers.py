@@ -128,6 +128,26 @@ def start_server(live: LiveReactor, scripts_dir: Path, *, compiler=None, databas
     return Running(live, server, writer, host, port, database)
 
 
+class CountingSounds:
+    """``sound_for`` that answers ``tts/abc`` (or fails with ``fail``) and keeps what it was asked."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.asked = []
+        self.fail = fail
+
+    def sound_for(self, prompt):
+        self.asked.append(prompt)
+        return defer.fail(self.fail) if self.fail else defer.succeed("tts/abc")
+
+
+class Library:
+    """The one thing ``PlayableSounds`` asks of its ``SoundLibrary``."""
+
+    @staticmethod
+    def path_of(name: str) -> str:
+        return "/srv/sounds/" + name
+
+
 class HeldAsterisk(FakeAsteriskProtocol):
     """A fake Asterisk that stops answering at the first command matching ``hold_at`` until ``release()``."""
 

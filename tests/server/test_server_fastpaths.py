@@ -19,7 +19,7 @@ import sqlite3
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from twisted.internet import defer, task
+from twisted.internet import task
 
 from autocall.agi.logs import _PLAIN, LogfmtFormatter, LogfmtHandler, log_line, logfmt_value, setup_logging
 from autocall.agi.sounds import PlayableSounds
@@ -27,6 +27,7 @@ from autocall.engine.channel import FilePrompt, SoundPrompt, TtsPrompt
 from autocall.engine.record import CallRecord
 from autocall.store import calls as store
 from autocall.store.db import connect
+from tests.server.helpers import CountingSounds, Library
 
 # --- the log line --------------------------------------------------------------------------------------
 
@@ -225,21 +226,6 @@ def test_the_json_columns_are_what_json_dumps_writes():
 
 
 # --- sounds --------------------------------------------------------------------------------------------
-
-class CountingSounds:
-    def __init__(self) -> None:
-        self.asked = []
-
-    def sound_for(self, prompt):
-        self.asked.append(prompt)
-        return defer.succeed("tts/abc")
-
-
-class Library:
-    @staticmethod
-    def path_of(name: str) -> str:
-        return "/srv/sounds/" + name
-
 
 def test_known_gives_a_made_prompt_at_once():
     sounds = PlayableSounds(CountingSounds(), Library())

@@ -23,6 +23,7 @@ from autocall.engine.channel import ChannelFailure, FilePrompt, SoundPrompt, Tts
 from autocall.engine.ir import Program
 from autocall.engine.record import CallRecord
 from autocall.errors import UserError
+from tests.server.helpers import CountingSounds, Library
 
 
 def env(script: str, *args: str, **fields: str) -> Environment:
@@ -236,22 +237,6 @@ def test_queries_run_on_the_same_connection(writer):
 
 
 # --- prompt names ----------------------------------------------------------------------------------
-
-class CountingSounds:
-    def __init__(self, fail: Exception | None = None) -> None:
-        self.asked = []
-        self.fail = fail
-
-    def sound_for(self, prompt):
-        self.asked.append(prompt)
-        return defer.fail(self.fail) if self.fail else defer.succeed("tts/abc")
-
-
-class Library:
-    @staticmethod
-    def path_of(name: str) -> str:
-        return "/srv/sounds/" + name
-
 
 def resolved(d: defer.Deferred):
     out = []
