@@ -11,8 +11,9 @@ that may touch the reactor's process, so it runs here instead:
   after writing a WAV (22.05 kHz mono 16-bit) to ``out``;
 * a render gets ``timeout`` seconds; past that the child is killed and the next
   render starts a fresh one. A render that fails or times out is an AudioError;
-* espeak-ng works on a thread of its own; each render waits for it to be idle
-  before setting the voice and rate, or a busy machine renders at the wrong rate;
+* espeak-ng works on a thread of its own and pyttsx3 does not wait for it; each
+  render waits until it is idle, or the first render of a process comes back
+  empty and, on a busy machine, a render takes the previous one's rate;
 * the child's real stdout is kept for the protocol and fd 1 points to
   /dev/null, so pyttsx3's prints cannot corrupt it. When the parent goes away,
   the child reads end-of-file and exits.
@@ -206,15 +207,17 @@ def _render(engine, text: str, voice: str, rate: int, out_path: str) -> None:
     # runAndWait never returns: find out now that the file can be written.
     open(out_path, "wb").close()
     from pyttsx3.drivers import _espeak
-    # espeak-ng runs asynchronously: pyttsx3's runAndWait returns at the end-of-message
-    # event while espeak's own thread is still finishing that message, and a voice or rate
-    # set in that window is lost (renders at the previous rate, or empty, on a busy machine).
+    # espeak-ng works on a thread of its own and pyttsx3 does not wait for it: a rate is
+    # queued to that thread (without the wait below, on a busy machine, the text was spoken
+    # at the previous rate), and the first runAndWait of a process returns at once (the
+    # driver starts out "busy"), before the file is written. So: wait until espeak is idle.
     _espeak.Synchronize()
     engine.setProperty("voice", voice)
     engine.setProperty("rate", rate)
     _espeak.Synchronize()
     engine.save_to_file(text, out_path)
     engine.runAndWait()
+    _espeak.Synchronize()
     with wave.open(out_path, "rb") as rendered:
         if rendered.getnframes() == 0:
             raise ValueError("espeak-ng produced no audio for this text")

@@ -39,6 +39,17 @@ def _seconds(path) -> float:
         return rendered.getnframes() / rendered.getframerate()
 
 
+def test_the_first_render_of_a_fresh_worker_is_whole(tmp_path):
+    """pyttsx3's first runAndWait in a process returns before espeak-ng has spoken: the file was empty."""
+    worker = TtsWorker()
+    try:
+        worker.render("Your appointment is on Monday at ten in the morning. " * 8, "gmw/en-us", 160,
+                      str(tmp_path / "long.wav"))
+    finally:
+        worker.close()
+    assert _seconds(tmp_path / "long.wav") > 20
+
+
 def test_every_render_keeps_its_own_voice_and_rate_on_a_busy_machine(tmp_path):
     """espeak-ng finishes a message on its own thread after pyttsx3 returns; a rate set then was lost."""
     burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
