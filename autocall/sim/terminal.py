@@ -56,6 +56,9 @@ class TerminalCaller:
     def __enter__(self) -> "TerminalCaller":
         self._saved = termios.tcgetattr(self._fd)
         tty.setcbreak(self._fd)
+        mode = termios.tcgetattr(self._fd)      # no echo, whatever this Python's setcbreak does: a
+        mode[3] &= ~termios.ECHO                # secret PIN is shown as * on the status line only
+        termios.tcsetattr(self._fd, termios.TCSANOW, mode)
         self._say("You are the caller: press 0-9, * or # when asked; q hangs up.")
         return self
 
