@@ -47,7 +47,7 @@ def run(args) -> int:
 
     if interactive:
         from autocall.sim.terminal import TerminalCaller
-        with TerminalCaller(program=program) as caller:
+        with TerminalCaller(program=program, color=use_color(sys.stdout)) as caller:
             followers.append(caller.event)
             record = simulate(program, caller=caller, settings=settings, now=now, on_event=on_event,
                               max_duration_ms=config.max_call_duration)

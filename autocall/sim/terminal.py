@@ -41,9 +41,10 @@ def menu_choices(program: Program) -> dict[str, list[str]]:
 class TerminalCaller:
     """Implements the SimCaller reactions with real keys and real waiting; use as a context manager."""
 
-    def __init__(self, stdin=None, stdout=None, program: Program | None = None) -> None:
+    def __init__(self, stdin=None, stdout=None, program: Program | None = None, color: bool = True) -> None:
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
+        self._dim, self._reset = ("\033[2m", "\033[0m") if color else ("", "")
         self._fd = self.stdin.fileno()
         self._saved = None
         self._pending: list[str] = []
@@ -81,11 +82,11 @@ class TerminalCaller:
     # -- output --------------------------------------------------------------------------------
     def _say(self, text: str) -> None:
         self._clear_status()
-        self.stdout.write(f"   \033[2m{text}\033[0m\n")
+        self.stdout.write(f"   {self._dim}{text}{self._reset}\n")
         self.stdout.flush()
 
     def _status(self, text: str) -> None:
-        self.stdout.write(f"{_CLEAR_LINE}   \033[2m{text}\033[0m")
+        self.stdout.write(f"{_CLEAR_LINE}   {self._dim}{text}{self._reset}")
         self.stdout.flush()
         self._status_shown = True
 
