@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "autocall.cli.test_cmd",
     "autocall.cli.serve_cmd",
     "autocall.cli.calls_cmd",
+    "autocall.cli.outbox_cmd",
     "autocall.cli.campaign_cmd",
     "autocall.cli.audio_cmd",
     "autocall.cli.prompts_cmd",

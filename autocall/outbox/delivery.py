@@ -151,6 +151,13 @@ class Outbox:
         if self._running:
             self._schedule(0)
 
+    def settled(self, since: float) -> bool:
+        """Nothing in flight, nothing left to write, nothing due since ``since`` (the rest waits for a retry)."""
+        if self.in_flight or self._writes or self.conn is None:
+            return not self.in_flight and not self._writes
+        due = store.next_due(self.conn)
+        return due is None or due > since
+
     # --- the loop --------------------------------------------------------------------------------------------
     def _schedule(self, delay: float) -> None:
         timer = self._timer
@@ -264,3 +271,36 @@ def _retry_after(value: str | None, now: float) -> float | None:
     if value and value.strip().isdigit():
         return now + int(value.strip())
     return None
+
+
+def make_outbox(config, reactor: Any = None) -> Outbox:
+    """The outbox deliverer of a process (``serve``, ``campaign run``); a service whose ``env:NAME`` secret is
+    not set is a ``ConfigError`` here, before anything starts."""
+    from autocall.services_config import check_services
+    check_services(config.services)
+    return Outbox(config.database, config.services, reactor=reactor)
+
+
+def deliver_due(config, *, reactor: Any = None, within_s: float = 10.0) -> dict[str, int]:
+    """Run the reactor until every row due now is delivered or settled for later, at most ``within_s``;
+    what is left stays queued for the next process (``campaign run`` on the simulated PBX, which runs
+    without the reactor, calls this at its end)."""
+    if reactor is None:
+        from twisted.internet import reactor
+    outbox = make_outbox(config, reactor)
+    started: dict[str, float] = {}
+
+    def check() -> None:
+        if outbox.settled(since=started["at"]) or reactor.seconds() - started["at"] >= within_s:
+            outbox.stop().addBoth(lambda _: reactor.stop())
+        else:
+            reactor.callLater(0.05, check)
+
+    def begin() -> None:
+        started["at"] = reactor.seconds()
+        outbox.start()
+        reactor.callLater(0.05, check)
+
+    reactor.callWhenRunning(begin)
+    reactor.run(installSignalHandlers=False)
+    return {"delivered": outbox.delivered, "retried": outbox.retried, "failed": outbox.failed}

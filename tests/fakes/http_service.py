@@ -59,7 +59,7 @@ class HttpService:
         body = handler.rfile.read(length) if length else b""
         path = handler.path.split("?", 1)[0]
         with self._lock:
-            self.requests.append({"method": handler.command, "path": handler.path, "headers": dict(handler.headers),
+            self.requests.append({"method": handler.command, "path": handler.path, "headers": handler.headers,
                                   "body": body})
             behaviour = self.routes.get(path, ("json", 404, {"error": "no such path"}))
             if behaviour[0] == "sequence":
