@@ -111,18 +111,19 @@ def check_url(url: str, where: str) -> str:
     return url.rstrip("/")
 
 
-def _secret(value: object, where: str, environ: Mapping[str, str]) -> SecretSetting:
+def _secret(value: object, where: str, environ: Mapping[str, str], source: str) -> SecretSetting:
     if not isinstance(value, str):
-        raise ConfigError(f"{where} is not valid; expected a string (a value, or env:NAME to read the environment)")
+        raise ConfigError(f"{source}: {where} is not valid; expected a string (a value, or env:NAME to read "
+                          "the environment)")
     if value.startswith(_ENV):
         name = value[len(_ENV):]
         if not name:
-            raise ConfigError(f"{where} = \"env:\" names no variable; write env:NAME")
+            raise ConfigError(f"{source}: {where} = \"env:\" names no variable; write env:NAME")
         if name not in environ:
             return SecretSetting("", missing=name, source=where)
         value = environ[name]
     if "\r" in value or "\n" in value:
-        raise ConfigError(f"{where} holds a line break, which a header cannot carry; fix the value")
+        raise ConfigError(f"{source}: {where} holds a line break, which a header cannot carry; fix the value")
     return SecretSetting(value, source=where)
 
 
@@ -155,9 +156,10 @@ def parse_services(table: object, source: str, environ: Mapping[str, str]) -> Ma
                 raise ConfigError(f"{where}: '{header}' is not a valid header name")
             if header.lower() in RESERVED_HEADERS:
                 raise ConfigError(f"{where}: the header '{header}' is set by AutoCall itself; remove it")
-            headers[header] = _secret(value, f"[services.{name}] headers.{header}", environ)
+            headers[header] = _secret(value, f"[services.{name}] headers.{header}", environ, source)
         signing = spec.get("signing_secret")
-        signing_secret = _secret(signing, f"[services.{name}] signing_secret", environ) if signing is not None else None
+        signing_secret = (_secret(signing, f"[services.{name}] signing_secret", environ, source)
+                          if signing is not None else None)
         if signing_secret is not None and not signing_secret.value and not signing_secret.missing:
             raise ConfigError(f"{where}: signing_secret is empty; remove it or give a secret")
         limit = spec.get("max_concurrent", DEFAULT_MAX_CONCURRENT)
