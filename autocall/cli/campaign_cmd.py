@@ -176,6 +176,7 @@ def run_command(args) -> int:
     logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.INFO) if config.log_level
                         else logging.INFO, stream=sys.stderr, format="autocall: %(message)s")
     logging.getLogger("autocall").setLevel(logging.WARNING)
+    logging.getLogger("autocall.web").setLevel(logging.ERROR)   # a delivery that waits for a retry: autocall outbox
     options, pbx = _options(args, config)
     from autocall.services_config import check_services
     check_services(config.services)

@@ -204,7 +204,15 @@ class WebClient:
         await slots.acquire()
         self.in_flight += 1
         try:
-            response = await client.request(method, url, **options)
+            try:
+                response = await client.request(method, url, **options)
+            except (_newclient.ResponseNeverReceived, _newclient.RequestTransmissionFailed) as exc:
+                if not _stale(exc) or not (method == "GET" or "Idempotency-Key" in headers):
+                    raise
+                # A pooled connection the server had closed meanwhile (it said nothing, so nothing was done):
+                # once more, on a new connection. Only where a repeat is harmless: a GET, or a request the
+                # receiver can recognise again by its Idempotency-Key.
+                response = await self._client(service, fresh=True).request(method, url, **options)
             body_bytes = await _read_body(response, self.max_reply_bytes)
             reply_headers = {name.decode("latin-1").lower(): values[-1].decode("latin-1")
                              for name, values in response.headers.getAllRawHeaders()}
@@ -246,17 +254,19 @@ class WebClient:
         return reply
 
     # --- per service ---------------------------------------------------------------------------------------
-    def _client(self, service: str) -> treq.client.HTTPClient:
-        client = self._clients.get(service)
+    def _client(self, service: str, fresh: bool = False) -> treq.client.HTTPClient:
+        """The service's pooled client; ``fresh``: one that opens a new connection for each request."""
+        key = f"{service}\0fresh" if fresh else service
+        client = self._clients.get(key)
         if client is None:
-            pool = HTTPConnectionPool(self.reactor, persistent=True)
+            pool = HTTPConnectionPool(self.reactor, persistent=not fresh)
             pool.maxPersistentPerHost = self._limit(service)
             pool.cachedConnectionTimeout = IDLE_CONNECTION_S
-            self._pools[service] = pool
+            self._pools[key] = pool
             # Cookies are never kept: a session one caller's reply set must not reach another caller's request.
             jar = IndexableCookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
             client = treq.client.HTTPClient(Agent(self.reactor, pool=pool), cookiejar=jar)
-            self._clients[service] = client
+            self._clients[key] = client
         return client
 
     def _slot(self, service: str) -> defer.DeferredSemaphore:
@@ -279,6 +289,13 @@ def _join(base: str, path: str) -> str:
     if (want.scheme, want.netloc) != (got.scheme, got.netloc) or not got.path.startswith(want.path):
         raise _OtherHost(url)
     return url
+
+
+def _stale(exc: _newclient.ResponseFailed) -> bool:
+    """Nothing came back because the connection was closed, not because the request was cancelled."""
+    reasons = getattr(exc, "reasons", [])
+    return bool(reasons) and all(reason.check(net_error.ConnectionDone, net_error.ConnectionLost)
+                                 for reason in reasons)
 
 
 def _error_text(failure: Failure, elapsed_s: float) -> str | None:

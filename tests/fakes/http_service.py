@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class HttpService:
-    def __init__(self) -> None:
+    def __init__(self, http10: bool = False) -> None:
         self.routes: dict[str, tuple] = {}
         self.requests: list[dict] = []
         self._counts: dict[str, int] = {}
@@ -25,7 +25,7 @@ class HttpService:
         service = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+            protocol_version = "HTTP/1.0" if http10 else "HTTP/1.1"   # 1.0: closes after each reply
 
             def log_message(self, *args) -> None:
                 pass

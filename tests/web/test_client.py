@@ -160,3 +160,18 @@ def test_cookies_are_never_kept(client, service):
     fetch(client, "/login")
     fetch(client, "/login")
     assert all("Cookie" not in request["headers"] for request in service.requests)
+
+
+def test_a_connection_the_server_closed_is_not_a_failure_for_get_or_keyed_posts():
+    """An HTTP/1.0 server closes after each reply without saying so: the pooled connection is dead."""
+    old = HttpService(http10=True).start()
+    try:
+        old.routes["/api/x"] = ("body", 204, b"", "text/plain")
+        client = WebClient({"crm": ServiceConfig("crm", old.url + "/api")})
+        for _ in range(3):
+            assert fetch(client, "/x").ok == 1
+            keyed = iterate_until(client.request("crm", "POST", "/x", body=b"{}", headers={"Idempotency-Key": "k"}))
+            assert keyed.ok == 1
+        iterate_until(client.close())
+    finally:
+        old.stop()
