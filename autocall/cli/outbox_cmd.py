@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from autocall.cli.common import add_config_option, config_from
+from autocall.cli.common import add_config_option, config_from, render_table
 from autocall.errors import UserError
 
 COLUMNS = ("id", "status", "kind", "service", "path", "tries", "last", "created", "call")
@@ -68,7 +68,7 @@ def run(args) -> int:
         return 0
     sys.stdout.write(f"{counts['pending']} pending, {counts['delivered']} delivered, {counts['failed']} failed\n")
     if rows:
-        sys.stdout.write(render_table([row_of(row) for row in rows]))
+        sys.stdout.write(render_table(COLUMNS, [row_of(row) for row in rows]))
     return 0
 
 
@@ -92,9 +92,3 @@ def _printable(text: str) -> str:
     """Never a control character on the terminal (paths and errors can come from callers and receivers)."""
     return "".join(char if char.isprintable() else "?" for char in text)
 
-
-def render_table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(COLUMNS[i]), *(len(row[i]) for row in rows)) for i in range(len(COLUMNS))]
-    lines = ["  ".join(title.ljust(width) for title, width in zip(COLUMNS, widths)).rstrip()]
-    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join(lines) + "\n"

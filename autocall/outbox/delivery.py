@@ -93,7 +93,7 @@ class Outbox:
             from autocall.store.db import connect
             self._connect = connect
         self.conn = self._connect(self.database)
-        if hasattr(self.conn, "in_transaction"):          # SQLite: never wait for a lock on the reactor
+        if isinstance(self.conn, sqlite3.Connection):     # never wait for a lock on the reactor
             self.conn.execute("PRAGMA busy_timeout = 0")
 
     def start(self) -> None:
@@ -114,7 +114,7 @@ class Outbox:
         def finish(_: object) -> None:
             if self.conn is None:
                 return
-            if hasattr(self.conn, "in_transaction"):
+            if isinstance(self.conn, sqlite3.Connection):
                 self.conn.execute("PRAGMA busy_timeout = 10000")
             self._flush_writes()
             try:
@@ -178,6 +178,14 @@ class Outbox:
             return
         now = self.clock.seconds()
         free = self.max_in_flight - len(self.in_flight)
+        try:
+            due = store.next_due(self.conn)            # a read: the write lock only when something is due
+        except Exception as exc:
+            log.error("cannot read the outbox: %s", exc, extra={"fields": {"database": self.database}})
+            due = None
+        if due is None or due > now:
+            self._schedule(self.poll_s if due is None else min(self.poll_s, due - now))
+            return
         if free > 0:
             try:
                 with transaction(self.conn):

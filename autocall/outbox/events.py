@@ -23,13 +23,10 @@ class EventWriter:
         return bool(self.routes)
 
     def call_ended(self, conn, call_id: str, now: float) -> None:
-        route = self.routes.get("call_ended")
-        if route is None:
-            return
-        record = payloads.call_payload(conn, call_id)
-        if record is not None:
-            enqueue(conn, kind="call_ended", service=route.service, path=route.path, body=record,
-                    ordering_key=f"call:{call_id}", call_id=call_id, now=now)
+        if "call_ended" in self.routes:
+            record = payloads.call_payload(conn, call_id)
+            if record is not None:
+                self._queue(conn, "call_ended", record, f"call:{call_id}", call_id, now)
 
     def attempt_finished(self, conn, attempt_id: int, call_id: str | None, now: float) -> None:
         """A campaign attempt ended: ``call_ended`` for the call record saved with it (the simulated PBX's),
@@ -39,19 +36,19 @@ class EventWriter:
         self.attempt_ended(conn, attempt_id, now)
 
     def attempt_ended(self, conn, attempt_id: int, now: float) -> None:
-        route = self.routes.get("attempt_ended")
-        if route is None:
-            return
-        payload = payloads.attempt_payload(conn, attempt_id)
-        if payload is not None:
-            call_id = payload["call_id"] or ""
-            enqueue(conn, kind="attempt_ended", service=route.service, path=route.path, body=payload,
-                    ordering_key=f"call:{call_id}" if call_id else f"attempt:{attempt_id}", call_id=call_id, now=now)
+        if "attempt_ended" in self.routes:
+            payload = payloads.attempt_payload(conn, attempt_id)
+            if payload is not None:
+                call_id = payload["call_id"] or ""
+                key = f"call:{call_id}" if call_id else f"attempt:{attempt_id}"
+                self._queue(conn, "attempt_ended", payload, key, call_id, now)
 
     def campaign_finished(self, conn, campaign_id: int, now: float) -> None:
-        route = self.routes.get("campaign_finished")
-        if route is None:
-            return
-        enqueue(conn, kind="campaign_finished", service=route.service, path=route.path,
-                body=payloads.campaign_payload(conn, campaign_id, now), ordering_key=f"campaign:{campaign_id}",
-                now=now)
+        if "campaign_finished" in self.routes:
+            payload = payloads.campaign_payload(conn, campaign_id, now)
+            self._queue(conn, "campaign_finished", payload, f"campaign:{campaign_id}", "", now)
+
+    def _queue(self, conn, event: str, body: dict, ordering_key: str, call_id: str, now: float) -> None:
+        route = self.routes[event]
+        enqueue(conn, kind=event, service=route.service, path=route.path, body=body, ordering_key=ordering_key,
+                call_id=call_id, now=now)

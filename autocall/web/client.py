@@ -284,6 +284,8 @@ def _join(base: str, path: str) -> str:
     """``base + path``, refused when the result would reach another host than the base's."""
     if not base:
         raise _OtherHost("no URL")
+    if not path.startswith("/"):
+        raise _OtherHost(path)            # "@host/..." would change the host; the compiler refuses it too
     url = base + path
     want, got = urlsplit(base), urlsplit(url)
     if (want.scheme, want.netloc) != (got.scheme, got.netloc) or not got.path.startswith(want.path):

@@ -175,3 +175,12 @@ def test_a_connection_the_server_closed_is_not_a_failure_for_get_or_keyed_posts(
         iterate_until(client.close())
     finally:
         old.stop()
+
+
+def test_a_path_that_would_change_the_host_is_refused_before_any_connection(client, service):
+    for path in ("@127.0.0.2:1/x", "x"):
+        reply = fetch(client, path)
+        assert (reply.ok, reply.status, reply.error) == (0, 0, "path leaves the service's host")
+    unknown = iterate_until(client.request("nowhere", "GET", "/x"))
+    assert unknown.error == "the service has no usable URL"
+    assert service.requests == []

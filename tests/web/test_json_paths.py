@@ -12,7 +12,7 @@ from autocall.engine.web import Reply, build_path, encode_segment, split_templat
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=5), children, max_size=5),
-    max_leaves=30)
+    max_leaves=15)
 SEGMENT = st.one_of(st.sampled_from(["0", "1", "items", "name", "", "-1", "01", "x.y"]), st.text(max_size=4))
 
 
@@ -54,7 +54,7 @@ def test_path_values_are_one_segment_each():
     assert timed_out(3) == "timeout after 3s" and timed_out(2.5) == "timeout after 2.5s"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(JSON, st.lists(SEGMENT, max_size=5))
 def test_any_json_reply_reads_as_a_value_or_empty(value, segments):
     data = parse_json(json.dumps(value).encode())
