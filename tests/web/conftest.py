@@ -5,11 +5,16 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _reactor_thread_pool():
+@pytest.fixture(scope="session")
+def _thread_pool():
     from twisted.internet import reactor
     pool = reactor.getThreadPool()
-    if not pool.started:
-        pool.start()
-    yield
-    pool.stop()
+    yield pool
+    if pool.started:
+        pool.stop()           # its threads would keep the worker process alive
+
+
+@pytest.fixture(autouse=True)
+def _resolver_threads(_thread_pool):
+    if not _thread_pool.started:
+        _thread_pool.start()
