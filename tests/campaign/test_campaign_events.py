@@ -53,3 +53,34 @@ def test_no_events_configured_queues_nothing(db, program, tmp_path, clock, run_c
                           events=EventWriter({}))
     run_clock(clock, scheduler.run())
     assert outbox.counts(db) == {"pending": 0, "delivered": 0, "failed": 0}
+
+
+def test_campaign_run_on_the_simulated_pbx_delivers_its_events_at_the_end(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from campaign_helpers import ROOT_DIR, SCRIPT
+    from tests.fakes.http_service import HttpService
+
+    receiver = HttpService().start()
+    for name in ("calls", "attempts", "campaigns"):
+        receiver.routes[f"/hooks/{name}"] = ("json", 200, {})
+    try:
+        (tmp_path / "autocall.toml").write_text(
+            f'database = "{tmp_path / "autocall.db"}"\n[services.crm]\nurl = "{receiver.url}/hooks"\n'
+            '[events]\ncall_ended = { service = "crm", path = "/calls" }\n'
+            'attempt_ended = { service = "crm", path = "/attempts" }\n'
+            'campaign_finished = { service = "crm", path = "/campaigns" }\n', encoding="utf-8")
+        csv_path = write_csv(tmp_path / "june.csv", contact_rows(["answer", "noanswer"]))
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("AUTOCALL_")}
+        done = subprocess.run([sys.executable, "-m", "autocall", "campaign", "run", str(csv_path), "--script",
+                               str(SCRIPT), "--sim-speed", "1000", "--attempts", "1", "--config",
+                               str(tmp_path / "autocall.toml")], cwd=ROOT_DIR, env=environ, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "events: 4 delivered, 0 waiting" in done.stdout
+        events = sorted(request["headers"]["X-AutoCall-Event"] for request in receiver.requests)
+        assert events == ["attempt_ended", "attempt_ended", "call_ended", "campaign_finished"]
+    finally:
+        receiver.stop()
