@@ -470,9 +470,10 @@ class Call:
             key = await self.channel.wait_for_digit(timeout_ms)
         return key
 
-    def _input(self, state: str, op: str, keys: str, outcome: str) -> None:
+    def _input(self, state: str, op: str, keys: str, outcome: str, note: dict) -> None:
         entry = {"state": state, "op": op, "keys": keys, "outcome": outcome}
         self.record.inputs.append(entry)
+        self.record.input_notes.append(note)
         if self.on_event is not None:
             self.on_event("input", entry)
 
@@ -493,7 +494,7 @@ class Call:
                     decision = matcher.expire() if key is None else matcher.feed(key)
                 outcome = "match" if decision is MATCH else "invalid"
                 typed = matcher.keys
-            self._input(state, "menu", typed, outcome)
+            self._input(state, "menu", typed, outcome, {"failure": False})
             self._check_duration()
             if outcome == "match":
                 self.env["choice"] = typed
@@ -509,6 +510,7 @@ class Call:
                     return handler[1]
                 await self._play(handler[1], "")
             if failures >= tries:
+                self.record.input_notes[-1]["failure"] = True
                 return failure
             self._tick()
 
@@ -541,7 +543,7 @@ class Call:
             self._tick()
         self.env[name] = typed
         shown = SECRET_MASK if secret and typed else typed
-        self._input(state, "gather", shown, outcome)
+        self._input(state, "gather", shown, outcome, {"name": name, "secret": bool(secret)})
 
     async def _transfer(self, op: _Op) -> None:
         destination = V.to_text(self._evaluate(op.a[0], op.line))
@@ -549,6 +551,7 @@ class Call:
         status = await self.channel.transfer(destination, op.b, callerid)
         self.env["dialstatus"] = status
         self.record.transfers.append({"destination": destination, "dialstatus": status})
+        self.record.transfer_states.append(self.record.path[-1])
         if self.on_event is not None:
             self.on_event("transfer", self.record.transfers[-1])
         if status == DIAL_ANSWERED:
