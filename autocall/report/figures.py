@@ -17,12 +17,15 @@ IN_PROGRESS = "(in progress)"
 ENDINGS = (ENDED_HANGUP, ENDED_CALLER, ENDED_ERROR)
 PERSON, MACHINE = "answered", "machine"
 DAILY_AFTER_S = 3 * 86_400
+TOP_KEYS = 20                     # key strings listed per menu or gather; the rest are counted together
+CHOSEN = frozenset({"match", "complete", "terminated"})
 HISTOGRAM_S, HISTOGRAM_BUCKETS = 10, 60      # call durations by 10 s, up to 10 minutes        # outcomes over time: by hour for short periods, by day beyond
 
 
 def build_report(conn: sqlite3.Connection, scope: Scope, *, campaign: str | None = None,
                  compare: bool = False) -> dict:
     """The report of ``scope``; with ``compare``, the previous period of the same length under ``previous``."""
+    store.refresh_statistics(conn)
     report = _figures(conn, scope, campaign)
     if compare:
         length = scope.until - scope.since
@@ -32,31 +35,36 @@ def build_report(conn: sqlite3.Connection, scope: Scope, *, campaign: str | None
 
 
 def _figures(conn: sqlite3.Connection, scope: Scope, campaign: str | None) -> dict:
-    totals = store.call_totals(conn, scope)
-    calls = sum(row["n"] for row in totals)
+    groups = store.call_groups(conn, scope)
+    calls = sum(row["n"] for row in groups)
     ended_by = dict.fromkeys(ENDINGS, 0)
-    for row in totals:
-        ended_by[row["ended_by"] or ENDED_ERROR] = ended_by.get(row["ended_by"] or ENDED_ERROR, 0) + row["n"]
-    seconds = sum(row["seconds"] for row in totals)
-    legacy = sum(row["legacy"] or 0 for row in totals)
-    transferred = store.calls_transferred(conn, scope)
-    contained = calls - ended_by[ENDED_ERROR] - transferred
-    scripts = {row["script"]: row["n"] for row in store.scripts(conn, scope)}
+    results: dict[str, int] = {}
+    scripts: dict[str, int] = {}
+    for row in groups:
+        way = row["ended_by"] or ENDED_ERROR
+        ended_by[way] = ended_by.get(way, 0) + row["n"]
+        result = row["result"] if row["result"] is not None else NO_RESULT
+        results[result] = results.get(result, 0) + row["n"]
+        scripts[row["script"]] = scripts.get(row["script"], 0) + row["n"]
+    seconds = sum(row["seconds"] for row in groups)
+    legacy = sum(row["legacy"] for row in groups)
+    transfers = _transfers(conn, scope)
+    # An answered transfer ends the call (never in an error), and a call has at most one.
+    contained = calls - ended_by[ENDED_ERROR] - transfers["answered"]
     report = {
         "period": {"since": _iso(scope.since), "until": _iso(scope.until), "script": scope.script,
                    "campaign": campaign},
         "calls": calls,
         "ended_by": ended_by,
-        "results": {(row["result"] if row["result"] is not None else NO_RESULT): row["n"]
-                    for row in store.results(conn, scope)},
+        "results": _by_count(results),
         "duration_s": {"average": _round(seconds / calls) if calls else None,
                        "median": _percentile(conn, scope, calls, 0.5),
                        "p90": _percentile(conn, scope, calls, 0.9),
                        "total": _round(seconds),
                        "histogram": _histogram(conn, scope) if calls else []},
-        "transfers": _transfers(conn, scope),
+        "transfers": transfers,
         "containment": {"contained": contained, "share": _share(contained, calls)},
-        "scripts": scripts,
+        "scripts": _by_count(scripts),
         "states": _states(conn, scope, several=len(scripts) > 1),
         "inputs": _inputs(conn, scope),
         "by_hour": _by_hour(conn, scope),
@@ -64,6 +72,10 @@ def _figures(conn: sqlite3.Connection, scope: Scope, campaign: str | None) -> di
         "not_recorded": _not_recorded(conn, scope, legacy),
     }
     return report
+
+
+def _by_count(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _iso(moment: float) -> str:
@@ -150,10 +162,12 @@ def _inputs(conn: sqlite3.Connection, scope: Scope) -> list[dict]:
         counted[0] += row["failures"] or 0
         counted[1] += row["failure_known"] or 0
     for row in store.input_keys(conn, scope):
-        entry(row)["keys"][row["keys"]] = row["n"]
-    for row in store.input_key_totals(conn, scope):
-        item = entry(row)
-        item["other_keys"] = row["n"] - sum(item["keys"].values())
+        keys = entry(row)["keys"]
+        keys[row["keys"]] = keys.get(row["keys"], 0) + row["n"]
+    for item in found.values():
+        chosen = sum(n for outcome, n in item["outcomes"].items() if outcome in CHOSEN)
+        item["keys"] = dict(sorted(item["keys"].items(), key=lambda pair: (-pair[1], pair[0]))[:TOP_KEYS])
+        item["other_keys"] = chosen - sum(item["keys"].values())
     for key, item in found.items():
         outcomes = item["outcomes"]
         if item["op"] == "menu":
