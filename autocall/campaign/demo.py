@@ -16,6 +16,7 @@ from autocall.store import campaigns as store
 from autocall.store.db import connect
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "scripts_examples" / "appointment_reminder.dlg"
+DATABASE = "campaign-demo.db"         # in the demo's folder
 OPTIONS = {"concurrency": 5, "rate": "20/s", "attempts": 2, "retry_after": "1s", "window": None,
            "timezone": None, "pbx": "sim", "channel": "PJSIP/{number}@trunk", "caller_id": "Acme Clinic <5551234>",
            "amd": True, "sim_speed": 20.0}
@@ -90,7 +91,7 @@ def run_demo_campaign(workdir: str | Path, out: TextIO, database: str | None = N
     if not result.ok:
         raise UserError(f"{script}: does not compile:\n{result.render()}")
     if database is None:
-        database = str(workdir / "campaign-demo.db")
+        database = str(workdir / DATABASE)
         Path(database).unlink(missing_ok=True)
         name = "demo-reminders"
     else:

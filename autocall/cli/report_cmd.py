@@ -74,7 +74,7 @@ def run(args) -> int:
                               compare=args.compare)
         if args.html:
             from autocall.report.html import write_page
-            write_page(args.html, report, _programs(conn, config, report, script_file))
+            write_page(args.html, report, programs_for(conn, config, report, script_file))
     finally:
         conn.close()
     if args.json:
@@ -109,7 +109,7 @@ def _check_writable(path: str) -> None:
         raise UserError(f"--html {path}: the folder {folder} does not exist; create it or write elsewhere")
 
 
-def _programs(conn, config, report: dict, script_file: str | None) -> dict:
+def programs_for(conn, config, report: dict, script_file: str | None = None) -> dict:
     """The compiled dialogue of each script in the report (to draw its flow graph), or why there is none:
     the file given, else NAME.dlg in the scripts folder, else the file its latest campaign ran."""
     from autocall.dsl.compiler import Compiler

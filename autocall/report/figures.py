@@ -137,7 +137,7 @@ def _states(conn: sqlite3.Connection, scope: Scope, several: bool) -> dict:
         entry["exits"] = dict(sorted(entry["exits"].items(), key=lambda item: (-item[1], item[0])))
         entry["hangup_share"] = _share(entry["exits"].get(EXIT_HANGUP, 0), entry["visits"])
         entry["error_share"] = _share(entry["exits"].get(EXIT_ERROR, 0), entry["visits"])
-    return dict(sorted(states.items(), key=lambda item: (-item[1]["entered"], item[0])))
+    return dict(sorted(states.items(), key=lambda item: (item[1]["script"], -item[1]["entered"], item[0])))
 
 
 def _inputs(conn: sqlite3.Connection, scope: Scope) -> list[dict]:
