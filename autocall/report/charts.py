@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import io
+import warnings
 
 import matplotlib
 
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 
-from autocall.report.figures import WEEKDAYS
+from autocall.report.figures import WEEKDAYS, printable
 
 INK, ACCENT, HANGUP, MUTED = "#1f2933", "#1c7ed6", "#e03131", "#adb5bd"
 MAX_BARS = 15
@@ -29,7 +30,8 @@ def _styled(draw):
     """Draw (and save) under the report's matplotlib settings, leaving the global ones alone."""
     @functools.wraps(draw)
     def wrapper(*args, **kwargs):
-        with matplotlib.rc_context(_STYLE):
+        with matplotlib.rc_context(_STYLE), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)        # a glyph missing, a layout squeezed: still drawn
             return draw(*args, **kwargs)
     return wrapper
 
@@ -49,7 +51,7 @@ def bars(counts: dict[str, int], title: str, colour: str = ACCENT) -> str:
         items = items[:MAX_BARS - 1] + [("others", sum(count for _, count in items[MAX_BARS - 1:]))]
     figure = _figure(7, 0.45 + 0.32 * max(len(items), 1))
     axes = figure.add_subplot()
-    labels = [str(label) for label, _ in reversed(items)]
+    labels = [printable(str(label)) for label, _ in reversed(items)]
     values = [count for _, count in reversed(items)]
     axes.barh(labels, values, color=colour)
     for y, value in enumerate(values):
@@ -65,7 +67,7 @@ def funnel(states: dict[str, dict], title: str) -> str:
     items = list(states.items())[:MAX_BARS * 2]
     figure = _figure(7, 0.45 + 0.32 * max(len(items), 1))
     axes = figure.add_subplot()
-    labels = [key for key, _ in reversed(items)]
+    labels = [printable(key) for key, _ in reversed(items)]
     entered = [entry["entered"] for _, entry in reversed(items)]
     hung_up = [entry["exits"].get("(hangup)", 0) for _, entry in reversed(items)]
     axes.barh(labels, entered, color=ACCENT, label="entered")
@@ -106,13 +108,13 @@ def heatmap(by_hour: dict[str, list[int]], title: str) -> str:
 @_styled
 def outcomes_over_time(over_time: dict[str, dict[str, int]], title: str) -> str:
     """Stacked bars of attempt outcomes per hour or day."""
-    labels = list(over_time)
+    labels = [printable(label) for label in over_time]
     outcomes = sorted({outcome for counts in over_time.values() for outcome in counts})
     figure = _figure(7, 2.8)
     axes = figure.add_subplot()
     bottom = [0] * len(labels)
     for outcome in outcomes:
-        values = [over_time[label].get(outcome, 0) for label in labels]
+        values = [counts.get(outcome, 0) for counts in over_time.values()]
         axes.bar(range(len(labels)), values, bottom=bottom, label=outcome,
                  color=OUTCOME_COLOURS.get(outcome, MUTED))
         bottom = [b + v for b, v in zip(bottom, values)]

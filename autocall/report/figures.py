@@ -22,6 +22,11 @@ CHOSEN = frozenset({"match", "complete", "terminated"})
 HISTOGRAM_S, HISTOGRAM_BUCKETS = 10, 60      # call durations by 10 s, up to 10 minutes        # outcomes over time: by hour for short periods, by day beyond
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (a terminal escape in a result, say) shown as U+FFFD."""
+    return text if text.isprintable() else "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
+
+
 def build_report(conn: sqlite3.Connection, scope: Scope, *, campaign: str | None = None,
                  compare: bool = False) -> dict:
     """The report of ``scope``; with ``compare``, the previous period of the same length under ``previous``."""

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from autocall.report.figures import WEEKDAYS
+from autocall.report.figures import WEEKDAYS, printable
 
 SHADES = "·░▒▓█"
 MAX_EXITS = 4
@@ -50,8 +50,17 @@ def _when(iso: str) -> str:
     return iso[:16].replace("T", " ")
 
 
+class _Table(Table):
+    """A rich table whose cells are plain text: names and results come from scripts and callers, and are
+    never read as rich markup (``[bold]``) or terminal control codes."""
+
+    def add_row(self, *cells, **options) -> None:
+        super().add_row(*(Text(printable(cell)) if isinstance(cell, str) else cell for cell in cells), **options)
+
+
+
 def _table(title: str, columns: Iterable[str], compare: bool = False) -> Table:
-    table = Table(title=title, title_justify="left", title_style="bold", show_edge=False, pad_edge=False)
+    table = _Table(title=Text(title), title_justify="left", title_style="bold", show_edge=False, pad_edge=False)
     for index, column in enumerate(columns):
         table.add_column(column, justify="left" if index == 0 else "right")
     if compare:

@@ -152,3 +152,21 @@ def test_a_missing_database_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AUTOCALL_DATABASE", str(tmp_path / "none.db"))
     assert main(["report"]) == 1
     assert "no database there yet" in capsys.readouterr().err
+
+
+def test_names_from_scripts_and_callers_are_shown_as_plain_text(tmp_path, compile_text, monkeypatch, capsys):
+    from autocall.cli.main import main
+    monkeypatch.setenv("AUTOCALL_DATABASE", str(tmp_path / "calls.db"))
+    conn = connect(str(tmp_path / "calls.db"))
+    program = compile_text('dialogue odd\nparam note\nstart main\n\nstate main:\n    answer\n'
+                           '    result "{note}"\n', "odd.dlg").program
+    from autocall.sim.runner import parse_settings, simulate
+    from autocall.store.calls import save_call
+    settings = parse_settings(program, {"note": "[bold red]x[/] \x1b[31mred"})
+    save_call(conn, simulate(program, settings=settings, now=utc(2026, 3, 2, 10, 0), call_id="odd"))
+    conn.close()
+    capsys.readouterr()
+    assert main(["report", *DAY, "--html", str(tmp_path / "odd.html")]) == 0
+    out = capsys.readouterr().out
+    assert "[bold red]x[/]" in out and "\x1b[31m" not in out
+    assert "[bold red]x[/]" in (tmp_path / "odd.html").read_text(encoding="utf-8")
