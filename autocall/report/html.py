@@ -8,6 +8,8 @@ from html import escape
 
 from autocall.errors import UserError
 from autocall.report import charts
+from autocall.report.cells import (campaign_figures, dig, exits_text, figure, input_keys_text, input_label,
+                                   number, statuses)
 from autocall.report.flow import flow_dot
 
 GRAPHVIZ_MISSING = ("The flow graph needs Graphviz, which is not installed here: install it "
@@ -102,14 +104,6 @@ def _image(svg: str, alt: str) -> str:
     return f'<img class="chart" alt="{escape(alt)}" src="data:image/svg+xml;base64,{data}">'
 
 
-def _number(value) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,.1f}" if isinstance(value, float) else f"{value:,}"
-
-
-def _percent(value) -> str:
-    return "-" if value is None else f"{value * 100:.1f}%"
 
 
 def _change(now, before, percent: bool = False) -> str:
@@ -129,19 +123,14 @@ def _cards(report: dict, previous: dict | None) -> str:
              ("90th percentile (s)", ("duration_s", "p90"), False),
              ("transfers answered", ("transfers", "answered"), False)]
     html = ['<div class="cards">']
-    for label, path, percent in cards:
-        value = _dig(report, path)
-        change = _change(value, _dig(previous, path), percent) if previous else ""
-        html.append(f'<div class="card"><b>{_percent(value) if percent else _number(value)}</b>'
+    for label, path, share in cards:
+        value = dig(report, path)
+        change = _change(value, dig(previous, path), share) if previous else ""
+        html.append(f'<div class="card"><b>{figure(value, share)}</b>'
                     f"<span>{escape(label)}</span>{change}</div>")
     html.append("</div>")
     return "".join(html)
 
-
-def _dig(data, path: tuple):
-    for key in path:
-        data = data.get(key) if isinstance(data, dict) else None
-    return data
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -153,8 +142,8 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 def _counts_table(label: str, counts: dict, previous: dict | None) -> str:
     headers = [label, "calls"] + (["previous"] if previous is not None else [])
     names = list(counts) + [name for name in (previous or {}) if name not in counts]
-    rows = [[escape(str(name)), _number(counts.get(name, 0))]
-            + ([_number(previous.get(name, 0))] if previous is not None else []) for name in names]
+    rows = [[escape(str(name)), number(counts.get(name, 0))]
+            + ([number(previous.get(name, 0))] if previous is not None else []) for name in names]
     return _table(headers, rows)
 
 
@@ -177,49 +166,29 @@ def _flow(script: str, report: dict, program) -> str:
 
 
 def _states_table(states: dict) -> str:
-    rows = [[escape(key), _number(entry["entered"]), _number(entry["visits"]),
-             escape(", ".join(f"{target} {count:,}" for target, count in entry["exits"].items())),
-             _percent(entry["hangup_share"]), _percent(entry["error_share"])] for key, entry in states.items()]
+    rows = [[escape(key), number(entry["entered"]), number(entry["visits"]), escape(exits_text(entry["exits"])),
+             figure(entry["hangup_share"], True), figure(entry["error_share"], True)] for key, entry in states.items()]
     return _table(["state", "entered", "visits", "went to", "hung up there", "error there"], rows)
 
 
 def _inputs_table(inputs: list[dict]) -> str:
-    rows = []
-    for item in inputs:
-        label = f"{item['state']} {item['op']}" + (f" {item['name']}" if item["name"] else "")
-        if item["secret"]:
-            keys = "secret: " + ", ".join(f"{outcome} {count:,}" for outcome, count in item["outcomes"].items())
-        else:
-            keys = ", ".join(f"{key} {count:,}" for key, count in item["keys"].items()) or "-"
-            if item["other_keys"]:
-                keys += f", others {item['other_keys']:,}"
-        rows.append([escape(label), _number(item["count"]), escape(keys), _number(item["invalid"]),
-                     _number(item["timeout"]), _number(item["failure"])])
+    rows = [[escape(input_label(item)), number(item["count"]), escape(input_keys_text(item)), number(item["invalid"]),
+             number(item["timeout"]), number(item["failure"])] for item in inputs]
     return _table(["input", "tries", "keys chosen", "invalid", "timeout", "failure"], rows)
 
 
 def _transfers_table(transfers: dict) -> str:
-    statuses = sorted({status for counts in transfers["by_destination"].values() for status in counts})
-    rows = [[escape(destination)] + [_number(counts.get(status, 0)) for status in statuses]
-            + [_number(sum(counts.values()))] for destination, counts in transfers["by_destination"].items()]
-    return _table(["destination", *statuses, "total"], rows)
+    columns = statuses(transfers)
+    rows = [[escape(destination)] + [number(counts.get(status, 0)) for status in columns]
+            + [number(sum(counts.values()))] for destination, counts in transfers["by_destination"].items()]
+    return _table(["destination", *columns, "total"], rows)
 
 
 def _campaign_table(campaign: dict, previous: dict | None) -> str:
-    figures = [("script", ("script",), False), ("contacts in the list", ("contacts",), False),
-               ("contacts called", ("contacts_tried",), False), ("attempts", ("attempts",), False),
-               ("attempts per contact", ("attempts_per_contact",), False), ("answer rate", ("answer_rate",), True),
-               ("machine rate", ("machine_rate",), True), ("average talk time (s)", ("average_talk_s",), False)]
-    figures += [(f"outcome {o}", ("outcomes", o), False) for o in campaign["outcomes"]]
-    figures += [(f"result {r}", ("results", r), False) for r in campaign["results"]]
-    rows = []
-    for label, path, percent in figures:
-        value = _dig(campaign, path)
-        shown = escape(value) if isinstance(value, str) else (_percent(value) if percent else _number(value))
-        row = [escape(label), shown]
+    rows = [["script", escape(campaign["script"])] + ([escape(previous["script"])] if previous is not None else [])]
+    for label, path, share in campaign_figures(campaign):
+        row = [escape(label), figure(dig(campaign, path), share)]
         if previous is not None:
-            before = _dig(previous, path)
-            row.append(escape(before) if isinstance(before, str) else
-                       (_percent(before) if percent else _number(before)))
+            row.append(figure(dig(previous, path), share))
         rows.append(row)
     return _table(["figure", "value"] + (["previous"] if previous is not None else []), rows)

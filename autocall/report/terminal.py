@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from autocall.report.cells import (TOTALS, campaign_figures, dig, exits_text, figure, input_keys_text,
+                                   input_label, number, statuses)
 from autocall.report.figures import WEEKDAYS, printable
 
 SHADES = "·░▒▓█"
@@ -69,16 +71,6 @@ def _table(title: str, columns: Iterable[str], compare: bool = False) -> Table:
     return table
 
 
-def _number(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.1f}"
-    return f"{value:,}"
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.1f}%"
 
 
 def _change(now, before, percent: bool = False) -> Text:
@@ -96,54 +88,39 @@ def _change(now, before, percent: bool = False) -> Text:
 
 
 def _totals(report: dict, previous: dict | None) -> Table:
-    table = _table("Totals", ("figure", "value"), previous is not None)
-    rows = [("calls", ("calls",), False)]
-    rows += [(f"ended by {way}", ("ended_by", way), False) for way in report["ended_by"]]
-    rows += [("duration average (s)", ("duration_s", "average"), False),
-             ("duration median (s)", ("duration_s", "median"), False),
-             ("duration 90th percentile (s)", ("duration_s", "p90"), False),
-             ("transfers", ("transfers", "total"), False),
-             ("transfers answered", ("transfers", "answered"), False),
-             ("contained", ("containment", "contained"), False),
-             ("containment", ("containment", "share"), True)]
-    return _figure_rows(table, rows, report, previous)
+    return _figure_rows(_table("Totals", ("figure", "value"), previous is not None), TOTALS, report, previous)
 
 
 def _figure_rows(table: Table, rows: list[tuple[str, tuple, bool]], data: dict, previous: dict | None) -> Table:
     """A row per ``(label, path in data, is a share)``, with the previous value and the change if given."""
-    for label, path, percent in rows:
-        value = _dig(data, path)
-        cells = [label, _percent(value) if percent else _number(value)]
+    for label, path, share in rows:
+        value = dig(data, path)
+        cells = [label, figure(value, share)]
         if previous is not None:
-            before = _dig(previous, path)
-            cells += [_percent(before) if percent else _number(before), _change(value, before, percent)]
+            before = dig(previous, path)
+            cells += [figure(before, share), _change(value, before, share)]
         table.add_row(*cells)
     return table
 
-
-def _dig(data: dict, path: tuple):
-    for key in path:
-        data = data.get(key) if isinstance(data, dict) else None
-    return data
 
 
 def _counts(title: str, label: str, counts: dict, previous: dict | None) -> Table:
     table = _table(title, (label, "calls"), previous is not None)
     names = list(counts) + [name for name in (previous or {}) if name not in counts]
     for name in names:
-        cells = [name, _number(counts.get(name, 0))]
+        cells = [name, number(counts.get(name, 0))]
         if previous is not None:
-            cells += [_number(previous.get(name, 0)), _change(counts.get(name, 0), previous.get(name, 0))]
+            cells += [number(previous.get(name, 0)), _change(counts.get(name, 0), previous.get(name, 0))]
         table.add_row(*cells)
     return table
 
 
 def _transfers(transfers: dict) -> Table:
-    statuses = sorted({status for counts in transfers["by_destination"].values() for status in counts})
-    table = _table("Transfers by destination and dial status", ["destination", *statuses, "total"])
+    columns = statuses(transfers)
+    table = _table("Transfers by destination and dial status", ["destination", *columns, "total"])
     for destination, counts in transfers["by_destination"].items():
-        table.add_row(destination, *(_number(counts.get(status, 0)) for status in statuses),
-                      _number(sum(counts.values())))
+        table.add_row(destination, *(number(counts.get(status, 0)) for status in columns),
+                      number(sum(counts.values())))
     return table
 
 
@@ -151,27 +128,16 @@ def _funnel(states: dict) -> Table:
     table = _table("States: calls that entered each one and where they went", (
         "state", "entered", "visits", "went to", "hung up there", "error there"))
     for key, entry in states.items():
-        exits = list(entry["exits"].items())
-        shown = ", ".join(f"{target} {count:,}" for target, count in exits[:MAX_EXITS])
-        if len(exits) > MAX_EXITS:
-            shown += f", {len(exits) - MAX_EXITS} more"
-        table.add_row(key, _number(entry["entered"]), _number(entry["visits"]), shown,
-                      _percent(entry["hangup_share"]), _percent(entry["error_share"]))
+        table.add_row(key, number(entry["entered"]), number(entry["visits"]), exits_text(entry["exits"], MAX_EXITS),
+                      figure(entry["hangup_share"], True), figure(entry["error_share"], True))
     return table
 
 
 def _inputs(inputs: list[dict]) -> Table:
     table = _table("Menus and gathers", ("input", "tries", "keys chosen", "invalid", "timeout", "failure"))
     for item in inputs:
-        label = f"{item['state']} {item['op']}" + (f" {item['name']}" if item["name"] else "")
-        if item["secret"]:
-            keys = "secret: " + ", ".join(f"{outcome} {count:,}" for outcome, count in item["outcomes"].items())
-        else:
-            keys = ", ".join(f"{key} {count:,}" for key, count in item["keys"].items()) or "-"
-            if item["other_keys"]:
-                keys += f", others {item['other_keys']:,}"
-        table.add_row(label, _number(item["count"]), keys, _number(item["invalid"]), _number(item["timeout"]),
-                      _number(item["failure"]))
+        table.add_row(input_label(item), number(item["count"]), input_keys_text(item), number(item["invalid"]),
+                      number(item["timeout"]), number(item["failure"]))
     return table
 
 
@@ -185,16 +151,10 @@ def _hours(by_hour: dict[str, list[int]]) -> Table:
         shades = "".join(SHADES[0] if not count else SHADES[max(1, round(count / peak * (len(SHADES) - 1)))]
                          for count in row)
         busiest = max(range(24), key=row.__getitem__)
-        table.add_row(day, shades, _number(sum(row)), f"{busiest:02d}:00" if row[busiest] else "-")
+        table.add_row(day, shades, number(sum(row)), f"{busiest:02d}:00" if row[busiest] else "-")
     return table
 
 
 def _campaign(name: str, campaign: dict, previous: dict | None) -> Table:
     table = _table(f"Campaign {name} (script {campaign['script']})", ("figure", "value"), previous is not None)
-    rows = [("contacts in the list", ("contacts",), False), ("contacts called", ("contacts_tried",), False),
-            ("attempts", ("attempts",), False), ("attempts per contact", ("attempts_per_contact",), False),
-            ("answer rate", ("answer_rate",), True), ("machine rate", ("machine_rate",), True),
-            ("average talk time (s)", ("average_talk_s",), False)]
-    rows += [(f"outcome {outcome}", ("outcomes", outcome), False) for outcome in campaign["outcomes"]]
-    rows += [(f"result {result}", ("results", result), False) for result in campaign["results"]]
-    return _figure_rows(table, rows, campaign, previous)
+    return _figure_rows(table, campaign_figures(campaign), campaign, previous)

@@ -16,6 +16,12 @@ QUARTER_HOUR_S = 900
 KEYS_PER_OUTCOME = 100   # key strings read per menu or gather and outcome (the report lists the top 20)
 
 
+def _bucket(column: str, width: int) -> str:
+    """``floor(column / width)`` for a non-negative column. (SQLite's CAST truncates; PostgreSQL's rounds,
+    so there this is ``FLOOR(column / width)``: the one place to change.)"""
+    return f"CAST({column} / {int(width)} AS INTEGER)"
+
+
 @dataclass(frozen=True)
 class Scope:
     """Calls that started in ``[since, until)``, of ``script`` (a dialogue name) and campaign id if given."""
@@ -53,9 +59,13 @@ class Scope:
 
 def refresh_statistics(conn: sqlite3.Connection) -> None:
     """Let the query planner know the tables' shapes (a sampled ANALYZE, milliseconds even on millions of
-    rows), so that it reads the report indexes of migration 0004 in order rather than sorting the rows."""
-    conn.execute("PRAGMA analysis_limit = 1000")
-    conn.execute("ANALYZE")
+    rows), so that it reads the report indexes of migration 0004 in order rather than sorting the rows.
+    Only a speed-up: a database that cannot be written to now (read-only, busy) is reported on anyway."""
+    try:
+        conn.execute("PRAGMA analysis_limit = 1000")
+        conn.execute("ANALYZE")
+    except sqlite3.OperationalError:
+        pass
 
 
 def call_groups(conn: sqlite3.Connection, scope: Scope) -> list[sqlite3.Row]:
@@ -80,7 +90,7 @@ def durations_at(conn: sqlite3.Connection, scope: Scope, offset: int) -> list[fl
 def duration_histogram(conn: sqlite3.Connection, scope: Scope, width_s: int) -> list[tuple[int, int]]:
     """``(bucket, calls)``: calls whose duration is in ``[bucket * width_s, (bucket + 1) * width_s)``."""
     where, params = scope.where("c")
-    bucket = f"CAST(c.duration / {int(width_s)} AS INTEGER)"
+    bucket = _bucket("c.duration", width_s)
     return [tuple(row) for row in conn.execute(
         f"SELECT {bucket} AS b, COUNT(*) FROM calls c WHERE {where} GROUP BY {bucket} ORDER BY b", params)]
 
@@ -128,7 +138,7 @@ def input_keys(conn: sqlite3.Connection, scope: Scope, top: int = KEYS_PER_OUTCO
 def calls_by_quarter_hour(conn: sqlite3.Connection, scope: Scope) -> list[tuple[int, int]]:
     """``(quarter hours since the epoch, calls)``: the caller turns them into local weekdays and hours."""
     where, params = scope.where("c")
-    bucket = f"CAST(c.started_at / {QUARTER_HOUR_S} AS INTEGER)"
+    bucket = _bucket("c.started_at", QUARTER_HOUR_S)
     return [tuple(row) for row in conn.execute(
         f"SELECT {bucket} AS q, COUNT(*) FROM calls c WHERE {where} GROUP BY {bucket}", params)]
 
@@ -175,9 +185,10 @@ def campaign_calls(conn: sqlite3.Connection, scope: Scope) -> list[sqlite3.Row]:
 def campaign_outcomes_by_hour(conn: sqlite3.Connection, scope: Scope) -> list[sqlite3.Row]:
     """Per campaign, hour since the epoch and outcome: attempts (the outcomes-over-time chart)."""
     where, params = scope.attempts_where("a")
+    bucket = _bucket("a.started_at", 3600)
     return conn.execute(
-        "SELECT a.campaign_id, CAST(a.started_at / 3600 AS INTEGER) AS hour, a.outcome, COUNT(*) AS n"
-        f" FROM attempts a WHERE {where} GROUP BY a.campaign_id, CAST(a.started_at / 3600 AS INTEGER), a.outcome"
+        f"SELECT a.campaign_id, {bucket} AS hour, a.outcome, COUNT(*) AS n"
+        f" FROM attempts a WHERE {where} GROUP BY a.campaign_id, {bucket}, a.outcome"
         " ORDER BY hour", params).fetchall()
 
 
