@@ -71,7 +71,7 @@ def run(args) -> int:
                 known = ", ".join(campaign_names(conn)) or "none yet"
                 raise UserError(f"--campaign {args.campaign}: no such campaign (campaigns: {known})")
         report = build_report(conn, Scope(since, until, script, chosen), campaign=args.campaign,
-                              compare=args.compare)
+                              compare=args.compare, opener=_opener(config.database))
         if args.html:
             from autocall.report.html import write_page
             write_page(args.html, report, programs_for(conn, config, report, script_file))
@@ -87,6 +87,14 @@ def run(args) -> int:
     if args.html:
         sys.stderr.write(f"wrote {args.html}: open it in a browser (it needs no network)\n")
     return 0
+
+
+def _opener(database: str):
+    """Connections for the report's queries that run at once (none for an in-memory database)."""
+    if database == ":memory:":
+        return None
+    from autocall.store.db import connect
+    return lambda: connect(database)
 
 
 def _script(value: str | None) -> tuple[str | None, str | None]:

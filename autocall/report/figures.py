@@ -4,7 +4,11 @@ the calls one by one."""
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
 from autocall.engine.record import ENDED_CALLER, ENDED_ERROR, ENDED_HANGUP, EXIT_ERROR, EXIT_HANGUP
@@ -16,10 +20,11 @@ NO_RESULT = "(none)"
 IN_PROGRESS = "(in progress)"
 ENDINGS = (ENDED_HANGUP, ENDED_CALLER, ENDED_ERROR)
 PERSON, MACHINE = "answered", "machine"
-DAILY_AFTER_S = 3 * 86_400
+DAILY_AFTER_S = 3 * 86_400        # outcomes over time: by hour for short periods, by day beyond
 TOP_KEYS = 20                     # key strings listed per menu or gather; the rest are counted together
 CHOSEN = frozenset({"match", "complete", "terminated"})
-HISTOGRAM_S, HISTOGRAM_BUCKETS = 10, 60      # call durations by 10 s, up to 10 minutes        # outcomes over time: by hour for short periods, by day beyond
+HISTOGRAM_S, HISTOGRAM_BUCKETS = 10, 60      # call durations by 10 s, up to 10 minutes
+MAX_WORKERS = 4
 
 
 def printable(text: str) -> str:
@@ -27,20 +32,83 @@ def printable(text: str) -> str:
     return text if text.isprintable() else "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
 
 
-def build_report(conn: sqlite3.Connection, scope: Scope, *, campaign: str | None = None,
-                 compare: bool = False) -> dict:
-    """The report of ``scope``; with ``compare``, the previous period of the same length under ``previous``."""
+def build_report(conn: sqlite3.Connection, scope: Scope, *, campaign: str | None = None, compare: bool = False,
+                 opener: Callable[[], sqlite3.Connection] | None = None) -> dict:
+    """The report of ``scope``; with ``compare``, the previous period of the same length under ``previous``.
+
+    With ``opener`` (a function opening another connection to the same database) the queries run several
+    at once, each thread on a connection of its own: SQLite computes outside the GIL.
+    """
     store.refresh_statistics(conn)
-    report = _figures(conn, scope, campaign)
+    reader = _Reader(conn, opener)
+    try:
+        scopes = [scope]
+        if compare:
+            length = scope.until - scope.since
+            scopes.append(Scope(scope.since - length, scope.since, scope.script, scope.campaign_id))
+        fetched = [_submit(reader, each) for each in scopes]
+        reports = [_figures(conn, each, campaign, {key: future.result() for key, future in rows.items()})
+                   for each, rows in zip(scopes, fetched)]
+    finally:
+        reader.close()
     if compare:
-        length = scope.until - scope.since
-        before = Scope(scope.since - length, scope.since, scope.script, scope.campaign_id)
-        report["previous"] = _figures(conn, before, campaign)
-    return report
+        reports[0]["previous"] = reports[1]
+    return reports[0]
 
 
-def _figures(conn: sqlite3.Connection, scope: Scope, campaign: str | None) -> dict:
-    groups = store.call_groups(conn, scope)
+class _Reader:
+    """Runs the store's queries: in turn on ``conn``, or several at once with ``opener``'s connections."""
+
+    def __init__(self, conn: sqlite3.Connection, opener: Callable[[], sqlite3.Connection] | None) -> None:
+        self.conn = conn
+        self._opener = opener
+        self._pool = ThreadPoolExecutor(min(MAX_WORKERS, os.cpu_count() or 1)) if opener else None
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def submit(self, function: Callable, *args) -> Future:
+        if self._pool is not None:
+            return self._pool.submit(self._run, function, args)
+        future: Future = Future()
+        try:
+            future.set_result(function(self.conn, *args))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+    def _run(self, function: Callable, args: tuple):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._opener()
+            with self._lock:
+                self._opened.append(conn)
+        return function(conn, *args)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+        for conn in self._opened:
+            conn.close()
+
+
+def _submit(reader: _Reader, scope: Scope) -> dict[str, Future]:
+    """Every aggregate of a period, the slowest first."""
+    return {"states": reader.submit(store.state_exits, scope),
+            "input_outcomes": reader.submit(store.input_outcomes, scope),
+            "input_keys": reader.submit(store.input_keys, scope),
+            "histogram": reader.submit(store.duration_histogram, scope, HISTOGRAM_S),
+            "quarters": reader.submit(store.calls_by_quarter_hour, scope),
+            "groups": reader.submit(store.call_groups, scope),
+            "transfers": reader.submit(store.transfers, scope),
+            "campaign_attempts": reader.submit(store.campaign_attempts, scope),
+            "campaign_outcomes": reader.submit(store.campaign_outcomes, scope),
+            "campaign_calls": reader.submit(store.campaign_calls, scope),
+            "campaign_hours": reader.submit(store.campaign_outcomes_by_hour, scope)}
+
+
+def _figures(conn: sqlite3.Connection, scope: Scope, campaign: str | None, rows: dict[str, list]) -> dict:
+    groups = rows["groups"]
     calls = sum(row["n"] for row in groups)
     ended_by = dict.fromkeys(ENDINGS, 0)
     results: dict[str, int] = {}
@@ -53,10 +121,10 @@ def _figures(conn: sqlite3.Connection, scope: Scope, campaign: str | None) -> di
         scripts[row["script"]] = scripts.get(row["script"], 0) + row["n"]
     seconds = sum(row["seconds"] for row in groups)
     legacy = sum(row["legacy"] for row in groups)
-    transfers = _transfers(conn, scope)
+    transfers = _transfers(rows["transfers"])
     # An answered transfer ends the call (never in an error), and a call has at most one.
     contained = calls - ended_by[ENDED_ERROR] - transfers["answered"]
-    report = {
+    return {
         "period": {"since": _iso(scope.since), "until": _iso(scope.until), "script": scope.script,
                    "campaign": campaign},
         "calls": calls,
@@ -66,17 +134,16 @@ def _figures(conn: sqlite3.Connection, scope: Scope, campaign: str | None) -> di
                        "median": _percentile(conn, scope, calls, 0.5),
                        "p90": _percentile(conn, scope, calls, 0.9),
                        "total": _round(seconds),
-                       "histogram": _histogram(conn, scope) if calls else []},
+                       "histogram": _histogram(rows["histogram"]) if calls else []},
         "transfers": transfers,
         "containment": {"contained": contained, "share": _share(contained, calls)},
         "scripts": _by_count(scripts),
-        "states": _states(conn, scope, several=len(scripts) > 1),
-        "inputs": _inputs(conn, scope),
-        "by_hour": _by_hour(conn, scope),
-        "campaigns": _campaigns(conn, scope),
+        "states": _states(rows["states"], several=len(scripts) > 1),
+        "inputs": _inputs(rows["input_outcomes"], rows["input_keys"]),
+        "by_hour": _by_hour(rows["quarters"]),
+        "campaigns": _campaigns(rows, scope),
         "not_recorded": _not_recorded(conn, scope, legacy),
     }
-    return report
 
 
 def _by_count(counts: dict[str, int]) -> dict[str, int]:
@@ -107,31 +174,31 @@ def _percentile(conn: sqlite3.Connection, scope: Scope, count: int, fraction: fl
     return _round(values[0] + (values[1] - values[0]) * (rank - low))
 
 
-def _histogram(conn: sqlite3.Connection, scope: Scope) -> list[list[int]]:
+def _histogram(buckets: list[tuple[int, int]]) -> list[list[int]]:
     """``[[from_s, calls], ...]`` by ``HISTOGRAM_S`` seconds; the last bucket holds everything longer."""
     counts = [0] * (HISTOGRAM_BUCKETS + 1)
-    for bucket, count in store.duration_histogram(conn, scope, HISTOGRAM_S):
+    for bucket, count in buckets:
         counts[min(bucket, HISTOGRAM_BUCKETS)] += count
     while len(counts) > 1 and not counts[-1]:
         counts.pop()
     return [[index * HISTOGRAM_S, count] for index, count in enumerate(counts)]
 
 
-def _transfers(conn: sqlite3.Connection, scope: Scope) -> dict:
+def _transfers(rows: list) -> dict:
     by_destination: dict[str, dict[str, int]] = {}
     total = answered = 0
-    for row in store.transfers(conn, scope):
+    for row in rows:
         by_destination.setdefault(row["destination"], {})[row["dialstatus"]] = row["n"]
         total += row["n"]
         answered += row["n"] if row["dialstatus"] == "ANSWER" else 0
     return {"total": total, "answered": answered, "by_destination": by_destination}
 
 
-def _states(conn: sqlite3.Connection, scope: Scope, several: bool) -> dict:
+def _states(rows: list, several: bool) -> dict:
     """``{STATE: {"entered", "visits", "exits", "hangup_share", "error_share"}}``; ``SCRIPT:STATE`` keys
     when the period holds calls of several scripts."""
     states: dict[str, dict] = {}
-    for row in store.state_exits(conn, scope):
+    for row in rows:
         key = f"{row['script']}:{row['state']}" if several else row["state"]
         entry = states.setdefault(key, {"script": row["script"], "state": row["state"], "entered": 0, "visits": 0,
                                         "exits": {}})
@@ -145,7 +212,7 @@ def _states(conn: sqlite3.Connection, scope: Scope, several: bool) -> dict:
     return dict(sorted(states.items(), key=lambda item: (item[1]["script"], -item[1]["entered"], item[0])))
 
 
-def _inputs(conn: sqlite3.Connection, scope: Scope) -> list[dict]:
+def _inputs(outcomes: list, keys: list) -> list[dict]:
     """One entry per menu (per state) and per gather (per state and variable), most used first."""
     found: dict[tuple, dict] = {}
 
@@ -158,7 +225,7 @@ def _inputs(conn: sqlite3.Connection, scope: Scope) -> list[dict]:
         return found[key]
 
     failures: dict[tuple, list[int]] = {}
-    for row in store.input_outcomes(conn, scope):
+    for row in outcomes:
         item = entry(row)
         item["count"] += row["n"]
         item["outcomes"][row["outcome"]] = row["n"]
@@ -166,9 +233,9 @@ def _inputs(conn: sqlite3.Connection, scope: Scope) -> list[dict]:
         counted = failures.setdefault((row["script"], row["state"], row["op"], row["name"]), [0, 0])
         counted[0] += row["failures"] or 0
         counted[1] += row["failure_known"] or 0
-    for row in store.input_keys(conn, scope):
-        keys = entry(row)["keys"]
-        keys[row["keys"]] = keys.get(row["keys"], 0) + row["n"]
+    for row in keys:
+        chosen = entry(row)["keys"]
+        chosen[row["keys"]] = chosen.get(row["keys"], 0) + row["n"]
     for item in found.values():
         chosen = sum(n for outcome, n in item["outcomes"].items() if outcome in CHOSEN)
         item["keys"] = dict(sorted(item["keys"].items(), key=lambda pair: (-pair[1], pair[0]))[:TOP_KEYS])
@@ -191,19 +258,19 @@ def _inputs(conn: sqlite3.Connection, scope: Scope) -> list[dict]:
                                                     item["name"] or ""))
 
 
-def _by_hour(conn: sqlite3.Connection, scope: Scope) -> dict[str, list[int]]:
+def _by_hour(quarters: list[tuple[int, int]]) -> dict[str, list[int]]:
     """Calls by local weekday and hour: ``{"mon": [24 counts], ...}``."""
     grid = {day: [0] * 24 for day in WEEKDAYS}
-    for quarter, count in store.calls_by_quarter_hour(conn, scope):
+    for quarter, count in quarters:
         local = datetime.fromtimestamp(quarter * QUARTER_HOUR_S)
         grid[WEEKDAYS[local.weekday()]][local.hour] += count
     return grid
 
 
-def _campaigns(conn: sqlite3.Connection, scope: Scope) -> dict:
+def _campaigns(rows: dict[str, list], scope: Scope) -> dict:
     campaigns: dict[int, dict] = {}
     names: dict[int, str] = {}
-    for row in store.campaign_attempts(conn, scope):
+    for row in rows["campaign_attempts"]:
         names[row["id"]] = row["name"]
         campaigns[row["id"]] = {"script": row["dialogue"], "contacts": row["contacts"],
                                 "contacts_tried": row["contacts_tried"], "attempts": row["attempts"],
@@ -211,11 +278,11 @@ def _campaigns(conn: sqlite3.Connection, scope: Scope) -> dict:
                                 "attempts_per_contact": _round(row["attempts"] / row["contacts_tried"], 2)
                                 if row["contacts_tried"] else None,
                                 "average_talk_s": None, "over_time": {}}
-    for row in store.campaign_outcomes(conn, scope):
+    for row in rows["campaign_outcomes"]:
         if row["campaign_id"] in campaigns:
             campaigns[row["campaign_id"]]["outcomes"][row["outcome"] or IN_PROGRESS] = row["n"]
     talk: dict[int, list[float]] = {}
-    for row in store.campaign_calls(conn, scope):
+    for row in rows["campaign_calls"]:
         if row["campaign_id"] in campaigns:
             result = row["result"] if row["result"] is not None else NO_RESULT
             campaigns[row["campaign_id"]]["results"][result] = row["n"]
@@ -223,7 +290,7 @@ def _campaigns(conn: sqlite3.Connection, scope: Scope) -> dict:
             spent[0] += row["n"]
             spent[1] += row["seconds"]
     daily = scope.until - scope.since > DAILY_AFTER_S
-    for row in store.campaign_outcomes_by_hour(conn, scope):
+    for row in rows["campaign_hours"]:
         if row["campaign_id"] not in campaigns:
             continue
         start = datetime.fromtimestamp(row["hour"] * 3600).astimezone()

@@ -39,8 +39,8 @@ class Scope:
             sql += f" AND {alias}.script = ?"
             params.append(self.script)
         if self.campaign_id is not None:
-            sql += (f" AND {alias}.call_id IN (SELECT cc.call_id FROM calls cc JOIN attempts aa"
-                    " ON aa.id = cc.attempt_id WHERE aa.campaign_id = ?)")
+            sql += (f" AND {alias}.call_id IN (SELECT cc.call_id FROM attempts aa CROSS JOIN calls cc"
+                    " WHERE cc.attempt_id = aa.id AND aa.campaign_id = ?)")
             params.append(self.campaign_id)
         return sql, tuple(params)
 
@@ -174,11 +174,12 @@ def campaign_outcomes(conn: sqlite3.Connection, scope: Scope) -> list[sqlite3.Ro
 
 
 def campaign_calls(conn: sqlite3.Connection, scope: Scope) -> list[sqlite3.Row]:
-    """Per campaign and script result: the answered calls of its attempts in the period, and their talk time."""
+    """Per campaign and script result: the answered calls of its attempts in the period, and their talk time.
+    (CROSS JOIN: attempts first, then their calls by index, never a pass over every call.)"""
     where, params = scope.attempts_where("a")
     return conn.execute(
         "SELECT a.campaign_id, c.result, COUNT(*) AS n, COALESCE(SUM(c.duration), 0) AS seconds"
-        f" FROM attempts a JOIN calls c ON c.attempt_id = a.id WHERE {where}"
+        f" FROM attempts a CROSS JOIN calls c WHERE c.attempt_id = a.id AND {where}"
         " GROUP BY a.campaign_id, c.result", params).fetchall()
 
 
