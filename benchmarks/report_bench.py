@@ -10,6 +10,7 @@ whatever the number of calls). The database is generated once by
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -26,12 +27,17 @@ REPORT_S, HTML_S = 10.0, 20.0
 
 
 def timed(args: list[str], env: dict) -> float:
+    """Wall seconds of ``autocall ARGS``; its CPU seconds (user + system) are printed beside."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     begun = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "autocall", *args], env=env, cwd=ROOT, capture_output=True,
                           text=True)
     seconds = time.perf_counter() - begun
     if done.returncode != 0:
         sys.exit(f"autocall {' '.join(args)} failed: {done.stderr.strip()}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    print(f"  autocall {' '.join(args)}: {seconds:.2f} s wall, {cpu:.2f} s CPU")
     return seconds
 
 
