@@ -128,3 +128,9 @@ def test_the_retention_setting(value, expected):
 def test_a_bad_retention_setting_is_a_clear_error(value, message):
     with pytest.raises(ConfigError, match=message):
         load_config(environ={"AUTOCALL_RETENTION": value})
+
+
+def test_purge_with_a_bad_date_is_a_clear_error(setup, capsys):
+    assert main(["purge", "--before", "last tuesday"]) == 1
+    err = capsys.readouterr().err
+    assert "--before 'last tuesday': not a date or an age" in err and err.count("\n") == 1
