@@ -48,6 +48,12 @@ def test_campaign_figures(db, program, tmp_path, clock, run_clock, monkeypatch, 
     assert only["calls"] == 5 and list(only["campaigns"]) == ["spring"]
     assert only["states"]["main"]["exits"] == {"confirmed": 3, "cancelled": 1, "noreply": 1}
 
+    page = tmp_path / "spring.html"
+    assert main(["report", *period, "--campaign", "spring", "--html", str(page)]) == 0
+    html = page.read_text(encoding="utf-8")
+    assert "Campaign spring" in html and 'alt="campaign outcomes chart"' in html
+    assert 'alt="flow graph of reminder"' in html            # the script the campaign ran, found through it
+
 
 def _iso(moment: float) -> str:
     from datetime import datetime, timezone
