@@ -10,6 +10,7 @@ import matplotlib
 
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from autocall.report.figures import WEEKDAYS, printable
 
@@ -36,11 +37,20 @@ def _styled(draw):
     return wrapper
 
 
+_THOUSANDS = FuncFormatter(lambda value, _position: f"{value:,.0f}")
+
+
 def _svg(figure: Figure) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg")
     text = buffer.getvalue()
     return text[text.index("<svg"):]          # no XML prolog: the SVG goes inside an <img> data URI
+
+
+def _counts_axis(axis) -> None:
+    """Whole numbers with thousands separators (never ``1e6`` in a corner)."""
+    axis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_major_formatter(_THOUSANDS)
 
 
 @_styled
@@ -58,6 +68,7 @@ def bars(counts: dict[str, int], title: str, colour: str = ACCENT) -> str:
         axes.annotate(f"{value:,}", (value, y), xytext=(3, 0), textcoords="offset points", va="center")
     axes.set_title(title, loc="left")
     axes.set_xlabel("calls")
+    _counts_axis(axes.xaxis)
     return _svg(figure)
 
 
@@ -74,6 +85,7 @@ def funnel(states: dict[str, dict], title: str) -> str:
     axes.barh(labels, hung_up, color=HANGUP, label="caller hung up there")
     axes.set_title(title, loc="left")
     axes.set_xlabel("calls")
+    _counts_axis(axes.xaxis)
     axes.legend(loc="lower right", frameon=False)
     return _svg(figure)
 
@@ -88,6 +100,7 @@ def durations(histogram: list[list[int]], title: str) -> str:
     axes.set_title(title, loc="left")
     axes.set_xlabel("seconds (the last bar: that long or longer)")
     axes.set_ylabel("calls")
+    _counts_axis(axes.yaxis)
     return _svg(figure)
 
 
@@ -121,6 +134,7 @@ def outcomes_over_time(over_time: dict[str, dict[str, int]], title: str) -> str:
     step = max(1, len(labels) // 8)
     axes.set_xticks(range(0, len(labels), step), labels[::step], rotation=20, ha="right")
     axes.set_ylabel("attempts")
+    _counts_axis(axes.yaxis)
     axes.set_title(title, loc="left")
     axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return _svg(figure)

@@ -169,6 +169,8 @@ def _percentile(conn: sqlite3.Connection, scope: Scope, count: int, fraction: fl
     rank = fraction * (count - 1)
     low = math.floor(rank)
     values = store.durations_at(conn, scope, low)
+    if not values:                  # calls deleted (retention) since they were counted
+        return None
     if len(values) == 1 or rank == low:
         return _round(values[0])
     return _round(values[0] + (values[1] - values[0]) * (rank - low))

@@ -28,7 +28,6 @@ def flow_dot(program: Program, states: dict[str, dict], title: str) -> str:
     through that the script no longer has are drawn dashed."""
     graph = build_graph(program)
     traffic = {entry["state"]: entry for entry in states.values()}
-    busiest = max((count for entry in traffic.values() for count in entry["exits"].values()), default=0) or 1
     lines = [f"digraph {_quote(program.name)} {{",
              f"    graph [label={_quote(title)}, labelloc=t, fontname=\"Helvetica\", fontsize=14, "
              "nodesep=0.35, ranksep=0.55];",
@@ -37,6 +36,7 @@ def flow_dot(program: Program, states: dict[str, dict], title: str) -> str:
              f"    {_quote(START_ID)} [shape=circle, style=filled, fillcolor=black, label=\"\", width=0.18, "
              "fixedsize=true];"]
     starts = sum(entry["entered"] for entry in traffic.values() if entry["state"] == program.start)
+    busiest = max([starts, *(count for entry in traffic.values() for count in entry["exits"].values())]) or 1
     lines.append(f"    {_quote(START_ID)} -> {_quote(program.start)} [label={_quote(f'{starts:,}')}, "
                  f"penwidth={_pen(starts, busiest)}];")
     names = list(graph.nodes) + [name for name in traffic if name not in graph.nodes]

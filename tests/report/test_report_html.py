@@ -57,8 +57,9 @@ def test_the_flow_graph_carries_traffic_and_hangup_colour(compile_text):
                        "exits": {"sales": 8, "(hangup)": 2}},
               "sales": {"state": "sales", "entered": 8, "visits": 8, "hangup_share": 0.0, "exits": {"bye": 8}}}
     dot = flow_dot(program, states, "t")
-    assert '"main" -> "sales" [label="8 (80%)", penwidth=9.00' in dot
-    assert '"main" -> "(hangup)" [label="2 (20%)", penwidth=3.00' in dot
+    assert '"main" -> "sales" [label="8 (80%)", penwidth=7.40' in dot
+    assert '"main" -> "(hangup)" [label="2 (20%)", penwidth=2.60' in dot
+    assert '"(start)" -> "main" [label="10", penwidth=9.00]' in dot          # the busiest arrow, the thickest
     assert f'fillcolor="{hangup_colour(0.5)}"' in dot and hangup_colour(0.5) == "#ff3131"
     assert '"main" -> "account" [label="0"' in dot            # a way no call took, from the IR
 
