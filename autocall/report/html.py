@@ -75,7 +75,7 @@ def render_page(report: dict, programs: dict) -> str:
         for script in report["scripts"]:
             parts.append(_flow(script, report, programs.get(script)))
         parts.append(_image(charts.funnel(report["states"], "Calls entering each state"), "funnel chart"))
-        parts.append(_states_table(report["states"]))
+        parts.append(_states_table(report["states"], previous and previous["states"]))
         if report["inputs"]:
             parts.append("<h2>What callers press</h2>" + _inputs_table(report["inputs"]))
         if report["transfers"]["total"]:
@@ -165,10 +165,16 @@ def _flow(script: str, report: dict, program) -> str:
             "up there. Grey dashed arrows: ways no call took.</p>")
 
 
-def _states_table(states: dict) -> str:
-    rows = [[escape(key), number(entry["entered"]), number(entry["visits"]), escape(exits_text(entry["exits"])),
-             figure(entry["hangup_share"], True), figure(entry["error_share"], True)] for key, entry in states.items()]
-    return _table(["state", "entered", "visits", "went to", "hung up there", "error there"], rows)
+def _states_table(states: dict, previous: dict | None) -> str:
+    rows = []
+    for key, entry in states.items():
+        row = [escape(key), number(entry["entered"]), number(entry["visits"]), escape(exits_text(entry["exits"])),
+               figure(entry["hangup_share"], True), figure(entry["error_share"], True)]
+        if previous is not None:
+            row.append(number(previous[key]["entered"] if key in previous else 0))
+        rows.append(row)
+    headers = ["state", "entered", "visits", "went to", "hung up there", "error there"]
+    return _table(headers + (["entered before"] if previous is not None else []), rows)
 
 
 def _inputs_table(inputs: list[dict]) -> str:

@@ -34,7 +34,7 @@ def render(report: dict, console: Console) -> None:
     if report["transfers"]["total"]:
         console.print(_transfers(report["transfers"]))
     if report["states"]:
-        console.print(_funnel(report["states"]))
+        console.print(_funnel(report["states"], previous and previous["states"]))
     if report["inputs"]:
         console.print(_inputs(report["inputs"]))
     if report["calls"]:
@@ -124,12 +124,17 @@ def _transfers(transfers: dict) -> Table:
     return table
 
 
-def _funnel(states: dict) -> Table:
+def _funnel(states: dict, previous: dict | None) -> Table:
     table = _table("States: calls that entered each one and where they went", (
         "state", "entered", "visits", "went to", "hung up there", "error there"))
+    if previous is not None:
+        table.add_column("entered before", justify="right")
     for key, entry in states.items():
-        table.add_row(key, number(entry["entered"]), number(entry["visits"]), exits_text(entry["exits"], MAX_EXITS),
-                      figure(entry["hangup_share"], True), figure(entry["error_share"], True))
+        cells = [key, number(entry["entered"]), number(entry["visits"]), exits_text(entry["exits"], MAX_EXITS),
+                 figure(entry["hangup_share"], True), figure(entry["error_share"], True)]
+        if previous is not None:
+            cells.append(number(previous[key]["entered"] if key in previous else 0))
+        table.add_row(*cells)
     return table
 
 

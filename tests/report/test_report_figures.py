@@ -110,6 +110,7 @@ def test_compare_puts_the_previous_period_beside(database, compile_text, capsys)
     assert main(["report", *DAY, "--compare"]) == 0
     terminal = capsys.readouterr().out
     assert "previous" in terminal and "+7 (+140%)" in terminal
+    assert "entered before" in terminal
 
 
 def test_script_filter_and_states_of_several_scripts(database, compile_text, capsys):
