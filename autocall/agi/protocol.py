@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from urllib.parse import parse_qsl, unquote
 
-DTMF_KEYS = frozenset("0123456789*#")
+from autocall.engine.channel import ALL_KEYS
+
+DTMF_KEYS = frozenset(ALL_KEYS)
 DEFAULT_MAX_LINE_LENGTH = 16_384
 # res_agi.c reads a command into ``char buf[AGI_BUF_LEN]`` (2048, NUL included)
 # and splits it into at most MAX_ARGS (128) words; longer lines are cut.

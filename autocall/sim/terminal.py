@@ -9,6 +9,7 @@ import termios
 import time
 import tty
 
+from autocall.dsl.lower import DEFAULT_TIMEOUT_MS
 from autocall.sim.caller import HANGUP, KEY_CHARS
 
 HANGUP_CHARS = {"q", "h", "\x04", "\x1b"}
@@ -82,7 +83,7 @@ class TerminalCaller:
         return None
 
     def on_wait_digit(self, timeout_ms: int | None = None) -> str | None:
-        seconds = (timeout_ms or 5000) / 1000
+        seconds = (timeout_ms or DEFAULT_TIMEOUT_MS) / 1000
         self._say(f"waiting {seconds:g}s for a key ...")
         key = self._read(seconds)
         if key is not None and key != HANGUP:
