@@ -3,8 +3,8 @@
 No I/O and no Twisted, in the manner of h11: feed what the socket gave with
 ``receive_data``, take events with ``next_event`` until it returns
 ``NeedData``, and turn a command into the bytes to write with ``send``.
-Everything here is written from what Asterisk 22 actually sends
-(``/work/shared/asterisk/transcripts/agi-probe-session.log``):
+Everything here is written from what Asterisk 22 actually sends (a session
+captured from it is kept in ``tests/agi/transcripts/agi-probe-session.log``):
 
 - the environment: ``agi_key: value`` lines, then a blank line;
 - replies: ``200 result=N [(data)] [endpos=N]``, ``510 ...``, ``511 ...``,

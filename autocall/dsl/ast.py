@@ -92,16 +92,6 @@ class Template(Node):
     def is_constant(self) -> bool:
         return not self.names
 
-    def literal_text(self) -> str:
-        """The text with interpolations written back in braces (for display)."""
-        out = []
-        for part in self.parts:
-            if isinstance(part, Interpolation):
-                out.append("{" + part.name + ("|" + part.format if part.format else "") + "}")
-            else:
-                out.append(part.replace("{", "{{").replace("}", "}}"))
-        return "".join(out)
-
 
 # -- expressions -----------------------------------------------------------------
 

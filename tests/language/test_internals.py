@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 import pytest
 
 from autocall.dsl import ast as A
@@ -135,3 +139,37 @@ def test_a_compiled_if_without_its_chain_end_is_refused():
               "states": {"main": {"code": [{"op": "if", "cond": ["int", 1], "else": 1}]}}}
     with pytest.raises(UserError, match="without its chain's end"):
         ir.validate(source, "x.json")
+
+
+# -- item 5 (dead code) and item 8 (no paths outside the repository) ----------------------------------
+
+def test_dead_helpers_are_gone():
+    from autocall import durations
+    from autocall.store import calls
+    assert not hasattr(durations, "format_duration_ms")
+    assert not hasattr(A.Template, "literal_text")
+    assert not hasattr(ir.Program, "value_names") and not hasattr(ir, "state_targets")
+    assert not hasattr(calls, "dnc_numbers")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+# A path outside the repository: the machine's work folder, or the team's shared folder of specs.
+OUTSIDE = re.compile("/" + "work/|" + r"\bshared" + r"/(spec|asterisk|style)")
+SKIPPED = {".git", ".venv", ".hypothesis", ".pytest_cache", "__pycache__", "build", "dist"}
+
+
+def test_no_file_cites_a_path_outside_the_repository():
+    found = []
+    for folder, subfolders, files in os.walk(ROOT):
+        subfolders[:] = [d for d in subfolders if d not in SKIPPED and not d.endswith(".egg-info")]
+        for name in files:
+            path = Path(folder, name)
+            if path.suffix not in {".py", ".md", ".lark", ".toml", ".dlg", ".txt", ".cfg", ".ini", ".yaml", ""}:
+                continue
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError):
+                continue
+            found += [f"{path.relative_to(ROOT)}:{n}" for n, line in enumerate(text.splitlines(), 1)
+                      if OUTSIDE.search(line)]
+    assert not found, found

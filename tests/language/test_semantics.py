@@ -1,4 +1,4 @@
-"""One test per rule of the language's semantics (../shared/spec/dialogue-language.md), run in the simulator."""
+"""One test per rule of the language's semantics (docs/language.md), run in the simulator."""
 
 from __future__ import annotations
 
