@@ -175,3 +175,41 @@ def test_no_file_cites_a_path_outside_the_repository():
             found += [f"{path.relative_to(ROOT)}:{n}" for n, line in enumerate(text.splitlines(), 1)
                       if OUTSIDE.search(line)]
     assert not found, found
+
+
+# -- item 4: the compiler is pure by default ----------------------------------------------------------
+
+BAD_AUDIO = 'dialogue t\nstart main\nstate main:\n    play file "hello.wav"\n'
+
+
+def test_the_compiler_leaves_the_garbage_collector_alone(tmp_path):
+    from autocall.dsl.compiler import Compiler
+    (tmp_path / "hello.wav").write_bytes(b"RIFF")
+    seen = []
+
+    def validate(path: str) -> list[str]:
+        seen.append(__import__("gc").isenabled())
+        return []
+    result = Compiler(validate_audio=validate).compile_text(BAD_AUDIO, str(tmp_path / "t.dlg"), str(tmp_path))
+    assert result.ok and seen == [True]
+
+
+def test_audio_checks_are_injected_not_reached_for(tmp_path):
+    from autocall.audio.prompt_checks import audio_checks
+    from autocall.dsl.compiler import Compiler
+    (tmp_path / "hello.wav").write_bytes(b"not audio at all")
+    pure = Compiler().compile_text(BAD_AUDIO, "t.dlg", str(tmp_path))
+    assert pure.ok, pure.render()
+    checked = Compiler(**audio_checks()).compile_text(BAD_AUDIO, "t.dlg", str(tmp_path))
+    assert not checked.ok and "hello.wav" in checked.render()
+
+
+def test_voice_lookups_belong_to_their_voices_object():
+    from autocall.audio.errors import AudioError
+    from autocall.audio.voices import Voice, Voices
+    english = Voices(lambda: (Voice("gmw/en-us", "English", (("en-us", 2),)),), lambda: ())
+    german = Voices(lambda: (Voice("gmw/de", "German", (("de", 5),)),), lambda: ())
+    assert english.resolve("en-us") == "gmw/en-us"
+    with pytest.raises(AudioError):
+        german.resolve("en-us")
+    assert german.resolve("de") == "gmw/de"
