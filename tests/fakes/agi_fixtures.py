@@ -178,3 +178,21 @@ def call_in_memory(fake: FakeAsterisk, factory: FastAgiFactory) -> Transcript:
 def memory_factory(on_call, **options) -> FastAgiFactory:
     """A factory on a ``task.Clock`` (``factory.clock``) for in-memory and StringTransport tests."""
     return FastAgiFactory(on_call, clock=task.Clock(), **options)
+
+
+# -- the AGI layer's fast paths on and off (autocall.agi.fastpaths) ----------------------------------------
+
+def parametrize_agi_paths(metafunc) -> None:
+    """``pytest_generate_tests`` of the AGI and server suites: every test runs with the fast paths on and
+    off, but those of a module setting ``FAST_PATHS_ONLY = True`` (they test the fast paths themselves)."""
+    if "agi_paths" in metafunc.fixturenames and not getattr(metafunc.module, "FAST_PATHS_ONLY", False):
+        metafunc.parametrize("agi_paths", ["fast", "plain"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def agi_paths(request, monkeypatch):
+    """Which paths the AGI layer takes in this test ("fast" unless parametrized)."""
+    from autocall.agi import fastpaths
+    paths = getattr(request, "param", "fast")
+    monkeypatch.setattr(fastpaths, "enabled", paths == "fast")
+    return paths
