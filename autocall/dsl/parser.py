@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-from lark import Lark, Transformer
-from lark.parsers.lalr_analysis import Shift
+from lark import Transformer
 
 from autocall.dsl import ast as A
 from autocall.dsl.diagnostics import DiagnosticSink
+from autocall.dsl.lark_tables import build_tables
 from autocall.dsl.lexer import SOFT_KEYWORDS, DialogueLexer, LexProblem, Token, make_token
 from autocall.dsl.strings import StringProblem, parse_template, plain_text
 from autocall.durations import parse_duration_ms
@@ -27,6 +27,10 @@ MAX_SCRIPT_BYTES = 2 * 1024 * 1024
 MAX_SYNTAX_ERRORS = 20
 
 _LAYOUT = frozenset({"_NL", "_INDENT", "_DEDENT"})
+
+
+def grammar_text() -> str:
+    return resources.files("autocall").joinpath("grammar", "dialogue.lark").read_text(encoding="utf-8")
 
 
 def _span(first, last=None) -> A.Span:
@@ -454,34 +458,21 @@ class DialogueParser:
     """
 
     def __init__(self) -> None:
-        grammar = resources.files("autocall").joinpath("grammar", "dialogue.lark").read_text(encoding="utf-8")
         self._builder = _AstBuilder()
-        lark = Lark(grammar, parser="lalr", lexer="basic", transformer=self._builder,
-                    keep_all_tokens=True, maybe_placeholders=False, cache=True)
-        self._literals = {t.name: t.pattern.value for t in lark.terminals if t.pattern.type == "str"}
+        tables = build_tables(grammar_text(), self._builder)
+        self._literals = tables.literals
         # The keywords are the grammar's: a statement is a rule ``*_stmt`` that begins with its keyword.
-        self.statement_keywords = self._leading_keywords(lark, "_stmt")
-        self.declaration_keywords = self._leading_keywords(lark, "_decl")
+        self.statement_keywords = self._leading_keywords(tables.rules, "_stmt")
+        self.declaration_keywords = self._leading_keywords(tables.rules, "_decl")
         self.reserved_words = frozenset(word for word in self._literals.values()
                                         if word[0].isalpha() and word not in SOFT_KEYWORDS)
-        self._lexer = DialogueLexer({value: name for name, value in self._literals.items()})
-        lalr = lark.parser.parser.parser
-        table = lalr.parse_table
-        self._start = table.start_states["start"]
-        self._end = table.end_states["start"]
-        # Lark's table, reshaped for the loop below: per state, a terminal maps to the state to shift
-        # to (an int) or to the reduction (size, callback, rule name); nonterminals map to their goto.
-        reductions = {rule: (len(rule.expansion), lalr.callbacks[rule], rule.origin.name) for rule in lalr.callbacks}
-        self._actions: dict[int, dict] = {}
-        for state, actions in table.states.items():
-            self._actions[state] = {symbol: (arg if action is Shift else reductions[arg])
-                                    for symbol, (action, arg) in actions.items()}
+        self._lexer = DialogueLexer({value: name for name, value in self._literals.items()}, tables.patterns)
+        self._start, self._end, self._actions = tables.start, tables.end, tables.actions
 
-    def _leading_keywords(self, lark: Lark, suffix: str) -> tuple[str, ...]:
+    def _leading_keywords(self, rules, suffix: str) -> tuple[str, ...]:
         found: dict[str, None] = {}
-        for rule in lark.rules:
-            first = rule.expansion[0].name if rule.expansion else None
-            if rule.origin.name.endswith(suffix) and first in self._literals:
+        for origin, first in rules:
+            if origin.endswith(suffix) and first in self._literals:
                 found[self._literals[first]] = None
         return tuple(found)
 
