@@ -23,7 +23,13 @@ SOFT_KEYWORDS = frozenset({"file", "sound", "in", "digits", "max", "terminator",
 # (WS) are skipped by the prefix; the most frequent kinds come first. NL is a line end (after an optional
 # comment), any blank or comment-only lines after it, and the next line's indentation: the grammar's
 # ``_NL`` as Lark's Indenter reads it. The groups' names are the token types.
+def _non_capturing(pattern: str) -> str:
+    """The grammar's groups made non-capturing (the token's kind is the one named group that matched)."""
+    return re.sub(r"(?<!\\)\((?!\?)", "(?:", pattern)
+
+
 def _token_regex(patterns: dict[str, str], punctuation: list[str]) -> re.Pattern:
+    patterns = {name: _non_capturing(pattern) for name, pattern in patterns.items()}
     comment = f"(?:{patterns['COMMENT']})"
     blank = f"(?:{patterns['WS']})?"
     line_end = r"\r?\n"

@@ -62,7 +62,9 @@ class _AstBuilder(Transformer):
     def __init__(self) -> None:
         super().__init__()
         self.sink: DiagnosticSink | None = None
-        self._plans: dict[str, tuple] = {}
+        for rule, cls in A.STATEMENT_RULES.items():
+            if not hasattr(type(self), rule):
+                setattr(self, rule, self._statement_builder(cls))
 
     # -- helpers ------------------------------------------------------------------------
     def _template(self, token: Token) -> A.Template:
@@ -168,28 +170,29 @@ class _AstBuilder(Transformer):
 
     # -- statements ---------------------------------------------------------------------------
     # A rule ``NAME_stmt`` without a method here builds the AST statement class named NAME (``wait_stmt``
-    # -> ``A.Wait``) from its children in field order: see ``__default__``.
+    # -> ``A.Wait``) from its children in field order: built in ``__init__`` by ``_statement_builder``.
     def __default__(self, data, children, meta):
-        plan = self._plans.get(data)
-        if plan is None:
-            cls = A.STATEMENT_RULES.get(data)
-            if cls is None and not data.endswith("_stmt"):
-                return super().__default__(data, children, meta)   # Lark's own helper rules (inlined)
-            if cls is None:
-                raise TypeError(f"the grammar rule '{data}' has no AST builder; name it after an AST "
-                                "statement (NAME_stmt) or add a method to _AstBuilder")
-            plan = self._plans[data] = _statement_plan(cls)
-        cls, converters = plan
-        keyword = children[0]
-        values = [c for c in children[1:] if c.__class__ is not Token or c[0] in _OPERANDS]
-        fields = []
-        for position, convert in enumerate(converters):
-            if convert is tuple:
-                fields.append(tuple(values[position:]))
-                break
-            value = values[position]
-            fields.append(convert(self, value) if convert is not None else value)
-        return cls(*fields, _span(keyword, values[-1] if values else keyword))
+        if data.endswith("_stmt"):
+            raise TypeError(f"the grammar rule '{data}' has no AST builder; name it after an AST "
+                            "statement (NAME_stmt) or add a method to _AstBuilder")
+        return super().__default__(data, children, meta)   # Lark's own helper rules (inlined)
+
+    def _statement_builder(self, cls: type):
+        """The callback of ``cls``'s rule: its fields from the children in order (see ``_statement_plan``)."""
+        converters = _statement_plan(cls)
+        rest = converters[-1] is tuple if converters else False
+        if rest:
+            converters = converters[:-1]
+        fixed = len(converters)
+
+        def build(children):
+            values = [c for c in children if c.__class__ is not Token or c[0] in _OPERANDS]
+            fields = [values[position] if convert is None else convert(self, values[position])
+                      for position, convert in enumerate(converters)]
+            if rest:
+                fields.append(tuple(values[fixed:]))
+            return cls(*fields, _span(children[0], values[-1] if values else children[0]))
+        return build
 
     def if_stmt(self, c):
         c = _meaningful(c)
@@ -357,15 +360,15 @@ _CONVERTERS = {"Name": lambda self, token: _AstBuilder._name(token), "Template":
                "Count": lambda self, token: A.Count(int(token.value), _token_span(token))}
 
 
-def _statement_plan(cls: type) -> tuple:
-    """(class, one converter per field but the span): None keeps the child, ``tuple`` takes the rest."""
+def _statement_plan(cls: type) -> list:
+    """One converter per field of ``cls`` before its span: None keeps the child, ``tuple`` takes the rest."""
     converters = []
     for name in cls._fields:
         if name == "span":
             break
         annotation = cls.__annotations__[name]
         converters.append(tuple if annotation.startswith("tuple[") else _CONVERTERS.get(annotation))
-    return cls, converters
+    return converters
 
 
 class _Precedence:

@@ -173,11 +173,13 @@ class _Prepared:
     __slots__ = ("line",)
     kind = ""
     statement = True        # counts towards the call's statement limit
+    awaits = False          # its handler is a coroutine (it may wait for the channel); else a plain function
 
 
 class AnswerOp(_Prepared):
     __slots__ = ()
     kind = "answer"
+    awaits = True
 
     def __init__(self, line: int) -> None:
         self.line = line
@@ -190,16 +192,19 @@ class AnswerOp(_Prepared):
 class OptoutOp(AnswerOp):
     __slots__ = ()
     kind = "optout"
+    awaits = False
 
 
 class HangupOp(AnswerOp):
     __slots__ = ()
     kind = "hangup"
+    awaits = False
 
 
 class PlayOp(_Prepared):
     __slots__ = ("prompt",)
     kind = "play"
+    awaits = True
 
     def __init__(self, line: int, prompt: "_PromptPlan") -> None:
         self.line, self.prompt = line, prompt
@@ -212,6 +217,7 @@ class PlayOp(_Prepared):
 class WaitOp(_Prepared):
     __slots__ = ("ms",)
     kind = "wait"
+    awaits = True
 
     def __init__(self, line: int, ms: int) -> None:
         self.line, self.ms = line, ms
@@ -292,6 +298,7 @@ class GotoOp(_Prepared):
 class TransferOp(_Prepared):
     __slots__ = ("destination", "timeout_ms", "callerid")
     kind = "transfer"
+    awaits = True
 
     def __init__(self, line: int, destination: Evaluator, timeout_ms: int | None,
                  callerid: Evaluator | None) -> None:
@@ -307,6 +314,7 @@ class TransferOp(_Prepared):
 class RecordOp(_Prepared):
     __slots__ = ("name", "max_ms", "silence_ms", "beep", "terminator")
     kind = "record"
+    awaits = True
 
     def __init__(self, line: int, name: str, max_ms: int, silence_ms: int, beep: bool,
                  terminator: str | None) -> None:
@@ -322,6 +330,7 @@ class GatherOp(_Prepared):
     __slots__ = ("name", "digits", "maximum", "terminator", "prompt", "timeout_ms", "interdigit_ms",
                  "tries", "secret")
     kind = "gather"
+    awaits = True
 
     def __init__(self, line: int, name: str, digits: int | None, maximum: int | None, terminator: str | None,
                  prompt: "_PromptPlan | None", timeout_ms: int, interdigit_ms: int, tries: int,
@@ -343,6 +352,7 @@ class MenuOp(_Prepared):
     __slots__ = ("prompt", "timeout_ms", "tries", "interdigit_ms", "choices", "keys", "prefixes",
                  "invalid", "timeout", "failure")
     kind = "menu"
+    awaits = True
 
     def __init__(self, line: int, prompt: "_PromptPlan | None", timeout_ms: int, tries: int, interdigit_ms: int,
                  choices: dict[str, tuple[str | None, bool]], invalid: tuple | None, timeout: tuple | None,
@@ -489,7 +499,9 @@ class Call:
                         record.statements += 1
                         if record.statements > limit:
                             self._tick(0)
-                    step = await handlers[op.kind](self, op)
+                    step = handlers[op.kind](self, op)
+                    if op.awaits:               # its handler is a coroutine (it talks to the channel)
+                        step = await step
                     if step is None:
                         if now() - started > max_duration_s:
                             self._too_long()
@@ -692,7 +704,7 @@ class Call:
         if outcome.hung_up:
             raise CallerHangup()
 
-    async def _result(self, op: ResultOp) -> None:
+    def _result(self, op: ResultOp) -> None:
         value = V.to_text(self._evaluate(op.evaluate, op.line))
         self.record.result = value if op.display is None else op.display(self.env)
         if self.on_event is not None:
@@ -708,35 +720,36 @@ class Call:
     async def _wait(self, op: WaitOp) -> None:
         await self.channel.pause(op.ms)
 
-    async def _set(self, op: SetOp) -> None:
+    def _set(self, op: SetOp) -> None:
         self.env[op.name] = self._evaluate(op.evaluate, op.line)
 
-    async def _if(self, op: IfOp) -> int | None:
+    def _if(self, op: IfOp) -> int | None:
         value = self._evaluate(op.condition, op.line)
         return None if value != 0 and value != "" else op.otherwise     # V.truthy
 
-    async def _jump(self, op: JumpOp) -> int:
+    def _jump(self, op: JumpOp) -> int:
         return op.to
 
-    async def _goto(self, op: GotoOp) -> str:
+    def _goto(self, op: GotoOp) -> str:
         return op.state
 
-    async def _hangup(self, op: HangupOp) -> None:
+    def _hangup(self, op: HangupOp) -> None:
         raise _EndCall()
 
-    async def _log_op(self, op: LogOp) -> None:
+    def _log_op(self, op: LogOp) -> None:
         value = V.to_text(self._evaluate(op.evaluate, op.line))
         self._log(value if op.display is None else op.display(self.env), op.line)
 
-    async def _optout(self, op: OptoutOp) -> None:
+    def _optout(self, op: OptoutOp) -> None:
         self.record.optout = True
         if self.on_optout is not None:
             self.on_optout(self)
 
 
-# The one dispatch table: IR op kind -> (prepared op class, the Call method that runs it). A handler
-# returns None (go on with the next operation), an int (go on at that operation of the state) or a
-# str (go to that state); it raises _EndCall to end the call. tests/language/test_internals.py fails
+# The one dispatch table: IR op kind -> (prepared op class, the Call method that runs it: a coroutine when
+# the class says ``awaits``, else a plain function, one coroutine less per statement). A handler returns
+# None (go on with the next operation), an int (go on at that operation of the state) or a str (go to
+# that state); it raises _EndCall to end the call. tests/language/test_internals.py fails
 # when an op kind of ir.OPS has no entry here.
 OPERATIONS: dict[str, tuple[type[_Prepared], Callable]] = {
     "answer": (AnswerOp, Call._answer),

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 from pathlib import Path
@@ -34,6 +35,7 @@ def test_every_ir_op_kind_has_a_prepared_class_and_a_handler():
     for kind, (op_class, handler) in interpreter.OPERATIONS.items():
         assert op_class.kind == kind
         assert callable(handler) and hasattr(op_class, "prepare")
+        assert inspect.iscoroutinefunction(handler) == op_class.awaits, kind
 
 
 def test_prepared_operations_have_named_fields_only():
