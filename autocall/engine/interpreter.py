@@ -228,15 +228,17 @@ class WaitOp(_Prepared):
 
 
 class SetOp(_Prepared):
-    __slots__ = ("name", "evaluate")
+    """``display`` renders the value with secrets masked, for the ``set`` event (None: no secret read)."""
+
+    __slots__ = ("name", "evaluate", "display")
     kind = "set"
 
-    def __init__(self, line: int, name: str, evaluate: Evaluator) -> None:
-        self.line, self.name, self.evaluate = line, name, evaluate
+    def __init__(self, line: int, name: str, evaluate: Evaluator, display: Evaluator | None) -> None:
+        self.line, self.name, self.evaluate, self.display = line, name, evaluate, display
 
     @classmethod
     def prepare(cls, runtime, op, line):
-        return cls(line, op["name"], runtime.expr(op["expr"])[0])
+        return cls(line, op["name"], *runtime.expr(op["expr"]))
 
 
 class ResultOp(_Prepared):
@@ -656,6 +658,8 @@ class Call:
     async def _gather(self, op: GatherOp) -> None:
         name, digits, maximum, terminator = op.name, op.digits, op.maximum, op.terminator
         plan, timeout_ms, interdigit_ms, tries = op.prompt, op.timeout_ms, op.interdigit_ms, op.tries
+        if self.on_event is not None:
+            self.on_event("gather", {"state": self.state, "name": name, "secret": op.secret})
         attempt = 0
         while True:
             attempt += 1
@@ -704,6 +708,14 @@ class Call:
         if outcome.hung_up:
             raise CallerHangup()
 
+    def _announce_set(self, op: SetOp, value: V.Value) -> None:
+        """The ``set`` event (before the assignment, so the shown form reads the values the expression read)."""
+        if op.name in self.runtime.secret:
+            value = SECRET_MASK
+        elif op.display is not None:
+            value = op.display(self.env)
+        self.on_event("set", {"state": self.state, "name": op.name, "value": value})
+
     def _result(self, op: ResultOp) -> None:
         value = V.to_text(self._evaluate(op.evaluate, op.line))
         self.record.result = value if op.display is None else op.display(self.env)
@@ -721,7 +733,10 @@ class Call:
         await self.channel.pause(op.ms)
 
     def _set(self, op: SetOp) -> None:
-        self.env[op.name] = self._evaluate(op.evaluate, op.line)
+        value = self._evaluate(op.evaluate, op.line)
+        if self.on_event is not None:
+            self._announce_set(op, value)
+        self.env[op.name] = value
 
     def _if(self, op: IfOp) -> int | None:
         value = self._evaluate(op.condition, op.line)
@@ -744,6 +759,8 @@ class Call:
         self.record.optout = True
         if self.on_optout is not None:
             self.on_optout(self)
+        if self.on_event is not None:
+            self.on_event("optout", self.state)
 
 
 # The one dispatch table: IR op kind -> (prepared op class, the Call method that runs it: a coroutine when
