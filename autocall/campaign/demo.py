@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from autocall.audio.prompt_checks import audio_checks
 from autocall.campaign.progress import progress_for
 from autocall.campaign.runner import run_sim
 from autocall.campaign.setup import prepare_campaign
@@ -87,7 +88,7 @@ def run_demo_campaign(workdir: str | Path, out: TextIO, database: str | None = N
         script.write_text(FALLBACK_SCRIPT, encoding="utf-8")
     contacts = workdir / "demo_contacts.csv"
     write_demo_contacts(contacts)
-    result = Compiler().compile_file(str(script))
+    result = Compiler(**audio_checks()).compile_file(str(script))
     if not result.ok:
         raise UserError(f"{script}: does not compile:\n{result.render()}")
     if database is None:

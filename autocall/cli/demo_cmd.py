@@ -63,9 +63,8 @@ def _heading(out, number: int, text: str) -> None:
 
 
 def run(args) -> int:
-    from autocall.cli.common import print_diagnostics
+    from autocall.cli.common import new_compiler, print_diagnostics
     from autocall.cli.simulate_cmd import TranscriptPrinter
-    from autocall.dsl.compiler import Compiler
     from autocall.graph import build_graph, render_dot, render_mermaid, render_trace_text, trace_path
     from autocall.sim.runner import parse_now, parse_settings, simulate
 
@@ -78,7 +77,7 @@ def run(args) -> int:
 
     out.write("AutoCall demo: the sample support line and a reminder campaign, on the simulated PBX.\n")
     _heading(out, 1, f"Check {script.relative_to(EXAMPLES.parent)}")
-    result = Compiler().compile_file(str(script))
+    result = new_compiler().compile_file(str(script))
     print_diagnostics(result, stream=out)
     if not result.ok:
         return 1
