@@ -92,13 +92,20 @@ class Delivering:
         self.outbox.start()
 
     def settle(self):
+        """Let the real I/O happen and the timers due now run; a request still in flight after 0.3 s of no
+        change waits for the clock (its timeout)."""
         from twisted.internet import reactor
         import time
         deadline = time.monotonic() + 10
+        quiet_since, seen = time.monotonic(), len(self.outbox.in_flight)
         while self.outbox.in_flight or self.clock.getDelayedCalls() and \
                 min(c.getTime() for c in self.clock.getDelayedCalls()) <= self.clock.seconds():
             if self.outbox.in_flight:
                 reactor.iterate(0.002)
+                if len(self.outbox.in_flight) != seen:
+                    quiet_since, seen = time.monotonic(), len(self.outbox.in_flight)
+                elif time.monotonic() - quiet_since > 0.3:
+                    break
             else:
                 self.clock.advance(0)
             assert time.monotonic() < deadline
@@ -235,3 +242,18 @@ def test_call_ended_is_queued_in_the_record_transaction(db_path, conn):
     rows = store.listing(conn)
     assert [(row["kind"], row["path"], row["ordering_key"]) for row in rows] == [("call_ended", "/calls", "call:c-77")]
     assert json.loads(rows[0]["body"]) == call_by_id(conn, "c-77")
+
+
+def test_stop_waits_for_the_delivery_in_flight_then_gives_back_its_claims(db_path, conn, receiver):
+    queue(conn, 1, "call:a")
+    queue(conn, 1, "call:b")
+    receiver.routes["/events/0"] = ("slow", 30)
+    delivering = Delivering(db_path, receiver.url, timeout_s=2.0)
+    delivering.run(0.5)
+    assert len(delivering.outbox.in_flight) == 2
+    stopped = delivering.outbox.stop()
+    delivering.run(3)                       # the deliveries time out (2 s), then the stop finishes
+    assert stopped.called and delivering.outbox.conn is None
+    rows = store.listing(conn)
+    assert [(row["status"], row["claimed_by"], row["last_error"]) for row in rows] == \
+        [("pending", "", "timeout after 2s")] * 2      # the next process takes them at once
