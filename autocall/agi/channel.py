@@ -184,16 +184,23 @@ class AgiChannel:
         if callerid:
             await self._send(agi.set_variable, "CALLERID(all)", callerid)
         options = destination if timeout_ms is None else f"{destination},{max(1, math.ceil(timeout_ms / 1000))}"
-        dialled = await self._send(agi.exec_app, "Dial", options)
-        if dialled.result == -2:
-            raise ChannelFailure("Asterisk has no Dial application (EXEC Dial answered result=-2)")
-        # GET VARIABLE still answers on a dead channel (agi-probe-session.log #5024).
-        status_reply = await self._send(agi.get_variable, "DIALSTATUS", caller_facing=False)
+        if self._connection.hung_up:
+            raise CallerHangup("the caller hung up before the transfer (Asterisk's HANGUP line came first)")
+        try:
+            dialled = await self._send(agi.exec_app, "Dial", options)
+            if dialled.result == -2:
+                raise ChannelFailure("Asterisk has no Dial application (EXEC Dial answered result=-2)")
+            # GET VARIABLE still answers on a dead channel (agi-probe-session.log #5024).
+            status_reply = await self._send(agi.get_variable, "DIALSTATUS", caller_facing=False)
+        except CallerHangup as gone:
+            # Dialled, then the socket closed (AGIEXITONHANGUP=yes): the status is lost with it.
+            raise CallerHangup(str(gone), dialstatus="") from None
         status = status_reply.data if status_reply.result == 1 and status_reply.data else ""
         if status == "ANSWER":
             return status   # bridged, and the bridge is over: Dial returns -1 then
         if dialled.result == -1 or self._connection.hung_up:
-            raise CallerHangup(f"the caller hung up while {destination!r} was dialled ({status or 'no status'})")
+            raise CallerHangup(f"the caller hung up while the transfer was dialled ({status or 'no status'})",
+                               dialstatus=status)
         if not status:
             raise ChannelFailure(f"Dial of {destination!r} ended without setting DIALSTATUS")
         return status

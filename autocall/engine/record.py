@@ -8,7 +8,6 @@ from operator import itemgetter
 ENDED_HANGUP = "hangup"
 ENDED_CALLER = "caller_hangup"
 ENDED_ERROR = "error"
-SECRET_MASK = "***"
 _KEYS = itemgetter("keys")
 
 
