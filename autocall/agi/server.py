@@ -221,11 +221,9 @@ class AgiServer:
 
     async def _values(self, live: LiveCall, program: Program, environment: Environment):
         declared = program.params
-        params: dict = {}
-        if declared:
-            params, notes = request_params(program, environment)
-            for note in notes:
-                live.log.info(note)
+        params, notes = request_params(program, environment)
+        for note in notes:
+            live.log.info(note)
         builtins = environment_builtins(environment)
         if self.records is not None:
             attempt = await self._get_variable(live.connection, ATTEMPT_VARIABLE)

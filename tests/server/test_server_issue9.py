@@ -8,6 +8,8 @@ peer outside ``allowed_peers`` is dropped.
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from tests.fakes.fake_asterisk import FakeAsterisk
@@ -36,3 +38,29 @@ def test_a_caller_hanging_up_while_bridged_keeps_the_transfer(serve, scripts, ex
     status = "" if exit_on_hangup else "ANSWER"
     assert record["transfers"] == [{"destination": "PJSIP/100", "dialstatus": status}]
     assert record["error"] is None and record["result"] is None
+
+
+ACCOUNT = """\
+dialogue support
+param company
+param account_pin = ""
+start main
+
+state main:
+    result "{company}|{account_pin}"
+"""
+
+
+def test_a_positional_argument_never_fills_a_param(serve, scripts, caplog):
+    """The old docs' dialplan, AGI(agi://host/support?company=Acme,${EXTEN}): the caller dials 4739 and
+    the positional argument used to become account_pin, beating the channel variable from the CRM."""
+    write(scripts, "support.dlg", ACCOUNT)
+    running = serve(scripts)
+    caplog.set_level(logging.INFO, logger="autocall")
+    transcript = running.call(FakeAsterisk("support?company=Acme", args=["4739"],
+                                           variables={"account_pin": "from-crm"}, uniqueid="pos1"))
+    assert running.last()["result"] == "Acme|from-crm"
+    assert "GET VARIABLE account_pin" in transcript.commands()
+    assert any("1 positional AGI argument(s) ignored" in r.getMessage() for r in caplog.records)
+    running.call(FakeAsterisk("support?company=Acme", args=["account_pin=1111"], uniqueid="pos2"))
+    assert running.last()["result"] == "Acme|1111"
