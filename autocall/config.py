@@ -9,6 +9,7 @@ from pathlib import Path
 
 from autocall.durations import parse_duration_ms
 from autocall.errors import ConfigError, UserError
+from autocall.peers import LOOPBACK, parse_networks
 from autocall.suggest import suggest
 
 DEFAULT_FILE = "autocall.toml"
@@ -17,6 +18,7 @@ ENV_PREFIX = "AUTOCALL_"
 NOT_SETTINGS = frozenset({ENV_PREFIX + "CONFIG", ENV_PREFIX + "DEBUG"})
 SECRET_KEYS = frozenset({"ami_secret"})
 _PATH_KEYS = frozenset({"database", "scripts_dir", "sounds_dir", "recordings_dir", "tts_cache_dir"})
+_LIST_KEYS = frozenset({"allowed_peers"})
 _DURATION_KEYS = frozenset({"grace_period", "max_call_duration", "env_timeout", "ami_ping_interval"})
 
 
@@ -29,6 +31,7 @@ class Config:
     # FastAGI server
     host: str = "127.0.0.1"
     port: int = 4573
+    allowed_peers: tuple = LOOPBACK
     scripts_dir: str = "."
     grace_period: int = 30_000
     env_timeout: int = 10_000
@@ -63,6 +66,12 @@ _FIELDS = {f.name: f for f in fields(Config)}
 
 def _coerce(key: str, value: object, source: str) -> object:
     kind = _FIELDS[key].type
+    if key in _LIST_KEYS:
+        entries = value.split(",") if isinstance(value, str) else value
+        if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+            raise ConfigError(f"{source}: {key} = {value!r} is not valid; expected a list of networks "
+                              f"such as [\"127.0.0.1\", \"10.0.0.0/24\"]")
+        return parse_networks([e for e in entries if e.strip()], f"{source}: {key}")
     try:
         if key in _DURATION_KEYS:
             if isinstance(value, int) and not isinstance(value, bool):

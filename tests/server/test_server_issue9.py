@@ -64,3 +64,24 @@ def test_a_positional_argument_never_fills_a_param(serve, scripts, caplog):
     assert any("1 positional AGI argument(s) ignored" in r.getMessage() for r in caplog.records)
     running.call(FakeAsterisk("support?company=Acme", args=["account_pin=1111"], uniqueid="pos2"))
     assert running.last()["result"] == "Acme|1111"
+
+
+def test_a_peer_outside_allowed_peers_is_logged_and_dropped(serve, scripts, caplog):
+    write(scripts, "support.dlg", ACCOUNT)
+    running = serve(scripts, allowed_peers=("10.0.0.0/8",))
+    caplog.set_level(logging.WARNING, logger="autocall")
+    transcript = running.live.run(FakeAsterisk("support?company=Acme").call(
+        running.live.reactor, running.host, running.port))
+    assert transcript.commands() == [] and transcript.closed_by == "server"
+    assert any("127.0.0.1" in r.getMessage() and "allowed_peers" in r.getMessage() for r in caplog.records)
+    assert running.server.calls_started == 0
+
+
+def test_the_default_allows_loopback_only(serve, scripts):
+    write(scripts, "support.dlg", ACCOUNT)
+    running = serve(scripts)
+    running.call(FakeAsterisk("support?company=Acme", uniqueid="lo1"))
+    assert running.last()["call_id"] == "lo1"
+    peers = running.server.factory.allowed_peers
+    assert peers.allows("127.0.0.1") and peers.allows("::1") and peers.allows("::ffff:127.0.0.1")
+    assert not peers.allows("10.0.0.5") and not peers.allows("192.168.1.1") and not peers.allows("::ffff:10.0.0.5")
