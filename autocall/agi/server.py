@@ -132,7 +132,14 @@ class AgiServer:
             from autocall.audio.library import SoundLibrary
             library = SoundLibrary.from_config(config)
             sounds = PlayableSounds(AsyncSounds(library, reactor), library)
-        return cls(scripts_dir or config.scripts_dir, sounds, recordings_dir=config.recordings_dir,
+        scripts_dir = scripts_dir or config.scripts_dir
+        roots = (scripts_dir, config.sounds_dir)
+
+        def compiler():
+            from autocall.dsl.compiler import Compiler
+            return Compiler(audio_roots=roots)
+        return cls(scripts_dir, sounds, recordings_dir=config.recordings_dir,
+                   registry=ScriptRegistry(reactor, compiler_factory=compiler),
                    records=records, reactor=reactor, engine_clock=engine_clock,
                    max_call_duration_ms=config.max_call_duration, env_timeout_ms=config.env_timeout,
                    max_line_length=config.max_line_length, allowed_peers=config.allowed_peers)

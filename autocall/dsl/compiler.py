@@ -47,9 +47,10 @@ class CompileResult:
 class Compiler:
     """Holds the parser (built once); compiles any number of scripts. One per thread."""
 
-    def __init__(self, check_audio: bool = True) -> None:
+    def __init__(self, check_audio: bool = True, audio_roots: tuple[str, ...] = ()) -> None:
         self._parser: DialogueParser | None = None
         self.check_audio = check_audio
+        self.audio_roots = tuple(audio_roots)     # folders besides the script's that file prompts may be in
         self._validator = None      # a CachedValidator, made when the first script needs audio checks
 
     @property
@@ -87,7 +88,7 @@ class Compiler:
         return result
 
     def _options(self, base_dir: str) -> CheckOptions:
-        options = CheckOptions(base_dir=base_dir)
+        options = CheckOptions(base_dir=base_dir, audio_roots=self.audio_roots)
         if self.check_audio:
             from autocall.audio.probe import validate_prompt_file
             from autocall.audio.voices import resolve_voice
