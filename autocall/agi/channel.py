@@ -52,6 +52,7 @@ import math
 import os
 import re
 import types
+from collections import deque
 from typing import Protocol
 
 from twisted.internet import defer
@@ -59,11 +60,12 @@ from twisted.internet.error import ConnectionClosed
 
 from autocall.agi import protocol as agi
 from autocall.agi.protocol import AgiProtocolError, LocalProtocolError, RemoteProtocolError, Response, UsageError
-from autocall.engine.channel import CallerHangup, ChannelFailure, Prompt, RecordOutcome
+from autocall.engine.channel import ALL_KEYS, CallerHangup, ChannelFailure, Prompt, RecordOutcome
 
 log = logging.getLogger("autocall.agi.channel")
 
 RECORDING_FORMAT = "wav"
+MAX_TYPEAHEAD = 64          # keys kept ahead of the inputs; past this a prompt lets Asterisk drop them
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -92,7 +94,7 @@ class AgiConnectionLike(Protocol):
 class AgiChannel:
     """One call's ``Channel`` over FastAGI. Times are in milliseconds, as in the interface."""
 
-    __slots__ = ("_connection", "_issue", "_sounds", "_known", "_recordings_dir", "_log", "_recorded")
+    __slots__ = ("_connection", "_issue", "_sounds", "_known", "_recordings_dir", "_log", "_recorded", "_typed")
 
     def __init__(self, connection: AgiConnectionLike, sounds: Sounds, recordings_dir: str,
                  *, logger: logging.Logger | logging.LoggerAdapter | None = None) -> None:
@@ -103,6 +105,7 @@ class AgiChannel:
         self._recordings_dir = recordings_dir
         self._log = logger or log
         self._recorded: dict[str, int] | None = None
+        self._typed: deque[str] | None = None      # type-ahead: keys pressed while a prompt spoke
 
     @property
     def call_id(self) -> str:
@@ -117,15 +120,31 @@ class AgiChannel:
             raise CallerHangup("the caller hung up before the answer")
 
     async def play(self, prompt: Prompt, interrupt_keys: str = "") -> str | None:
+        typed = self._typed
+        if typed and interrupt_keys and typed[0] in interrupt_keys:
+            return typed.popleft()              # typed ahead: the prompt is interrupted before it starts
         name = self._known(prompt) if self._known is not None else None
         if name is None:
             name = await self._sounds.sound_for(prompt)
-        reply = await self._send(agi.stream_file, name, interrupt_keys)
-        result = reply.result
-        if result == 0:                         # the usual answers first (what _key_of says of them)
-            return None
-        if result is not None and 32 < result < 127:
-            return chr(result)
+        # Every key stops STREAM FILE, since Asterisk throws away keys that are not escape digits. A key
+        # that may not interrupt this prompt is kept for the next input, and the prompt resumes where
+        # it stopped (endpos): the caller hears it to the end, as in the simulator.
+        offset = None
+        while True:
+            escapes = interrupt_keys or (ALL_KEYS if typed is None or len(typed) < MAX_TYPEAHEAD else "")
+            reply = await self._send(agi.stream_file, name, escapes, offset)
+            result = reply.result
+            if result == 0:                     # the usual answers first (what _key_of says of them)
+                return None
+            if result is None or not 32 < result < 127:
+                break
+            key = chr(result)
+            if key in interrupt_keys:
+                return key
+            if typed is None:
+                typed = self._typed = deque()
+            typed.append(key)
+            offset = reply.endpos or 0
         if result != -1:                        # the rest of _key_of: -1, or Asterisk's fault
             raise _unexpected(reply, "STREAM FILE")
         if not await self._caller_alive():
@@ -136,6 +155,8 @@ class AgiChannel:
         return None
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        if self._typed:
+            return self._typed.popleft()
         reply = await self._send(agi.wait_for_digit, timeout_ms)
         result = reply.result
         if result is not None and 32 < result < 127:    # the usual answers first (what _key_of says of them)

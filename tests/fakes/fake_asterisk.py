@@ -309,6 +309,10 @@ class FakeAsteriskProtocol(LineOnlyReceiver):
         if known is not None and name not in known:
             # Nothing plays, so no key is drawn; a caller hanging up here still does.
             return ["200 result=-1 endpos=0"], self.caller.on_step() == HANGUP
+        if len(args) > 2 and not self.setup.typeahead:
+            # The server resumes a prompt a key stopped (type-ahead): the --keys caller, who presses keys
+            # only when an input waits, lets it play to the end.
+            return [f"200 result=0 endpos={FULL_ENDPOS}"], False
         key = self.caller.on_play(escapes)
         if key is None and self.setup.typeahead:
             pressed = self.caller.on_play(KEY_CHARS)
