@@ -181,6 +181,15 @@ class AgiChannel:
         path = self._recording_path(name)
         file = f"{path}.{RECORDING_FORMAT}"
         silence_s = math.ceil(silence_ms / 1000) if silence_ms > 0 else None
+        own_beep = getattr(self._sounds, "beep", None)
+        if beep and own_beep is not None:
+            # Our beep, not RECORD FILE's: that one needs Asterisk's core sounds, and without them the
+            # recording fails before it starts ("(randomerror)").
+            # No escape digits: a key pressed during the beep belongs to the recording about to start.
+            played = await self._send(agi.stream_file, own_beep(), "")
+            if played.result == -1 and not await self._caller_alive():
+                raise CallerHangup("the caller hung up during the beep before the recording")
+            beep = False
         reply = await self._send(agi.record_file, path, RECORDING_FORMAT, terminator or "",
                                  max_ms if max_ms > 0 else -1, beep, silence_s)
         key, failed = _key_of(reply, "RECORD FILE")
@@ -194,9 +203,9 @@ class AgiChannel:
             return RecordOutcome(file, None, hung_up=True)
         if not await self._caller_alive():
             raise CallerHangup(f"the caller hung up before the recording {file!r} began")
-        self._log.error("call %s: the recording %r failed (RECORD FILE answered %r)",
+        self._log.error("call %s: the recording %r failed (RECORD FILE answered %r); nothing was recorded",
                         self.call_id, file, reply.raw)
-        return RecordOutcome(file)
+        return RecordOutcome("")
 
     async def transfer(self, destination: str, timeout_ms: int | None, callerid: str | None) -> str:
         if not destination or "," in destination or destination != destination.strip():

@@ -86,6 +86,11 @@ class PlayableSounds:
         d.addCallbacks(self._made, self._failed, callbackArgs=(prompt, key), errbackArgs=(prompt,))
         return d
 
+    def beep(self) -> str:
+        """The ``STREAM FILE`` name of AutoCall's own beep (installed into sounds_dir with the prompts)."""
+        from autocall.audio.standard import BEEP_NAME
+        return self._path_of(BEEP_NAME)
+
     def warm(self, prompts) -> None:
         """Make ``prompts`` ahead of the first call that plays them (failures show when a call plays one)."""
         for prompt in prompts:

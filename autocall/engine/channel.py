@@ -67,6 +67,7 @@ Prompt = TtsPrompt | FilePrompt | SoundPrompt
 class RecordOutcome:
     """How a recording ended: ``file`` is the recording's name; ``key`` the terminator pressed, if any.
 
+    An empty ``file`` means the recording failed and nothing was recorded.
     ``hung_up`` means the caller hung up during the recording: the file is
     kept (a message left without pressing the terminator is still a message)
     and the engine ends the call as a caller hangup right after.

@@ -633,9 +633,12 @@ class Call:
     async def _record(self, op: _Op) -> None:
         outcome = await self.channel.record(op.a, op.b, op.c, op.d, op.e)
         self.env[op.a] = outcome.file
-        self.record.recordings.append(outcome.file)
-        if self.on_event is not None:
-            self.on_event("record", outcome.file)
+        if not outcome.file:
+            self._log(f"record {op.a}: the recording failed; nothing was recorded and {op.a} is empty", op.line)
+        else:
+            self.record.recordings.append(outcome.file)
+            if self.on_event is not None:
+                self.on_event("record", outcome.file)
         if outcome.hung_up:
             raise CallerHangup()
 

@@ -82,7 +82,9 @@ def test_record_names_files_per_call_and_counts_repeats():
 
 def test_record_silence_rounds_up_to_whole_seconds():
     _, transcript = run([lambda ch: ch.record("m", 30_000, 2_500, True, "*")])
-    assert transcript.commands() == [f'RECORD FILE {REC}/1795685563.1-m wav "*" 30000 BEEP s=3']
+    # the beep is AutoCall's own, played first: RECORD FILE's BEEP needs Asterisk's core sounds
+    assert transcript.commands() == ['STREAM FILE autocall-beep ""',
+                                     f'RECORD FILE {REC}/1795685563.1-m wav "*" 30000 s=3']
 
 
 @pytest.mark.parametrize(("status", "expected"), [("NOANSWER", "NOANSWER"), ("BUSY", "BUSY"),
@@ -246,10 +248,10 @@ def test_a_recording_that_never_began_because_the_caller_left_is_a_hangup():
     assert outcome.ended_by == "caller_hangup" and outcome.returns == []
 
 
-def test_a_failed_beep_on_a_live_channel_is_logged_not_a_hangup(caplog):
-    outcome, transcript = run([lambda ch: ch.record("m", 5000, 0, True, "#")],
+def test_a_failed_recording_on_a_live_channel_is_logged_not_a_hangup_and_no_file(caplog):
+    outcome, transcript = run([lambda ch: ch.record("m", 5000, 0, False, "#")],
                               replies={1: ["200 result=-1 (randomerror) endpos=0"]})
-    assert outcome.ended_by == "hangup" and outcome.returns[0].key is None
+    assert outcome.ended_by == "hangup" and outcome.returns[0] == RecordOutcome("")
     assert "recording" in caplog.text and transcript.commands()[-1] == "CHANNEL STATUS"
 
 

@@ -85,3 +85,37 @@ def test_the_default_allows_loopback_only(serve, scripts):
     peers = running.server.factory.allowed_peers
     assert peers.allows("127.0.0.1") and peers.allows("::1") and peers.allows("::ffff:127.0.0.1")
     assert not peers.allows("10.0.0.5") and not peers.allows("192.168.1.1") and not peers.allows("::ffff:10.0.0.5")
+
+
+VOICEMAIL = """\
+dialogue voicemail
+start main
+
+state main:
+    answer
+    record message max 5s beep
+    result "message: {message}"
+"""
+
+
+def test_a_failed_record_file_is_no_recording_and_leaves_the_name_empty(serve, scripts):
+    """Asterisk without core sounds answers RECORD FILE ... BEEP with (randomerror): nothing recorded."""
+    write(scripts, "voicemail.dlg", VOICEMAIL)
+    running = serve(scripts)
+    transcript = running.call(FakeAsterisk("voicemail", uniqueid="rf1",
+                                           replies={4: ["200 result=-1 (randomerror) endpos=0"]}))
+    assert transcript.commands()[3].startswith("RECORD FILE")
+    record = running.last()
+    assert record["recordings"] == [] and record["result"] == "message: "
+    assert any("the recording failed" in entry["message"] for entry in record["log"])
+
+
+def test_record_beep_plays_autocalls_own_beep_not_asterisks(serve, scripts):
+    write(scripts, "voicemail.dlg", VOICEMAIL)
+    running = serve(scripts)
+    transcript = running.call(FakeAsterisk("voicemail", uniqueid="rf2"))
+    commands = transcript.commands()
+    assert 'STREAM FILE autocall-beep ""' in commands
+    [record_file] = [line for line in commands if line.startswith("RECORD FILE")]
+    assert "BEEP" not in record_file
+    assert running.last()["recordings"] == ["/var/spool/autocall/rf2-message.wav"]
