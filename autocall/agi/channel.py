@@ -94,7 +94,8 @@ class AgiConnectionLike(Protocol):
 class AgiChannel:
     """One call's ``Channel`` over FastAGI. Times are in milliseconds, as in the interface."""
 
-    __slots__ = ("_connection", "_issue", "_sounds", "_known", "_recordings_dir", "_log", "_recorded", "_typed")
+    __slots__ = ("_connection", "_issue", "_sounds", "_known", "_recordings_dir", "_log", "_recorded", "_typed",
+                 "_private")
 
     def __init__(self, connection: AgiConnectionLike, sounds: Sounds, recordings_dir: str,
                  *, logger: logging.Logger | logging.LoggerAdapter | None = None) -> None:
@@ -106,6 +107,7 @@ class AgiChannel:
         self._log = logger or log
         self._recorded: dict[str, int] | None = None
         self._typed: deque[str] | None = None      # type-ahead: keys pressed while a prompt spoke
+        self._private: list[str] | None = None     # secret prompts' sounds, discarded by close()
 
     @property
     def call_id(self) -> str:
@@ -126,6 +128,10 @@ class AgiChannel:
         name = self._known(prompt) if self._known is not None else None
         if name is None:
             name = await self._sounds.sound_for(prompt)
+            if getattr(prompt, "secret", False):
+                if self._private is None:
+                    self._private = []
+                self._private.append(name)
         # Every key stops STREAM FILE, since Asterisk throws away keys that are not escape digits. A key
         # that may not interrupt this prompt is kept for the next input, and the prompt resumes where
         # it stopped (endpos): the caller hears it to the end, as in the simulator.
@@ -243,6 +249,14 @@ class AgiChannel:
         reply = await self._send(agi.hangup)
         if reply.result == -1:
             raise CallerHangup("the caller had already hung up")
+
+    def close(self) -> None:
+        """The call is over: delete the sounds rendered for its secret prompts."""
+        discard = getattr(self._sounds, "discard", None)
+        if self._private and discard is not None:
+            for name in self._private:
+                discard(name)
+        self._private = None
 
     # --- internals -----------------------------------------------------------
 

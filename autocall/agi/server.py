@@ -172,6 +172,7 @@ class AgiServer:
         if self._sweep is None:
             self._start_sweep()
         started = self.engine_clock.now()
+        outcome = None
         try:
             outcome = await self._dialogue(live, environment, started)
             # The dialogue runs from here, not inside _dialogue: one coroutine less on the way of every reply.
@@ -182,6 +183,8 @@ class AgiServer:
                                   error=f"internal error: {exc.__class__.__name__}: {exc}")
         finally:
             del self.active[connection]
+            if type(outcome) is Call:
+                outcome.channel.close()
         if live.cut is not None and record.ended_by == ENDED_CALLER:
             record.ended_by, record.error = ENDED_ERROR, live.cut
         self.calls_ended += 1

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 
 import pytest
+from twisted.internet import defer
 
+from tests.fakes.agi_fixtures import FakeSounds
 from tests.fakes.fake_asterisk import FakeAsterisk
 from tests.server.helpers import write
 
@@ -119,3 +121,35 @@ def test_record_beep_plays_autocalls_own_beep_not_asterisks(serve, scripts):
     [record_file] = [line for line in commands if line.startswith("RECORD FILE")]
     assert "BEEP" not in record_file
     assert running.last()["recordings"] == ["/var/spool/autocall/rf2-message.wav"]
+
+
+class DiscardingSounds(FakeSounds):
+    """FakeSounds that name a secret prompt at random, as PlayableSounds does, and note what is discarded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.discarded: list[str] = []
+
+    def sound_for(self, prompt):
+        if getattr(prompt, "secret", False):
+            self.asked.append(prompt)
+            return defer.succeed(f"private/{len(self.asked)}")
+        return super().sound_for(prompt)
+
+    def discard(self, name: str) -> None:
+        self.discarded.append(name)
+
+
+def test_a_secret_prompt_is_rendered_for_the_call_and_discarded_when_it_ends(serve, scripts):
+    write(scripts, "pin.dlg", 'dialogue pin\nstart main\nstate main:\n'
+                              '    gather pin digits 4 secret prompt "PIN?"\n'
+                              '    say "You typed {pin|digits}."\n'
+                              '    say "Goodbye."\n')
+    sounds = DiscardingSounds()
+    running = serve(scripts, sounds=sounds)
+    transcript = running.call(FakeAsterisk("pin", keys="4739", uniqueid="sp1"))
+    secret = [p for p in sounds.asked if getattr(p, "secret", False)]
+    assert [p.text for p in secret] == ["You typed 4 7 3 9."]
+    played = [line for line in transcript.commands() if line.startswith("STREAM FILE private/")]
+    assert len(played) == 1 and sounds.discarded == [played[0].split()[2]]
+    assert not any("4739" in line or "4-7-3-9" in line for line in transcript.commands())
