@@ -136,8 +136,9 @@ class AgiServer:
         roots = (scripts_dir, config.sounds_dir)
 
         def compiler():
+            from autocall.audio.prompt_checks import audio_checks
             from autocall.dsl.compiler import Compiler
-            return Compiler(audio_roots=roots)
+            return Compiler(**audio_checks(), audio_roots=roots)
         return cls(scripts_dir, sounds, recordings_dir=config.recordings_dir,
                    registry=ScriptRegistry(reactor, compiler_factory=compiler),
                    records=records, reactor=reactor, engine_clock=engine_clock,
