@@ -125,6 +125,9 @@ def describe(value: Value) -> str:
 
 
 def add(left: Value, right: Value) -> Value:
+    if left.__class__ is int and right.__class__ is int:     # the usual case first: two plain numbers
+        result = left + right
+        return result if -_NUMBER_BOUND < result < _NUMBER_BOUND else bounded_number(result)
     if isinstance(left, str) and isinstance(right, str):
         if len(left) + len(right) > MAX_TEXT_CHARS:
             bounded_text(left + right)

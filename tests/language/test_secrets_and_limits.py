@@ -18,17 +18,9 @@ from autocall.sim.caller import ScriptedCaller
 from autocall.sim.channel import SimChannel, SimClock, run_sync
 from autocall.sim.runner import parse_settings, simulate
 
-HEADER = "dialogue t\nstart main\n"
+from tests.language.test_semantics import program  # noqa: F401,E402  (a fixture: the script body compiled)
+
 PIN = "4739"
-
-
-@pytest.fixture
-def program(compile_text):
-    def build(body: str, header: str = HEADER):
-        result = compile_text(header + body)
-        assert result.ok, result.render()
-        return result.program
-    return build
 
 
 class RecordingChannel(SimChannel):
