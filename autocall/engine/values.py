@@ -140,14 +140,23 @@ def add(left: Value, right: Value) -> Value:
 
 
 def subtract(left: Value, right: Value) -> Value:
+    if left.__class__ is int and right.__class__ is int:
+        result = left - right
+        return result if -_NUMBER_BOUND < result < _NUMBER_BOUND else bounded_number(result)
     return _derived(bounded_number(_as_number(left, "-") - _as_number(right, "-")), left, right)
 
 
 def multiply(left: Value, right: Value) -> Value:
+    if left.__class__ is int and right.__class__ is int:
+        result = left * right
+        return result if -_NUMBER_BOUND < result < _NUMBER_BOUND else bounded_number(result)
     return _derived(bounded_number(_as_number(left, "*") * _as_number(right, "*")), left, right)
 
 
 def divide(left: Value, right: Value) -> Value:
+    if left.__class__ is int and right.__class__ is int and right:
+        quotient = abs(left) // abs(right)
+        return quotient if (left >= 0) == (right >= 0) else -quotient
     numerator, denominator = _as_number(left, "/"), _as_number(right, "/")
     if denominator == 0:
         raise ScriptError("division by zero")
