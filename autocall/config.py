@@ -11,6 +11,7 @@ from typing import Mapping
 
 from autocall.durations import parse_duration_ms
 from autocall.errors import ConfigError, UserError
+from autocall.peers import LOOPBACK, parse_networks
 from autocall.services_config import EventRoute, ServiceConfig, parse_events, parse_services
 from autocall.suggest import suggest
 
@@ -20,6 +21,7 @@ ENV_PREFIX = "AUTOCALL_"
 NOT_SETTINGS = frozenset({ENV_PREFIX + "CONFIG", ENV_PREFIX + "DEBUG"})
 SECRET_KEYS = frozenset({"ami_secret"})
 _PATH_KEYS = frozenset({"database", "scripts_dir", "sounds_dir", "recordings_dir", "tts_cache_dir"})
+_LIST_KEYS = frozenset({"allowed_peers"})
 _DURATION_KEYS = frozenset({"grace_period", "max_call_duration", "env_timeout", "ami_ping_interval"})
 # Tables kept as tables (not flattened into keys), set in the file only: [services.NAME] and [events].
 _TABLES = frozenset({"services", "events"})
@@ -35,6 +37,7 @@ class Config:
     # FastAGI server
     host: str = "127.0.0.1"
     port: int = 4573
+    allowed_peers: tuple = LOOPBACK
     scripts_dir: str = "."
     grace_period: int = 30_000
     env_timeout: int = 10_000
@@ -83,6 +86,12 @@ _FIELDS = {f.name: f for f in fields(Config) if f.name not in _TABLES}
 
 def _coerce(key: str, value: object, source: str) -> object:
     kind = _FIELDS[key].type
+    if key in _LIST_KEYS:
+        entries = value.split(",") if isinstance(value, str) else value
+        if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+            raise ConfigError(f"{source}: {key} = {value!r} is not valid; expected a list of networks "
+                              f"such as [\"127.0.0.1\", \"10.0.0.0/24\"]")
+        return parse_networks([e for e in entries if e.strip()], f"{source}: {key}")
     if key == "retention":
         return _retention_ms(value, source)
     try:

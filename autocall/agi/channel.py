@@ -52,6 +52,7 @@ import math
 import os
 import re
 import types
+from collections import deque
 from typing import Protocol
 
 from twisted.internet import defer
@@ -59,11 +60,12 @@ from twisted.internet.error import ConnectionClosed
 
 from autocall.agi import protocol as agi
 from autocall.agi.protocol import AgiProtocolError, LocalProtocolError, RemoteProtocolError, Response, UsageError
-from autocall.engine.channel import CallerHangup, ChannelFailure, Prompt, RecordOutcome
+from autocall.engine.channel import ALL_KEYS, CallerHangup, ChannelFailure, Prompt, RecordOutcome
 
 log = logging.getLogger("autocall.agi.channel")
 
 RECORDING_FORMAT = "wav"
+MAX_TYPEAHEAD = 64          # keys kept ahead of the inputs; past this a prompt lets Asterisk drop them
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -92,7 +94,8 @@ class AgiConnectionLike(Protocol):
 class AgiChannel:
     """One call's ``Channel`` over FastAGI. Times are in milliseconds, as in the interface."""
 
-    __slots__ = ("_connection", "_issue", "_sounds", "_known", "_recordings_dir", "_log", "_recorded")
+    __slots__ = ("_connection", "_issue", "_sounds", "_known", "_recordings_dir", "_log", "_recorded", "_typed",
+                 "_private")
 
     def __init__(self, connection: AgiConnectionLike, sounds: Sounds, recordings_dir: str,
                  *, logger: logging.Logger | logging.LoggerAdapter | None = None) -> None:
@@ -103,6 +106,8 @@ class AgiChannel:
         self._recordings_dir = recordings_dir
         self._log = logger or log
         self._recorded: dict[str, int] | None = None
+        self._typed: deque[str] | None = None      # type-ahead: keys pressed while a prompt spoke
+        self._private: list[str] | None = None     # secret prompts' sounds, discarded by close()
 
     @property
     def call_id(self) -> str:
@@ -117,15 +122,35 @@ class AgiChannel:
             raise CallerHangup("the caller hung up before the answer")
 
     async def play(self, prompt: Prompt, interrupt_keys: str = "") -> str | None:
+        typed = self._typed
+        if typed and interrupt_keys and typed[0] in interrupt_keys:
+            return typed.popleft()              # typed ahead: the prompt is interrupted before it starts
         name = self._known(prompt) if self._known is not None else None
         if name is None:
             name = await self._sounds.sound_for(prompt)
-        reply = await self._send(agi.stream_file, name, interrupt_keys)
-        result = reply.result
-        if result == 0:                         # the usual answers first (what _key_of says of them)
-            return None
-        if result is not None and 32 < result < 127:
-            return chr(result)
+            if getattr(prompt, "secret", False):
+                if self._private is None:
+                    self._private = []
+                self._private.append(name)
+        # Every key stops STREAM FILE, since Asterisk throws away keys that are not escape digits. A key
+        # that may not interrupt this prompt is kept for the next input, and the prompt resumes where
+        # it stopped (endpos): the caller hears it to the end, as in the simulator.
+        offset = None
+        while True:
+            escapes = interrupt_keys or (ALL_KEYS if typed is None or len(typed) < MAX_TYPEAHEAD else "")
+            reply = await self._send(agi.stream_file, name, escapes, offset)
+            result = reply.result
+            if result == 0:                     # the usual answers first (what _key_of says of them)
+                return None
+            if result is None or not 32 < result < 127:
+                break
+            key = chr(result)
+            if key in interrupt_keys:
+                return key
+            if typed is None:
+                typed = self._typed = deque()
+            typed.append(key)
+            offset = reply.endpos or 0
         if result != -1:                        # the rest of _key_of: -1, or Asterisk's fault
             raise _unexpected(reply, "STREAM FILE")
         if not await self._caller_alive():
@@ -136,6 +161,8 @@ class AgiChannel:
         return None
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        if self._typed:
+            return self._typed.popleft()
         reply = await self._send(agi.wait_for_digit, timeout_ms)
         result = reply.result
         if result is not None and 32 < result < 127:    # the usual answers first (what _key_of says of them)
@@ -160,6 +187,15 @@ class AgiChannel:
         path = self._recording_path(name)
         file = f"{path}.{RECORDING_FORMAT}"
         silence_s = math.ceil(silence_ms / 1000) if silence_ms > 0 else None
+        own_beep = getattr(self._sounds, "beep", None)
+        if beep and own_beep is not None:
+            # Our beep, not RECORD FILE's: that one needs Asterisk's core sounds, and without them the
+            # recording fails before it starts ("(randomerror)").
+            # No escape digits: a key pressed during the beep belongs to the recording about to start.
+            played = await self._send(agi.stream_file, own_beep(), "")
+            if played.result == -1 and not await self._caller_alive():
+                raise CallerHangup("the caller hung up during the beep before the recording")
+            beep = False
         reply = await self._send(agi.record_file, path, RECORDING_FORMAT, terminator or "",
                                  max_ms if max_ms > 0 else -1, beep, silence_s)
         key, failed = _key_of(reply, "RECORD FILE")
@@ -173,9 +209,9 @@ class AgiChannel:
             return RecordOutcome(file, None, hung_up=True)
         if not await self._caller_alive():
             raise CallerHangup(f"the caller hung up before the recording {file!r} began")
-        self._log.error("call %s: the recording %r failed (RECORD FILE answered %r)",
+        self._log.error("call %s: the recording %r failed (RECORD FILE answered %r); nothing was recorded",
                         self.call_id, file, reply.raw)
-        return RecordOutcome(file)
+        return RecordOutcome("")
 
     async def transfer(self, destination: str, timeout_ms: int | None, callerid: str | None) -> str:
         if not destination or "," in destination or destination != destination.strip():
@@ -184,16 +220,23 @@ class AgiChannel:
         if callerid:
             await self._send(agi.set_variable, "CALLERID(all)", callerid)
         options = destination if timeout_ms is None else f"{destination},{max(1, math.ceil(timeout_ms / 1000))}"
-        dialled = await self._send(agi.exec_app, "Dial", options)
-        if dialled.result == -2:
-            raise ChannelFailure("Asterisk has no Dial application (EXEC Dial answered result=-2)")
-        # GET VARIABLE still answers on a dead channel (agi-probe-session.log #5024).
-        status_reply = await self._send(agi.get_variable, "DIALSTATUS", caller_facing=False)
+        if self._connection.hung_up:
+            raise CallerHangup("the caller hung up before the transfer (Asterisk's HANGUP line came first)")
+        try:
+            dialled = await self._send(agi.exec_app, "Dial", options)
+            if dialled.result == -2:
+                raise ChannelFailure("Asterisk has no Dial application (EXEC Dial answered result=-2)")
+            # GET VARIABLE still answers on a dead channel (agi-probe-session.log #5024).
+            status_reply = await self._send(agi.get_variable, "DIALSTATUS", caller_facing=False)
+        except CallerHangup as gone:
+            # Dialled, then the socket closed (AGIEXITONHANGUP=yes): the status is lost with it.
+            raise CallerHangup(str(gone), dialstatus="") from None
         status = status_reply.data if status_reply.result == 1 and status_reply.data else ""
         if status == "ANSWER":
             return status   # bridged, and the bridge is over: Dial returns -1 then
         if dialled.result == -1 or self._connection.hung_up:
-            raise CallerHangup(f"the caller hung up while {destination!r} was dialled ({status or 'no status'})")
+            raise CallerHangup(f"the caller hung up while the transfer was dialled ({status or 'no status'})",
+                               dialstatus=status)
         if not status:
             raise ChannelFailure(f"Dial of {destination!r} ended without setting DIALSTATUS")
         return status
@@ -206,6 +249,14 @@ class AgiChannel:
         reply = await self._send(agi.hangup)
         if reply.result == -1:
             raise CallerHangup("the caller had already hung up")
+
+    def close(self) -> None:
+        """The call is over: delete the sounds rendered for its secret prompts."""
+        discard = getattr(self._sounds, "discard", None)
+        if self._private and discard is not None:
+            for name in self._private:
+                discard(name)
+        self._private = None
 
     # --- internals -----------------------------------------------------------
 

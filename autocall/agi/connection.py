@@ -49,6 +49,7 @@ from autocall.agi.protocol import (
     Response,
     UsageError,
 )
+from autocall.peers import PeerFilter
 
 log = logging.getLogger("autocall.agi")
 
@@ -357,7 +358,8 @@ class FastAgiFactory(Factory):
 
     def __init__(self, on_call: OnCall, *, clock: IReactorTime | None = None,
                  env_timeout_ms: int = DEFAULT_ENV_TIMEOUT_MS,
-                 max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
+                 max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
+                 allowed_peers: PeerFilter | None = None) -> None:
         if clock is None:
             from twisted.internet import reactor as clock
         self.on_call = on_call
@@ -365,14 +367,21 @@ class FastAgiFactory(Factory):
         self.env_timeout_ms = env_timeout_ms
         self.max_line_length = max_line_length
         self.connections: set[FastAgiProtocol] = set()
+        self.allowed_peers = allowed_peers or PeerFilter()
 
     @classmethod
     def from_config(cls, config, on_call: OnCall, clock: IReactorTime | None = None) -> FastAgiFactory:
         """Limits from ``autocall.config.Config`` (``env_timeout``, ``max_line_length``)."""
         return cls(on_call, clock=clock, env_timeout_ms=config.env_timeout,
-                   max_line_length=config.max_line_length)
+                   max_line_length=config.max_line_length, allowed_peers=PeerFilter(config.allowed_peers))
 
-    def buildProtocol(self, addr) -> FastAgiProtocol:
+    def buildProtocol(self, addr) -> FastAgiProtocol | None:
+        host = getattr(addr, "host", None)
+        if host is not None and not self.allowed_peers.allows(host):
+            # None: Twisted closes the socket at once, before a byte is read.
+            log.warning("agi %s:%s: refused: the address is not in allowed_peers; connection dropped",
+                        host, getattr(addr, "port", "?"))
+            return None
         return FastAgiProtocol(self)
 
     def call_started(self, connection: FastAgiProtocol) -> None:

@@ -35,6 +35,7 @@ from autocall.engine.channel import CallerHangup, ChannelFailure
 from autocall.engine.interpreter import DEFAULT_MAX_DURATION_MS, Call
 from autocall.engine.ir import Program
 from autocall.engine.record import ENDED_CALLER, ENDED_ERROR, CallRecord
+from autocall.peers import LOOPBACK, PeerFilter
 
 log = logging.getLogger("autocall.agi.server")
 
@@ -97,7 +98,7 @@ class AgiServer:
     def __init__(self, scripts_dir: str, sounds, *, recordings_dir: str = "recordings", records=None,
                  reactor=None, clock=None, registry: ScriptRegistry | None = None, engine_clock=None,
                  max_call_duration_ms: int = DEFAULT_MAX_DURATION_MS, env_timeout_ms: int = 10_000,
-                 max_line_length: int = agi.DEFAULT_MAX_LINE_LENGTH) -> None:
+                 max_line_length: int = agi.DEFAULT_MAX_LINE_LENGTH, allowed_peers=LOOPBACK) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -112,7 +113,7 @@ class AgiServer:
         self.engine_clock = engine_clock or ReactorClock(reactor)
         self.max_call_duration_ms = max_call_duration_ms
         self.factory = FastAgiFactory(self._serve, clock=self.clock, env_timeout_ms=env_timeout_ms,
-                                      max_line_length=max_line_length)
+                                      max_line_length=max_line_length, allowed_peers=PeerFilter(allowed_peers))
         self.active: dict[FastAgiProtocol, LiveCall] = {}
         self.calls_started = 0
         self.calls_ended = 0
@@ -131,10 +132,18 @@ class AgiServer:
             from autocall.audio.library import SoundLibrary
             library = SoundLibrary.from_config(config)
             sounds = PlayableSounds(AsyncSounds(library, reactor), library)
-        return cls(scripts_dir or config.scripts_dir, sounds, recordings_dir=config.recordings_dir,
+        scripts_dir = scripts_dir or config.scripts_dir
+        roots = (scripts_dir, config.sounds_dir)
+
+        def compiler():
+            from autocall.audio.prompt_checks import audio_checks
+            from autocall.dsl.compiler import Compiler
+            return Compiler(**audio_checks(), audio_roots=roots)
+        return cls(scripts_dir, sounds, recordings_dir=config.recordings_dir,
+                   registry=ScriptRegistry(reactor, compiler_factory=compiler),
                    records=records, reactor=reactor, engine_clock=engine_clock,
                    max_call_duration_ms=config.max_call_duration, env_timeout_ms=config.env_timeout,
-                   max_line_length=config.max_line_length)
+                   max_line_length=config.max_line_length, allowed_peers=config.allowed_peers)
 
     def close(self) -> None:
         """Stop the duration guard and the compile thread (the service does this after the last call)."""
@@ -164,6 +173,7 @@ class AgiServer:
         if self._sweep is None:
             self._start_sweep()
         started = self.engine_clock.now()
+        outcome = None
         try:
             outcome = await self._dialogue(live, environment, started)
             # The dialogue runs from here, not inside _dialogue: one coroutine less on the way of every reply.
@@ -174,6 +184,8 @@ class AgiServer:
                                   error=f"internal error: {exc.__class__.__name__}: {exc}")
         finally:
             del self.active[connection]
+            if type(outcome) is Call:
+                outcome.channel.close()
         if live.cut is not None and record.ended_by == ENDED_CALLER:
             record.ended_by, record.error = ENDED_ERROR, live.cut
         self.calls_ended += 1
@@ -221,11 +233,9 @@ class AgiServer:
 
     async def _values(self, live: LiveCall, program: Program, environment: Environment):
         declared = program.params
-        params: dict = {}
-        if declared:
-            params, notes = request_params(program, environment)
-            for note in notes:
-                live.log.info(note)
+        params, notes = request_params(program, environment)
+        for note in notes:
+            live.log.info(note)
         builtins = environment_builtins(environment)
         if self.records is not None:
             attempt = await self._get_variable(live.connection, ATTEMPT_VARIABLE)

@@ -19,12 +19,15 @@ with ``ChannelFailure``: the call ends with ``ended_by: error`` and the reason.
 
 from __future__ import annotations
 
+import logging
 import os
 
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from autocall.engine.channel import ChannelFailure, FilePrompt, Prompt, SoundPrompt, TtsPrompt
+
+log = logging.getLogger("autocall.agi.sounds")
 
 MAX_REMEMBERED = 4096
 
@@ -52,7 +55,7 @@ class PlayableSounds:
             return same[1]
         kind = type(prompt)
         if kind is TtsPrompt:
-            name = self._tts.get(prompt)
+            name = None if prompt.secret else self._tts.get(prompt)
             if name is not None:
                 if len(self._same) >= MAX_REMEMBERED:
                     self._same.clear()
@@ -65,7 +68,7 @@ class PlayableSounds:
     def sound_for(self, prompt: Prompt) -> defer.Deferred:
         kind = type(prompt)
         if kind is TtsPrompt:
-            name = self._tts.get(prompt)
+            name = None if prompt.secret else self._tts.get(prompt)
             if name is not None:
                 return defer.succeed(name)
             key = None
@@ -86,6 +89,16 @@ class PlayableSounds:
         d.addCallbacks(self._made, self._failed, callbackArgs=(prompt, key), errbackArgs=(prompt,))
         return d
 
+    def beep(self) -> str:
+        """The ``STREAM FILE`` name of AutoCall's own beep (installed into sounds_dir with the prompts)."""
+        from autocall.audio.standard import BEEP_NAME
+        return self._path_of(BEEP_NAME)
+
+    def discard(self, path: str) -> None:
+        """A secret prompt's sound is no longer needed (its call is over): delete it."""
+        self._async.discard(path).addErrback(
+            lambda failure: log.warning("could not delete a secret prompt's sound: %s", failure.getErrorMessage()))
+
     def warm(self, prompts) -> None:
         """Make ``prompts`` ahead of the first call that plays them (failures show when a call plays one)."""
         for prompt in prompts:
@@ -93,6 +106,8 @@ class PlayableSounds:
 
     def _made(self, name: str, prompt: Prompt, key) -> str:
         path = self._path_of(name)
+        if type(prompt) is TtsPrompt and prompt.secret:
+            return path                         # made for one call; the channel discards it at the end
         if type(prompt) is TtsPrompt:
             if len(self._tts) >= MAX_REMEMBERED:
                 self._tts.clear()

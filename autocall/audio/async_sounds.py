@@ -40,13 +40,20 @@ class AsyncSounds:
         if isinstance(prompt, SoundPrompt):
             return defer.succeed(prompt.name)
         result: defer.Deferred = defer.Deferred()
+        if getattr(prompt, "secret", False):
+            prompt = _Private(prompt)           # each call renders its own: never shared, never reused
         waiters = self._waiting.get(prompt)
         if waiters is None:
             waiters = self._waiting[prompt] = []
-            job = threads.deferToThreadPool(self._reactor, self._threadpool(), self._library.name_for, prompt)
+            job = threads.deferToThreadPool(self._reactor, self._threadpool(), self._library.name_for,
+                                            getattr(prompt, "prompt", prompt))
             job.addBoth(self._deliver, prompt)
         waiters.append(result)
         return result
+
+    def discard(self, name: str) -> defer.Deferred:
+        """Delete a secret prompt's sound once its call is over (in the pool: file I/O stays off the reactor)."""
+        return threads.deferToThreadPool(self._reactor, self._threadpool(), self._library.discard, name)
 
     def stop(self) -> None:
         """Stop the pool this object started (jobs in progress finish first)."""
@@ -70,3 +77,12 @@ class AsyncSounds:
                 waiter.errback(outcome)
             else:
                 waiter.callback(outcome)
+
+
+class _Private:
+    """A secret prompt as a key of its own (identity, not text): two calls never share its render."""
+
+    __slots__ = ("prompt",)
+
+    def __init__(self, prompt: Prompt) -> None:
+        self.prompt = prompt

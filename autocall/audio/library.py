@@ -22,6 +22,7 @@ import fcntl
 import hashlib
 import json
 import os
+import secrets
 import threading
 from dataclasses import dataclass
 from typing import Callable
@@ -35,6 +36,7 @@ from autocall.engine.channel import FilePrompt, Prompt, SoundPrompt, TtsPrompt
 
 FORMAT_VERSION = 2   # 2: TTS rates fixed (worker synchronises with espeak). Bump when the pipeline's output changes: every cached sound is then made again
 TTS_FOLDER = "tts"
+PRIVATE_FOLDER = "private"      # secret prompts: a random name per call, deleted when the call ends
 FILE_FOLDER = "file"
 _KEY_CHARS = 24
 
@@ -91,8 +93,10 @@ class SoundLibrary:
         key = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:_KEY_CHARS]
         return f"{TTS_FOLDER}/{key}", spoken, voice_id, rate
 
-    def _prepare_tts(self, text: str, voice: str | None, rate: int | None) -> Prepared:
+    def _prepare_tts(self, text: str, voice: str | None, rate: int | None, private: bool = False) -> Prepared:
         name, spoken, voice_id, rate = self._tts_request(text, voice, rate)
+        if private:     # never a name derived from the text: 10,000 guesses would recover a PIN from it
+            name = f"{PRIVATE_FOLDER}/{secrets.token_hex(16)}"
 
         def render() -> None:
             os.makedirs(os.path.join(self.cache_dir, "tmp"), exist_ok=True)
@@ -143,7 +147,7 @@ class SoundLibrary:
     def prepare(self, prompt: Prompt) -> Prepared:
         """Make the sound for an engine prompt value if needed; a ``SoundPrompt`` is the PBX's own and passes through."""
         if isinstance(prompt, TtsPrompt):
-            return self._prepare_tts(prompt.text, prompt.voice, prompt.rate)
+            return self._prepare_tts(prompt.text, prompt.voice, prompt.rate, private=prompt.secret)
         if isinstance(prompt, FilePrompt):
             return self._prepare_file(prompt.resolved)
         if isinstance(prompt, SoundPrompt):
@@ -153,6 +157,15 @@ class SoundLibrary:
     def name_for(self, prompt: Prompt) -> str:
         """The sound name to play for an engine prompt value."""
         return self.prepare(prompt).name
+
+    def discard(self, name: str) -> None:
+        """Delete a secret prompt's sound (a name or path in the private folder; anything else is left alone)."""
+        base = name if os.path.isabs(name) else self.path_of(name)
+        if os.path.dirname(base) != self.path_of(PRIVATE_FOLDER):
+            return
+        for extension in (".sln16", ".sln"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(base + extension)
 
     def path_of(self, name: str) -> str:
         """The absolute path of a sound without extension (what ``STREAM FILE`` takes when sounds_dir is elsewhere)."""

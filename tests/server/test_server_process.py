@@ -34,7 +34,7 @@ start main
 
 state main:
     answer
-    play sound "beep"
+    wait 1s
     gather key digits 1 timeout 5s
     result "pressed {key}"
 """

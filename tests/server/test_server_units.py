@@ -82,20 +82,23 @@ def test_no_request_name_resolves_outside_the_folder(tmp_path_factory, name):
 
 # --- params -------------------------------------------------------------------------------------
 
-def test_query_beats_named_arguments_which_beat_positionals():
+def test_query_beats_named_arguments_and_positionals_fill_nothing():
     given_params, notes = request_params(program(("a", None), ("b", None), ("c", "3"), ("d", None)),
                                          env("s?a=Q&zzz=1", "b=N", "a=lost", "P1", "P2", "P3"))
-    assert given_params == {"a": "Q", "b": "N", "c": "P1", "d": "P2"}
-    assert any("zzz" in note for note in notes) and any("left over" in note for note in notes)
+    assert given_params == {"a": "Q", "b": "N"}
+    assert any("zzz" in note for note in notes)
+    assert any("3 positional AGI argument(s) ignored" in note for note in notes)
 
 
-def test_an_argument_that_is_not_name_equals_a_param_is_positional():
-    given_params, _ = request_params(program(("a", None), ("b", None)), env("s", "x=1", "a=b=c"))
-    assert given_params == {"a": "b=c", "b": "x=1"}
+def test_an_argument_whose_name_is_no_param_fills_nothing():
+    given_params, notes = request_params(program(("a", None), ("b", None)), env("s", "x=1", "a=b=c"))
+    assert given_params == {"a": "b=c"}
+    assert any("'x'" in note for note in notes) and not any("1" in note for note in notes)
 
 
-def test_no_params_no_work():
-    assert request_params(program(), env("s?x=1", "y")) == ({}, [])
+def test_no_params_still_notes_positional_arguments():
+    assert request_params(program(), env("s?x=1", "y")) == (
+        {}, ["1 positional AGI argument(s) ignored: only NAME=VALUE arguments and the query string fill params"])
 
 
 def test_builtins_from_the_environment():
