@@ -269,3 +269,21 @@ def test_calls_without_a_database_is_one_clear_line(tmp_path):
     assert not (tmp_path / "autocall.db").exists()
     done = run_autocall("calls", "--last", "0", cwd=tmp_path)
     assert done.returncode == 1 and "--last 0" in done.stderr
+
+
+def test_calls_never_prints_control_characters_from_peer_fields(tmp_path):
+    hostile = {"caller": "555\x1b[2J\x1b]0;owned\x07", "call_id": "17\x9b31m.1", "script": "sup\u202eport",
+               "result": "ok\r\x00\x7f\u2028done"}
+    conn = connect(str(tmp_path / "autocall.db"))
+    save_call(conn, CallRecord(started_at=1772445600.0, ended_at=1772445601.0, called="s", path=["main\x1b[1m"],
+                               ended_by="hangup", **hostile), channel="PJSIP/\x1b[5mx", origin="agi")
+    conn.close()
+    unsafe = [chr(c) for c in (*range(0x20), *range(0x7f, 0xa0), 0x202e, 0x2028) if chr(c) != "\n"]
+    table = run_autocall("calls", cwd=tmp_path, env={"TZ": "UTC"})
+    assert table.returncode == 0, table.stderr
+    assert not [c for c in unsafe if c in table.stdout]
+    assert "555\\x1b[2J\\x1b]0;owned\\x07" in table.stdout and "sup\\u202eport" in table.stdout
+    shown = run_autocall("calls", "--json", cwd=tmp_path)
+    assert not [c for c in unsafe if c in shown.stdout]
+    (call,) = json.loads(shown.stdout)       # the escapes are JSON's: the values read back unchanged
+    assert {key: call[key] for key in hostile} == hostile and call["channel"] == "PJSIP/\x1b[5mx"
