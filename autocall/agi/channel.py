@@ -187,9 +187,7 @@ class AgiChannel:
         dialled = await self._send(agi.exec_app, "Dial", options)
         if dialled.result == -2:
             raise ChannelFailure("Asterisk has no Dial application (EXEC Dial answered result=-2)")
-        # GET VARIABLE still answers on a dead channel (agi-probe-session.log #5024).
-        status_reply = await self._send(agi.get_variable, "DIALSTATUS", caller_facing=False)
-        status = status_reply.data if status_reply.result == 1 and status_reply.data else ""
+        status = await self.get_variable("DIALSTATUS") or ""
         if status == "ANSWER":
             return status   # bridged, and the bridge is over: Dial returns -1 then
         if dialled.result == -1 or self._connection.hung_up:
@@ -197,6 +195,12 @@ class AgiChannel:
         if not status:
             raise ChannelFailure(f"Dial of {destination!r} ended without setting DIALSTATUS")
         return status
+
+    async def get_variable(self, name: str) -> str | None:
+        """``GET VARIABLE name``: its value, or None when unset. It still answers on a dead channel
+        (agi-probe-session.log #5024), so it is not refused after Asterisk's ``HANGUP`` line."""
+        reply = await self._send(agi.get_variable, name, caller_facing=False)
+        return reply.data if reply.result == 1 and reply.data is not None else None
 
     async def set_variable(self, name: str, value: str) -> None:
         # Allowed on a dead channel (agi-probe-session.log #7776), so no hung_up check first.
@@ -212,6 +216,11 @@ class AgiChannel:
     @types.coroutine
     def _send(self, build, *args, caller_facing: bool = True):
         """Build and send one command; return its 200 reply or raise the engine's exception.
+
+        The one mapping from AGI replies to errors, for the server's own commands too
+        (``get_variable``): 511 (dead channel) and a closed connection are ``CallerHangup``; 510, 520
+        and our own malformed command are ``ChannelFailure`` (ours); garbage or an unexpected code is
+        ``ChannelFailure`` (Asterisk's).
 
         A generator-based coroutine that yields straight to the call's driver
         (``FastAgiProtocol.issue``): one frame less on the way of every reply.

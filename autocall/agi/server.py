@@ -28,7 +28,7 @@ from autocall.agi.channel import AgiChannel
 from autocall.agi.connection import FastAgiFactory, FastAgiProtocol
 from autocall.agi.logs import CallLog, log_line
 from autocall.agi.params import environment_builtins, missing_params, request_params
-from autocall.agi.protocol import AgiProtocolError, Environment, Response
+from autocall.agi.protocol import AgiProtocolError, Environment
 from autocall.agi.registry import ScriptRegistry, ScriptUnavailable
 from autocall.agi.routing import RouteRefused, ScriptRouter
 from autocall.engine.channel import CallerHangup, ChannelFailure
@@ -204,7 +204,7 @@ class AgiServer:
             return await self._refuse(live, environment, started, str(unavailable))
         channel = AgiChannel(connection, self.sounds, self.recordings_dir, logger=live.log)
         try:
-            params, builtins = await self._values(live, program, environment)
+            params, builtins = await self._values(live, program, environment, channel)
         except CallerHangup as exc:
             return self._record(live, environment, started, ENDED_CALLER, note=str(exc))
         except ChannelFailure as exc:
@@ -219,7 +219,7 @@ class AgiServer:
 
     # --- values ------------------------------------------------------------------------
 
-    async def _values(self, live: LiveCall, program: Program, environment: Environment):
+    async def _values(self, live: LiveCall, program: Program, environment: Environment, channel: AgiChannel):
         declared = program.params
         params: dict = {}
         if declared:
@@ -228,18 +228,18 @@ class AgiServer:
                 live.log.info(note)
         builtins = environment_builtins(environment)
         if self.records is not None:
-            attempt = await self._get_variable(live.connection, ATTEMPT_VARIABLE)
+            attempt = await channel.get_variable(ATTEMPT_VARIABLE)
             if attempt:
-                await self._campaign_values(live, program, attempt, params, builtins)
+                await self._campaign_values(live, program, attempt, params, builtins, channel)
         if declared:
             for name in missing_params(program, params):
-                value = await self._get_variable(live.connection, name)
+                value = await channel.get_variable(name)
                 if value is not None:
                     params[name] = value
         return params, builtins
 
     async def _campaign_values(self, live: LiveCall, program: Program, attempt: str, params: dict,
-                               builtins: dict) -> None:
+                               builtins: dict, channel: AgiChannel) -> None:
         """A campaign call (``AUTOCALL_ATTEMPT`` set by the dialer): the contact's values from the database."""
         from autocall.store.campaigns import attempt_context
         try:
@@ -264,23 +264,10 @@ class AgiServer:
             if name in declared and name not in params:
                 params[name] = value
         if context.get("amd"):
-            status = (await self._get_variable(live.connection, AMD_VARIABLE) or "").upper()
+            status = (await channel.get_variable(AMD_VARIABLE) or "").upper()
             builtins["amd"] = status
             if status:
                 self.records.note_amd(live.attempt_id, status)
-
-    @staticmethod
-    async def _get_variable(connection: FastAgiProtocol, name: str) -> str | None:
-        """``GET VARIABLE name``: its value, or None when unset. It still answers on a dead channel."""
-        try:
-            reply = await connection.request(agi.get_variable(name))
-        except ConnectionClosed:
-            raise CallerHangup(f"Asterisk closed the connection during GET VARIABLE {name}") from None
-        except AgiProtocolError as exc:
-            raise ChannelFailure(f"GET VARIABLE {name}: {exc}") from None
-        if type(reply) is not Response or reply.code != 200:
-            raise ChannelFailure(f"GET VARIABLE {name}: unexpected reply {getattr(reply, 'raw', reply)!r}")
-        return reply.data if reply.result == 1 and reply.data is not None else None
 
     # --- engine hooks ----------------------------------------------------------------
 

@@ -125,3 +125,18 @@ def test_a_slow_call_never_stalls_the_others(serve, scripts):
     running.live.settle(running.server.factory)
     records = {record["call_id"]: record for record in running.records()}
     assert len(records) == 11 and records["slow"]["result"] == "ok"
+
+
+def test_the_servers_own_commands_map_replies_as_the_channel_does(serve, scripts):
+    """One mapping from AGI replies to errors: a 511 (dead channel) to the server's GET VARIABLE is the
+    caller's hangup, as it is for any command of the dialogue; a 510 is a fault of ours."""
+    write(scripts, "hello.dlg", HELLO)
+    running = serve(scripts)
+    dead = "511 Command Not Permitted on a dead channel or intercept routine"
+    running.call(FakeAsterisk("hello", keys="1234", uniqueid="u511", replies={1: [dead]}))
+    record = running.last()
+    assert (record["call_id"], record["ended_by"], record["error"]) == ("u511", "caller_hangup", None)
+    running.call(FakeAsterisk("hello", keys="1234", uniqueid="u510", replies={1: ["510 Invalid or unknown command"]}))
+    record = running.last()
+    assert record["ended_by"] == "error" and "(ours)" in record["error"] and "(510)" in record["error"]
+    normal_call(running, "after-511")
