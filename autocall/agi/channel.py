@@ -280,7 +280,8 @@ class AgiChannel:
 
 
 def _unexpected(reply: Response, command: str) -> ChannelFailure:
-    return ChannelFailure(f"AGI protocol fault (Asterisk's): unexpected reply {reply.raw!r} to {command}")
+    raw = reply.raw if len(reply.raw) <= 80 else reply.raw[:80] + "..."
+    return ChannelFailure(f"AGI protocol fault (Asterisk's): unexpected reply {raw!r} to {command}")
 
 
 def _key_of(reply: Response, command: str) -> tuple[str | None, bool]:

@@ -37,6 +37,10 @@ MAX_COMMAND_BYTES = 2047
 MAX_COMMAND_WORDS = 127
 # A 520 usage text is a few lines; a peer sending thousands is not Asterisk.
 MAX_USAGE_LINES = 1000
+# A result is a C int, or GET DATA's digits (at most its max digits): a longer token is not Asterisk's,
+# and turning thousands of digits into an int would stall the reactor (or raise, past 4,300 digits).
+MAX_RESULT_CHARS = 256
+_INT_CHARS = 20
 
 
 class AgiProtocolError(Exception):
@@ -226,7 +230,7 @@ _TRANSITIONS: dict[tuple[State, object], State] = {
 
 def _int_or_none(text: str) -> int | None:
     digits = text[1:] if text[:1] == "-" else text
-    return int(text) if digits.isdigit() and digits.isascii() else None
+    return int(text) if len(text) <= _INT_CHARS and digits.isdigit() and digits.isascii() else None
 
 
 # One line of an environment block, for the one-pass parse (``_environment_block``): a key of the
@@ -252,6 +256,9 @@ def _parse_ok(line: bytes) -> Response:
         value, tail = rest, b""
     else:
         value, tail = rest[:space], rest[space + 1:]
+    if len(value) > MAX_RESULT_CHARS:
+        raise RemoteProtocolError(f"Asterisk sent a result of {len(value)} characters (no AGI reply has one "
+                                  f"over {MAX_RESULT_CHARS}): {_shown(line)}")
     data = endpos = None
     if tail:
         if tail[:1] == b"(":

@@ -140,3 +140,20 @@ def test_the_servers_own_commands_map_replies_as_the_channel_does(serve, scripts
     record = running.last()
     assert record["ended_by"] == "error" and "(ours)" in record["error"] and "(510)" in record["error"]
     normal_call(running, "after-511")
+
+
+def test_a_5000_digit_result_is_a_protocol_error_of_that_call_with_its_record(serve, scripts, caplog):
+    write(scripts, "hello.dlg", HELLO)
+    running = serve(scripts)
+    caplog.set_level(logging.INFO)
+    huge = "200 result=" + "9" * 5000
+    # command 3 is the prompt's STREAM FILE (GET VARIABLE, ANSWER, STREAM FILE)
+    running.call(FakeAsterisk("hello", keys="1234", uniqueid="u5000", replies={3: [huge]}))
+    record = running.last()
+    assert (record["call_id"], record["ended_by"], record["path"]) == ("u5000", "error", ["main"])
+    assert "protocol fault (Asterisk's)" in record["error"] and len(record["error"]) < 400
+    assert not [r for r in caplog.records if r.exc_info or "Unhandled" in r.getMessage()]
+    running.call(FakeAsterisk("hello", keys="1234", uniqueid="u-big", replies={3: ["200 result=" + "9" * 200]}))
+    record = running.last()
+    assert record["ended_by"] == "error" and "unexpected reply" in record["error"] and len(record["error"]) < 400
+    normal_call(running, "after-5000")
