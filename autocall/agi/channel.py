@@ -119,7 +119,10 @@ class AgiChannel:
     async def play(self, prompt: Prompt, interrupt_keys: str = "") -> str | None:
         name = self._known(prompt) if self._known is not None else None
         if name is None:
-            name = await self._sounds.sound_for(prompt)
+            try:
+                name = await self._sounds.sound_for(prompt)
+            except ConnectionClosed:
+                raise CallerHangup("Asterisk closed the connection while the prompt was being made") from None
         reply = await self._send(agi.stream_file, name, interrupt_keys)
         result = reply.result
         if result == 0:                         # the usual answers first (what _key_of says of them)

@@ -340,6 +340,8 @@ class FastAgiProtocol:
             self._env_waiters = None
         if task is not None:
             task.step(None, reason)
+        elif self._task is not None:
+            self._task.connection_lost(reason)    # parked on something else than a reply
         for d in waiting:
             d.errback(reason)
 
@@ -409,7 +411,7 @@ class _CallTask:
     ``ended(failure or None, connection)`` is called once the coroutine is over.
     """
 
-    __slots__ = ("coro", "connection", "ended", "_stepping", "_early")
+    __slots__ = ("coro", "connection", "ended", "_stepping", "_early", "_waiting")
 
     def __init__(self, coro, connection: FastAgiProtocol, ended) -> None:
         self.coro = coro
@@ -417,6 +419,15 @@ class _CallTask:
         self.ended = ended
         self._stepping = False
         self._early = _NOTHING
+        self._waiting: defer.Deferred | None = None    # the Deferred the coroutine is parked on
+
+    def connection_lost(self, reason: Failure) -> None:
+        """The connection went while the coroutine waits on a Deferred (a render, a compile): wake it now
+        with ``reason`` rather than when that work is done, so a call hung up at a stop gets its record at
+        once. The Deferred's result, when it comes, is dropped (each waiter has a Deferred of its own)."""
+        if self._waiting is not None and self.coro is not None:
+            self._waiting = None
+            self.step(None, reason)
 
     def start(self) -> None:
         self.connection._task = self
@@ -446,20 +457,25 @@ class _CallTask:
                 continue
             # A Deferred that may fire while it is being added to: take that result in this loop.
             self._stepping = True
-            yielded.addBoth(self._fired)
+            yielded.addBoth(self._fired, yielded)
             self._stepping = False
             result, self._early = self._early, _NOTHING
             if result is _NOTHING:
+                self._waiting = yielded
                 return
             value, failure = (None, result) if isinstance(result, Failure) else (result, None)
 
-    def _fired(self, result) -> None:
+    def _fired(self, result, fired: defer.Deferred) -> None:
         if self._stepping:
             self._early = result
-        elif isinstance(result, Failure):
-            self.step(None, result)
+        elif fired is not self._waiting:
+            pass                 # woken already by connection_lost: this result comes too late
         else:
-            self.step(result, None)
+            self._waiting = None
+            if isinstance(result, Failure):
+                self.step(None, result)
+            else:
+                self.step(result, None)
         return None              # the failure, if any, is the coroutine's now
 
     def _finish(self, failure: Failure | None) -> None:

@@ -168,6 +168,9 @@ class AgiServer:
             outcome = await self._dialogue(live, environment, started)
             # The dialogue runs from here, not inside _dialogue: one coroutine less on the way of every reply.
             record = outcome if type(outcome) is CallRecord else await outcome.run()
+        except ConnectionClosed:   # gone while the call waited for its script (see _CallTask.connection_lost)
+            record = self._record(live, environment, started, ENDED_CALLER,
+                                  note="Asterisk closed the connection before the dialogue began")
         except Exception as exc:   # a bug in this layer must still leave the call's record
             live.log.exception("the server failed during the call")
             record = self._record(live, environment, started, ENDED_ERROR,

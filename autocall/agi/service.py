@@ -12,8 +12,16 @@ connection); ``stopService`` is the graceful stop:
 3. hang up what is left (their records say the server stopped them);
 4. write every record still queued, stop the worker threads.
 
-``stop_now()`` (a second SIGINT/SIGTERM) skips the rest of step 2.
+``stop_now()`` (a second SIGINT/SIGTERM/SIGHUP) skips the rest of step 2.
 ``serve(config)`` is ``autocall serve``: all of the above plus signals.
+SIGHUP (the terminal that started the server closed) stops it like
+SIGTERM: a server left running without its terminal, or killed with the
+calls in progress unrecorded, is worse than one that stops cleanly (run
+it under a service manager to keep it up).
+
+Every call in progress at a stop gets its record, including one waiting
+for something other than Asterisk (a prompt being rendered, a script
+being compiled): hanging it up wakes it at once (``_CallTask``).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ POLL_S = 0.05
 HANGUP_WAIT_S = 5.0
 MAX_OPEN_FILES = 65_536
 LOG_LINES_EVERY_S = 0.1
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def endpoint_description(host: str, port: int, backlog: int = DEFAULT_BACKLOG) -> str:
@@ -149,7 +158,7 @@ def script_files(scripts_dir: str) -> list[str]:
 
 
 def serve(config, *, scripts_dir: str | None = None, reactor=None) -> int:
-    """``autocall serve``: run until SIGINT/SIGTERM, then stop gracefully; a second signal stops at once."""
+    """``autocall serve``: run until SIGINT/SIGTERM/SIGHUP, then stop gracefully; a second signal stops at once."""
     from autocall.agi.records import RecordWriter
 
     if reactor is None:
@@ -185,7 +194,7 @@ def serve(config, *, scripts_dir: str | None = None, reactor=None) -> int:
     def handler(signum, frame) -> None:
         reactor.callFromThread(on_signal, signum)
 
-    previous = {number: signal.signal(number, handler) for number in (signal.SIGINT, signal.SIGTERM)}
+    previous = {number: signal.signal(number, handler) for number in STOP_SIGNALS}
     # The one line a call is written with the others of the same tenth of a second (see LogfmtHandler).
     holding = [h for h in logging.getLogger("autocall").handlers if isinstance(h, LogfmtHandler)]
     for log_handler in holding:

@@ -160,6 +160,21 @@ def test_sigterm_stops_listening_and_lets_the_call_in_progress_finish(server_pro
     assert "every call in progress finished" in "".join(server.lines)
 
 
+def test_sighup_stops_gracefully_like_sigterm(server_process, live_reactor):
+    """Closing the terminal that started ``serve`` sends SIGHUP: the calls in progress still finish and are
+    recorded (before, the process died at once and their records were lost)."""
+    server = server_process()
+    held = hold_a_call(live_reactor, server.port, "hup1")
+    server.process.send_signal(signal.SIGHUP)
+    server.wait_for("SIGHUP: stopping gracefully")
+    assert refuses_connections(live_reactor, server.port)
+    held.release()
+    live_reactor.run(held.finished)
+    assert server.finish() == 0
+    [record] = server.records()
+    assert (record["call_id"], record["ended_by"], record["result"]) == ("hup1", "hangup", "pressed 7")
+
+
 def test_after_the_grace_period_the_calls_left_are_hung_up_and_recorded(server_process, live_reactor):
     server = server_process(grace="1s")
     held = hold_a_call(live_reactor, server.port, "g2")
