@@ -17,7 +17,8 @@ ENV_PREFIX = "AUTOCALL_"
 NOT_SETTINGS = frozenset({ENV_PREFIX + "CONFIG", ENV_PREFIX + "DEBUG"})
 SECRET_KEYS = frozenset({"ami_secret"})
 _PATH_KEYS = frozenset({"database", "scripts_dir", "sounds_dir", "recordings_dir", "tts_cache_dir"})
-_DURATION_KEYS = frozenset({"grace_period", "max_call_duration", "env_timeout", "ami_ping_interval"})
+_DURATION_KEYS = frozenset({"grace_period", "max_call_duration", "env_timeout", "command_margin",
+                            "ami_ping_interval"})
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Config:
     grace_period: int = 30_000
     env_timeout: int = 10_000
     max_line_length: int = 16_384
+    command_margin: int = 10_000
     # calls
     max_call_duration: int = 3_600_000
     recordings_dir: str = "recordings"

@@ -70,7 +70,7 @@ class FastAgiProtocol:
     """
 
     __slots__ = ("transport", "factory", "environment", "hung_up", "_agi", "_pending", "_queue",
-                 "_env_timer", "_closed", "_env_waiters", "_task", "_socket")
+                 "_env_timer", "_closed", "_env_waiters", "_task", "_socket", "sent", "sent_at")
 
     def __init__(self, factory: FastAgiFactory) -> None:
         self.factory = factory
@@ -85,6 +85,8 @@ class FastAgiProtocol:
         self._env_waiters: list[defer.Deferred] | None = None
         self._task: _CallTask | None = None       # the call's coroutine, while it runs
         self._socket = None                       # where commands go straight (see _write)
+        self.sent: Command | None = None          # the last command sent, and when (factory.clock): for
+        self.sent_at = 0.0                        # the server's check that Asterisk answers in time
 
     # --- IProtocol ---------------------------------------------------------
 
@@ -171,6 +173,14 @@ class FastAgiProtocol:
     def closed(self) -> bool:
         return self._closed is not None
 
+    def overdue(self, now: float, margin_s: float) -> Command | None:
+        """The command Asterisk has not answered although it could have by ``now`` (its longest legitimate
+        time plus ``margin_s``), else None."""
+        command = self.sent
+        if self._pending is None or command is None or command.max_ms is None or self._closed is not None:
+            return None
+        return command if now > self.sent_at + command.max_ms / 1000 + margin_s else None
+
     def send_command(self, command: Command) -> defer.Deferred:
         """Send ``command`` (after any still queued) and fire with its reply."""
         if self._closed is not None:
@@ -182,6 +192,7 @@ class FastAgiProtocol:
             except LocalProtocolError:
                 return defer.fail()
             self._pending = d
+            self.sent, self.sent_at = command, self.factory.clock.seconds()
             self._write(data)
         else:
             if self._queue is None:
@@ -214,6 +225,7 @@ class FastAgiProtocol:
             return False
         data = self._agi.send(command)
         self._pending = _TASK
+        self.sent, self.sent_at = command, self.factory.clock.seconds()
         self._write(data)
         return True
 
@@ -287,6 +299,7 @@ class FastAgiProtocol:
             try:
                 self._write(self._agi.send(command))
                 self._pending = waiting
+                self.sent, self.sent_at = command, self.factory.clock.seconds()
             except LocalProtocolError:
                 waiting.errback()
         # The pure state machine refuses a reply to no command, so d is set here.

@@ -44,6 +44,7 @@ ORIGIN_INBOUND = "agi"
 ORIGIN_CAMPAIGN = "campaign"
 RECENT_IDS = 10_000
 SWEEP_S = 1.0
+DEFAULT_COMMAND_MARGIN_MS = 10_000
 
 
 class ReactorClock:
@@ -97,7 +98,8 @@ class AgiServer:
     def __init__(self, scripts_dir: str, sounds, *, recordings_dir: str = "recordings", records=None,
                  reactor=None, clock=None, registry: ScriptRegistry | None = None, engine_clock=None,
                  max_call_duration_ms: int = DEFAULT_MAX_DURATION_MS, env_timeout_ms: int = 10_000,
-                 max_line_length: int = agi.DEFAULT_MAX_LINE_LENGTH) -> None:
+                 max_line_length: int = agi.DEFAULT_MAX_LINE_LENGTH,
+                 command_margin_ms: int = DEFAULT_COMMAND_MARGIN_MS) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -111,6 +113,7 @@ class AgiServer:
             self.registry.on_compiled = lambda program: sounds.warm(program.static_prompts())
         self.engine_clock = engine_clock or ReactorClock(reactor)
         self.max_call_duration_ms = max_call_duration_ms
+        self.command_margin_ms = command_margin_ms
         self.factory = FastAgiFactory(self._serve, clock=self.clock, env_timeout_ms=env_timeout_ms,
                                       max_line_length=max_line_length)
         self.active: dict[FastAgiProtocol, LiveCall] = {}
@@ -134,7 +137,7 @@ class AgiServer:
         return cls(scripts_dir or config.scripts_dir, sounds, recordings_dir=config.recordings_dir,
                    records=records, reactor=reactor, engine_clock=engine_clock,
                    max_call_duration_ms=config.max_call_duration, env_timeout_ms=config.env_timeout,
-                   max_line_length=config.max_line_length)
+                   max_line_length=config.max_line_length, command_margin_ms=config.command_margin)
 
     def close(self) -> None:
         """Stop the duration guard and the compile thread (the service does this after the last call)."""
@@ -310,7 +313,10 @@ class AgiServer:
         return record
 
     def _start_sweep(self) -> None:
-        """The duration guard: once a second, close the calls older than ``max_call_duration``.
+        """The guards: once a second, close the calls older than ``max_call_duration``, and those whose
+        command Asterisk has not answered in the longest time it could take plus ``command_margin``
+        (a ``WAIT FOR DIGIT 5000`` after 15 s, a ``STREAM FILE`` after the longest prompt; a ``Dial``,
+        which may bridge for as long as the call lasts, only by the first guard).
 
         The engine checks the duration between statements; this catches a
         single command that never returns (one timer for all calls, not one
@@ -321,10 +327,23 @@ class AgiServer:
         self._sweep.start(SWEEP_S, now=False)
 
     def _overran(self) -> None:
-        limit = self.clock.seconds() - self.max_call_duration_ms / 1000
-        for live in [live for live in self.active.values() if live.since <= limit and live.cut is None]:
-            self._cut(live, f"the call lasted longer than the maximum of {self.max_call_duration_ms / 1000:g} s "
-                            "(a command did not return in time); the server closed the connection")
+        now = self.clock.seconds()
+        limit = now - self.max_call_duration_ms / 1000
+        margin = self.command_margin_ms / 1000
+        for live in list(self.active.values()):
+            if live.cut is not None:
+                continue
+            if live.since <= limit:
+                self._cut(live, f"the call lasted longer than the maximum of {self.max_call_duration_ms / 1000:g} s "
+                                "(a command did not return in time); the server closed the connection")
+                continue
+            late = live.connection.overdue(now, margin)
+            if late is not None:
+                took = (late.max_ms or 0) / 1000 + margin
+                live.log.warning("Asterisk did not answer a command in time; hanging up",
+                                 fields={"command": late.name, "waited_s": f"{took:g}"})
+                self._cut(live, f"Asterisk did not answer {late.name} within {took:g} s (the longest it can "
+                                "take plus a margin); the server closed the connection")
 
     def _cut(self, live: LiveCall, reason: str) -> None:
         live.cut = reason

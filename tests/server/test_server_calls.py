@@ -229,7 +229,8 @@ def test_a_script_error_and_every_other_ending_leave_records(serve, scripts):
 def test_a_command_that_never_returns_is_cut_at_the_maximum_call_duration(serve, scripts):
     write(scripts, "hello.dlg", HELLO)
     clock = task.Clock()
-    running = serve(scripts, clock=clock, max_call_duration_ms=60_000)
+    running = serve(scripts, clock=clock, max_call_duration_ms=60_000,
+                    command_margin_ms=3_600_000)   # the call guard, not the command guard
     held = running.start(HeldAsterisk(FakeAsterisk("hello", uniqueid="d1"), hold_at="WAIT FOR DIGIT"))
     running.live.run(held.reached)
     clock.advance(59)

@@ -157,3 +157,58 @@ def test_a_5000_digit_result_is_a_protocol_error_of_that_call_with_its_record(se
     record = running.last()
     assert record["ended_by"] == "error" and "unexpected reply" in record["error"] and len(record["error"]) < 400
     normal_call(running, "after-5000")
+
+
+def test_an_environment_of_endless_distinct_fields_is_dropped(serve, scripts):
+    """75 MB of distinct ``agi_*`` lines grew the server by 500 MB: past the field count or size the peer is
+    dropped, without a call record (it never was a call)."""
+    from autocall.agi.protocol import MAX_ENV_BYTES, MAX_ENV_FIELDS
+    write(scripts, "hello.dlg", HELLO)
+    running = serve(scripts, clock=task.Clock())         # the environment timeout never comes
+    many = b"".join(b"agi_x%d: 1\n" % n for n in range(MAX_ENV_FIELDS + 1))
+    big = b"".join(b"agi_y%d: %s\n" % (n, b"v" * 1000) for n in range(MAX_ENV_BYTES // 1000 + 1))
+    for flood in (many, big):
+        peer = raw(running, send=flood)
+        running.live.run(peer.finished, timeout=3)     # dropped as soon as the cap is passed
+        assert running.server.calls_started == 0
+    normal_call(running, "after-flood")
+
+
+def silent_at(running, command: str, uniqueid: str, script: str = "hello", keys: str = "1234") -> HeldAsterisk:
+    held = running.start(HeldAsterisk(FakeAsterisk(script, keys=keys, uniqueid=uniqueid), hold_at=command))
+    running.live.run(held.reached)
+    return held
+
+
+def test_a_peer_that_stops_answering_holds_its_call_no_longer_than_the_command_could_take(serve, scripts):
+    """WAIT FOR DIGIT 2000 may take 2 s: with the 10 s margin, a peer silent for longer loses the call,
+    logged and recorded as an error; it no longer holds it for the whole maximum call duration."""
+    write(scripts, "hello.dlg", HELLO)
+    clock = task.Clock()
+    running = serve(scripts, clock=clock)
+    held = silent_at(running, "WAIT FOR DIGIT", "silent1")
+    for _ in range(11):
+        clock.advance(1)
+    assert not held.finished.called
+    for _ in range(2):
+        clock.advance(1)
+    running.live.run(held.finished)
+    running.live.spin_until(lambda: running.server.calls_ended == 1)
+    record = running.last()
+    assert record["call_id"] == "silent1" and record["ended_by"] == "error"
+    assert "did not answer WAIT FOR DIGIT within 12 s" in record["error"]
+
+
+def test_a_bridged_dial_may_last_long(serve, scripts):
+    write(scripts, "dial.dlg", 'dialogue dial\nstart main\n\nstate main:\n    transfer "PJSIP/100"\n'
+                               '    result "back"\n')
+    clock = task.Clock()
+    running = serve(scripts, clock=clock)
+    held = silent_at(running, "EXEC Dial", "dial1", script="dial", keys="")
+    for _ in range(600):
+        clock.advance(1)                               # ten minutes on the phone with the agent
+    assert not held.finished.called
+    held.release()
+    running.live.run(held.finished)
+    running.live.spin_until(lambda: running.server.calls_ended == 1)
+    assert running.last()["error"] is None
