@@ -43,6 +43,8 @@ class Config:
     tts_cache_dir: str = ""
     voice: str = "en-us"
     rate: int = 160
+    tts_max_chars: int = 3_000
+    sound_cache_max_mb: int = 2_048
     # outbound campaigns
     pbx: str = "sim"
     ami_secret: str = field(default="", repr=False)

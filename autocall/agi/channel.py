@@ -47,6 +47,7 @@ Asterisk cannot write.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -59,11 +60,12 @@ from twisted.internet.error import ConnectionClosed
 
 from autocall.agi import protocol as agi
 from autocall.agi.protocol import AgiProtocolError, LocalProtocolError, RemoteProtocolError, Response, UsageError
-from autocall.engine.channel import CallerHangup, ChannelFailure, Prompt, RecordOutcome
+from autocall.engine.channel import CallerHangup, ChannelFailure, Prompt, RecordOutcome, TtsPrompt
 
 log = logging.getLogger("autocall.agi.channel")
 
 RECORDING_FORMAT = "wav"
+DEFAULT_TTS_MAX_CHARS = 3_000
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -92,10 +94,11 @@ class AgiConnectionLike(Protocol):
 class AgiChannel:
     """One call's ``Channel`` over FastAGI. Times are in milliseconds, as in the interface."""
 
-    __slots__ = ("_connection", "_issue", "_sounds", "_known", "_recordings_dir", "_log", "_recorded")
+    __slots__ = ("_connection", "_issue", "_sounds", "_known", "_recordings_dir", "_log", "_recorded", "_tts_left")
 
     def __init__(self, connection: AgiConnectionLike, sounds: Sounds, recordings_dir: str,
-                 *, logger: logging.Logger | logging.LoggerAdapter | None = None) -> None:
+                 *, logger: logging.Logger | logging.LoggerAdapter | None = None,
+                 tts_max_chars: int = DEFAULT_TTS_MAX_CHARS) -> None:
         self._connection = connection
         self._issue = getattr(connection, "issue", None)
         self._sounds = sounds
@@ -103,6 +106,7 @@ class AgiChannel:
         self._recordings_dir = recordings_dir
         self._log = logger or log
         self._recorded: dict[str, int] | None = None
+        self._tts_left = tts_max_chars      # characters this call may still send to text-to-speech
 
     @property
     def call_id(self) -> str:
@@ -119,6 +123,10 @@ class AgiChannel:
     async def play(self, prompt: Prompt, interrupt_keys: str = "") -> str | None:
         name = self._known(prompt) if self._known is not None else None
         if name is None:
+            if type(prompt) is TtsPrompt:
+                prompt = self._within_budget(prompt)
+                if prompt is None:
+                    return None
             try:
                 name = await self._sounds.sound_for(prompt)
             except ConnectionClosed:
@@ -261,6 +269,27 @@ class AgiChannel:
             raise ChannelFailure(f"AGI protocol fault (ours): Asterisk does not know the command "
                                  f"{command.line!r} (510)")
         raise _unexpected(reply, command.name)
+
+    def _within_budget(self, prompt: TtsPrompt) -> TtsPrompt | None:
+        """A text-to-speech prompt to make for this call, cut to what the call may still render
+        (``tts_max_chars`` in all: one call's endless text must not hold the TTS worker for everyone's);
+        None, and the prompt skipped, once nothing is left. Logged (the length, never the text)."""
+        text = prompt.text
+        left = self._tts_left
+        if len(text) <= left:
+            self._tts_left = left - len(text)
+            return prompt
+        cut = text[:left]
+        if " " in cut:
+            cut = cut[:cut.rindex(" ")]          # at a word's end
+        self._tts_left = left - len(cut)
+        if not cut.strip():
+            self._log.warning("call %s: a text-to-speech prompt of %d characters was skipped: the call has used "
+                              "all the text it may render (tts_max_chars)", self.call_id, len(text))
+            return None
+        self._log.warning("call %s: text-to-speech prompt cut from %d to %d characters: a call may render at "
+                          "most tts_max_chars", self.call_id, len(text), len(cut))
+        return dataclasses.replace(prompt, text=cut)
 
     async def _caller_alive(self) -> bool:
         """Probe after a ``result=-1`` that may not be a hangup (see the module docstring)."""

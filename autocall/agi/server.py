@@ -24,7 +24,7 @@ from twisted.internet import task
 from twisted.internet.error import ConnectionClosed
 
 from autocall.agi import protocol as agi
-from autocall.agi.channel import AgiChannel
+from autocall.agi.channel import DEFAULT_TTS_MAX_CHARS, AgiChannel
 from autocall.agi.connection import FastAgiFactory, FastAgiProtocol
 from autocall.agi.logs import CallLog, log_line
 from autocall.agi.params import environment_builtins, missing_params, request_params
@@ -99,7 +99,8 @@ class AgiServer:
                  reactor=None, clock=None, registry: ScriptRegistry | None = None, engine_clock=None,
                  max_call_duration_ms: int = DEFAULT_MAX_DURATION_MS, env_timeout_ms: int = 10_000,
                  max_line_length: int = agi.DEFAULT_MAX_LINE_LENGTH,
-                 command_margin_ms: int = DEFAULT_COMMAND_MARGIN_MS) -> None:
+                 command_margin_ms: int = DEFAULT_COMMAND_MARGIN_MS,
+                 tts_max_chars: int = DEFAULT_TTS_MAX_CHARS) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -114,6 +115,7 @@ class AgiServer:
         self.engine_clock = engine_clock or ReactorClock(reactor)
         self.max_call_duration_ms = max_call_duration_ms
         self.command_margin_ms = command_margin_ms
+        self.tts_max_chars = tts_max_chars
         self.factory = FastAgiFactory(self._serve, clock=self.clock, env_timeout_ms=env_timeout_ms,
                                       max_line_length=max_line_length)
         self.active: dict[FastAgiProtocol, LiveCall] = {}
@@ -137,7 +139,8 @@ class AgiServer:
         return cls(scripts_dir or config.scripts_dir, sounds, recordings_dir=config.recordings_dir,
                    records=records, reactor=reactor, engine_clock=engine_clock,
                    max_call_duration_ms=config.max_call_duration, env_timeout_ms=config.env_timeout,
-                   max_line_length=config.max_line_length, command_margin_ms=config.command_margin)
+                   max_line_length=config.max_line_length, command_margin_ms=config.command_margin,
+                   tts_max_chars=config.tts_max_chars)
 
     def close(self) -> None:
         """Stop the duration guard and the compile thread (the service does this after the last call)."""
@@ -208,7 +211,8 @@ class AgiServer:
             live.log.warning("script unavailable; hanging up",
                              fields={"script": route.name, "reason": str(unavailable)})
             return await self._refuse(live, environment, started, str(unavailable))
-        channel = AgiChannel(connection, self.sounds, self.recordings_dir, logger=live.log)
+        channel = AgiChannel(connection, self.sounds, self.recordings_dir, logger=live.log,
+                             tts_max_chars=self.tts_max_chars)
         try:
             params, builtins = await self._values(live, program, environment, channel)
         except CallerHangup as exc:

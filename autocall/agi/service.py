@@ -62,7 +62,7 @@ class AgiService(service.Service):
     name = "autocall-agi"
 
     def __init__(self, server: AgiServer, endpoint: str, *, grace_period_ms: int = 30_000, records=None,
-                 reactor=None) -> None:
+                 reactor=None, sound_cache_max_bytes: int = 0) -> None:
         self.server = server
         self.endpoint = endpoint
         self.grace_period_ms = grace_period_ms
@@ -71,6 +71,8 @@ class AgiService(service.Service):
         self.port = None
         self._hurry = False
         self._stopping: defer.Deferred | None = None
+        self._cache_keeper = None
+        self.sound_cache_max_bytes = sound_cache_max_bytes
 
     @property
     def address(self) -> tuple[str, int]:
@@ -96,6 +98,11 @@ class AgiService(service.Service):
                                 "is another server running there? choose another --port or --host")
             raise UserError(f"{self.endpoint}: cannot listen ({failure.getErrorMessage()})")
         self.port = outcome[0]
+        sounds = self.server.sounds
+        if self.sound_cache_max_bytes > 0 and hasattr(sounds, "remembered"):
+            from autocall.agi.sounds import CacheKeeper
+            self._cache_keeper = CacheKeeper(sounds, self.sound_cache_max_bytes, self.reactor)
+            self._cache_keeper.start()
         service.Service.startService(self)
 
     def stopService(self) -> defer.Deferred:
@@ -115,6 +122,13 @@ class AgiService(service.Service):
         server, clock = self.server, self.reactor
         if self.port is not None:
             await defer.maybeDeferred(self.port.stopListening)
+        if self._cache_keeper is not None:
+            self._cache_keeper.stop()
+        stop_warming = getattr(server.sounds, "stop_warming", None)
+        if stop_warming is not None:
+            dropped = stop_warming()          # no new call will need them; the calls' renders go on
+            if dropped:
+                log_event(log, logging.INFO, "warm-up renders cancelled", prompts=dropped)
         waiting = len(server.factory.connections)
         log_event(log, logging.INFO, "stopping: no new calls", calls_in_progress=len(server.active),
                   grace_period_s=self.grace_period_ms / 1000)
@@ -132,6 +146,9 @@ class AgiService(service.Service):
             log_event(log, logging.INFO, "every call in progress finished")
         server.close()
         self._close_records()
+        stop_sounds = getattr(server.sounds, "stop", None)
+        if stop_sounds is not None:
+            stop_sounds()
         library = getattr(server.sounds, "library", None)
         if library is not None:
             library.close()
@@ -171,7 +188,8 @@ def serve(config, *, scripts_dir: str | None = None, reactor=None) -> int:
     records = RecordWriter(config.database, reactor)
     server = AgiServer.from_config(config, reactor=reactor, records=records, scripts_dir=scripts_dir)
     agi_service = AgiService(server, endpoint_description(config.host, config.port),
-                             grace_period_ms=config.grace_period, records=records, reactor=reactor)
+                             grace_period_ms=config.grace_period, records=records, reactor=reactor,
+                             sound_cache_max_bytes=config.sound_cache_max_mb * 1_000_000)
     agi_service.startService()
     host, port = agi_service.address
     log_event(log, logging.INFO, "listening", host=host, port=port, scripts_dir=scripts_dir,
