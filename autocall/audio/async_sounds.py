@@ -12,7 +12,9 @@ Who waits for what:
 - renders and conversions run at most ``workers`` at a time, taken from a
   queue in priority order: first the prompts a call is waiting for, then the
   warm-ups (a script's fixed prompts, rendered ahead after it compiles). A
-  warm-up a call starts waiting for moves up to the calls' priority;
+  warm-up a call starts waiting for moves up to the calls' priority. One
+  warm-up at most runs at a time: renders share one TTS process, so a call's
+  render waits for at most that one;
 - ``stop_warming()`` drops the queued warm-ups (a stopping server has no use
   for them); ``stop()`` drops everything queued, waiting only for the jobs
   already running.
@@ -31,6 +33,7 @@ from autocall.audio.errors import AudioError
 from autocall.engine.channel import Prompt, SoundPrompt
 
 DEFAULT_THREADS = 4
+MAX_WARMING = 1
 FOR_A_CALL, WARM_UP = 0, 1
 
 
@@ -69,6 +72,7 @@ class AsyncSounds:
         self._queue: list[tuple[int, int, _Job]] = []
         self._order = itertools.count()
         self._running = 0
+        self._warming = 0
         self._stopped = False
 
     @property
@@ -127,11 +131,16 @@ class AsyncSounds:
     def _dispatch(self) -> None:
         queue = self._queue
         while self._running < self._workers and queue:
-            priority, _, job = heapq.heappop(queue)
+            priority, _, job = queue[0]
             if job.started or priority != job.priority:
-                continue                         # promoted (a newer entry stands for it) or dropped
+                heapq.heappop(queue)             # promoted (a newer entry stands for it) or dropped
+                continue
+            if priority == WARM_UP and self._warming >= MAX_WARMING:
+                return                           # only warm-ups are left, and one is running
+            heapq.heappop(queue)
             job.started = True
             self._running += 1
+            self._warming += priority == WARM_UP
             work = threads.deferToThreadPool(self._reactor, self._threadpool(), self._library.name_for, job.prompt)
             work.addBoth(self._deliver, job)
 
@@ -146,6 +155,7 @@ class AsyncSounds:
 
     def _deliver(self, outcome, job: _Job) -> None:
         self._running -= 1
+        self._warming -= job.priority == WARM_UP
         if self._jobs.get(job.prompt) is job:
             del self._jobs[job.prompt]
         # Each caller has its own Deferred: one caller's callbacks cannot change what another receives.
