@@ -280,8 +280,7 @@ class AgiChannel:
             self._tts_left = left - len(text)
             return prompt
         cut = text[:left]
-        if " " in cut:
-            cut = cut[:cut.rindex(" ")]          # at a word's end
+        cut = cut[:max(cut.rfind(" "), 0)]       # at a word's end (no word fits: nothing)
         self._tts_left = left - len(cut)
         if not cut.strip():
             self._log.warning("call %s: a text-to-speech prompt of %d characters was skipped: the call has used "

@@ -175,3 +175,26 @@ def test_a_stop_records_the_calls_parked_on_a_render(serve, scripts):
     assert all(row[1] == "error" and "stopped at once" in row[2] for row in stored)
     sounds.asked[0].callback("tts/late")                 # the render ends after all: nothing happens
     running.writer = None                                 # closed by the stop
+
+
+def test_a_stop_drops_the_queued_warm_ups(serve, scripts, tmp_path):
+    """A script edited just before a stop queued hundreds of warm-up renders: the stop drops them (it
+    waited for all of them, a minute and more), and the calls' records are written as always."""
+    import time
+    from autocall.agi.service import AgiService
+    from autocall.agi.sounds import PlayableSounds
+    from autocall.audio.async_sounds import AsyncSounds
+    from autocall.audio.library import SoundLibrary
+    from autocall.engine.channel import TtsPrompt
+    library = SoundLibrary(tmp_path / "sounds")
+    running = serve(scripts)
+    sounds = PlayableSounds(AsyncSounds(library, running.live.reactor), library)
+    running.server.sounds = sounds
+    sounds.warm([TtsPrompt(f"Warm-up prompt number {n}.") for n in range(200)])
+    service = AgiService(running.server, "tcp:0", grace_period_ms=0, records=running.writer)
+    started = time.monotonic()
+    running.live.run(service.stopService(), timeout=20)
+    assert time.monotonic() - started < 10 and library.renders <= 2
+    import threading                                      # and nothing renders on after the stop
+    assert not [t for t in threading.enumerate() if "autocall-sounds" in t.name and t.is_alive()]
+    running.writer = None                                 # closed by the stop
