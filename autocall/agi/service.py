@@ -192,6 +192,8 @@ def serve(config, *, scripts_dir: str | None = None, reactor=None) -> int:
                              sound_cache_max_bytes=config.sound_cache_max_mb * 1_000_000)
     agi_service.startService()
     host, port = agi_service.address
+    from twisted.logger import globalLogBeginner
+    globalLogBeginner.beginLoggingTo([TwistedLogBridge(files)], discardBuffer=True, redirectStandardIO=False)
     log_event(log, logging.INFO, "listening", host=host, port=port, scripts_dir=scripts_dir,
               database=config.database, sounds_dir=config.sounds_dir, open_files_limit=files, pid=os.getpid())
     for path in script_files(scripts_dir):
@@ -225,6 +227,49 @@ def serve(config, *, scripts_dir: str | None = None, reactor=None) -> int:
         for number, old in previous.items():
             signal.signal(number, old)
     return 0
+
+
+class TwistedLogBridge:
+    """Twisted's own log events, as our log lines: its errors as errors, and the one warning a server
+    operator must see, running out of file descriptors (Twisted then accepts each new connection
+    with a reserved descriptor and closes it at once, so the server goes on serving the calls it has).
+    That one is said once per ``every_s`` with how many connections were refused meanwhile."""
+
+    def __init__(self, open_files_limit: int, clock=None, every_s: float = 10.0) -> None:
+        import time
+        self.open_files_limit = open_files_limit
+        self._now = clock.seconds if clock is not None else time.monotonic
+        self.every_s = every_s
+        self._refused = 0
+        self._said_at: float | None = None
+        self._log = logging.getLogger("autocall.agi.service")
+
+    def __call__(self, event: dict) -> None:
+        from twisted.logger import LogLevel, formatEvent
+        text = formatEvent(event)
+        if "EMFILE" in text or "Could not accept new connection" in text:
+            if "releasing reserved" in text or "Could not accept" in text:
+                self._out_of_files(text)
+            return
+        level = event.get("log_level")
+        if level not in (LogLevel.error, LogLevel.critical) and "log_failure" not in event:
+            return
+        failure = event.get("log_failure")
+        if failure is not None:
+            text = f"{text}: {failure.getErrorMessage()}" if text else failure.getErrorMessage()
+        log_event(self._log, logging.ERROR, "twisted: " + " ".join(text.split())[:500])
+
+    def _out_of_files(self, text: str) -> None:
+        self._refused += 1
+        now = self._now()
+        if self._said_at is not None and now - self._said_at < self.every_s:
+            return
+        self._said_at = now
+        refused, self._refused = self._refused, 0
+        log_event(self._log, logging.ERROR,
+                  "out of file descriptors: new connections are refused until calls end; the calls in "
+                  "progress go on (raise the open files limit: ulimit -n, or LimitNOFILE= in the service unit)",
+                  open_files_limit=self.open_files_limit, refused=refused)
 
 
 def _stop_reactor(outcome, reactor) -> None:

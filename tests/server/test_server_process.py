@@ -57,14 +57,20 @@ def run_autocall(*args: str, cwd: Path, env: dict | None = None) -> subprocess.C
 class Server:
     """`autocall serve` on a free port, its stderr read line by line."""
 
-    def __init__(self, folder: Path, grace: str = "30s") -> None:
+    def __init__(self, folder: Path, grace: str = "30s", open_files: int | None = None) -> None:
         scripts = folder / "scripts"
         write(scripts, "slow.dlg", SLOW)
         self.database = folder / "calls.db"
         (folder / "autocall.toml").write_text(f'database = "{self.database}"\nsounds_dir = "{folder / "sounds"}"\n'
                                               f'grace_period = "{grace}"\n')
+        limit = None
+        if open_files is not None:
+            def limit():
+                import resource
+                resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
         self.process = autocall("serve", "--scripts", str(scripts), "--port", "0", cwd=folder,
-                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=False, bufsize=0)
+                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=False, bufsize=0,
+                                preexec_fn=limit)
         self.lines: list[str] = []
         self._partial = b""
         self._selector = selectors.DefaultSelector()
@@ -119,8 +125,8 @@ class Server:
 def server_process(tmp_path):
     started: list[Server] = []
 
-    def start(grace: str = "30s") -> Server:
-        server = Server(tmp_path, grace)
+    def start(grace: str = "30s", open_files: int | None = None) -> Server:
+        server = Server(tmp_path, grace, open_files)
         started.append(server)
         return server
 
@@ -173,6 +179,28 @@ def test_sighup_stops_gracefully_like_sigterm(server_process, live_reactor):
     assert server.finish() == 0
     [record] = server.records()
     assert (record["call_id"], record["ended_by"], record["result"]) == ("hup1", "hangup", "pressed 7")
+
+
+def test_out_of_file_descriptors_is_logged_and_serving_goes_on(server_process, live_reactor):
+    """A server at its open files limit: the connections past it are refused (closed at once), one clear
+    line says why and what to do, and once calls end the server takes new ones."""
+    server = server_process(open_files=64)
+    assert "open_files_limit=64" in server.wait_for("msg=listening")
+    peers = []
+    for _ in range(80):
+        peers.append(live_reactor.run(connect_raw(live_reactor.reactor, "127.0.0.1", server.port)))
+    line = server.wait_for("out of file descriptors")
+    assert "level=error" in line and "ulimit -n" in line and "Traceback" not in "".join(server.lines)
+    for peer in peers:
+        peer.transport.abortConnection()
+    for peer in peers:
+        live_reactor.run(peer.finished)
+    held = hold_a_call(live_reactor, server.port, "fd1")
+    held.release()
+    live_reactor.run(held.finished)
+    server.process.send_signal(signal.SIGTERM)
+    assert server.finish() == 0
+    assert [record["call_id"] for record in server.records()] == ["fd1"]
 
 
 def test_after_the_grace_period_the_calls_left_are_hung_up_and_recorded(server_process, live_reactor):
