@@ -37,6 +37,7 @@ database) is stored as ``<id>-2``, ``-3``... rather than overwriting it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -369,7 +370,11 @@ def _unique_id(conn: sqlite3.Connection, record: CallRecord) -> None:
 
 
 class _Checkpointer:
-    """Checkpoints the WAL every few seconds from a thread of its own (SQLite releases the GIL meanwhile)."""
+    """Checkpoints the WAL every few seconds from a thread of its own (SQLite releases the GIL meanwhile).
+
+    It never stops while the writer is open: a checkpoint that fails (the database locked for long, gone,
+    a full disk) is logged once, with the fix, and tried again at the next turn on a fresh connection;
+    the line saying it works again follows. Without checkpoints the WAL file grows without bound."""
 
     def __init__(self, connect, database: str, every: float) -> None:
         self._connect = connect
@@ -377,6 +382,8 @@ class _Checkpointer:
         self._every = every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="autocall-checkpoint", daemon=True)
+        self.checkpoints = 0       # checkpoints done
+        self.failures = 0          # checkpoints that failed
 
     def start(self) -> None:
         self._thread.start()
@@ -387,14 +394,34 @@ class _Checkpointer:
 
     def _run(self) -> None:
         conn = None
+        failing = False
         try:
             while not self._stop.wait(self._every):
-                if conn is None:
-                    conn = self._connect(self._database)
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except Exception as exc:   # checkpoints are housekeeping: readers and later commits still work
-            log.warning("WAL checkpoints stopped: %s: %s", exc.__class__.__name__, exc,
-                        extra={"fields": {"database": self._database}})
+                try:
+                    if conn is None:
+                        conn = self._connect(self._database)
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except Exception as exc:
+                    self.failures += 1
+                    if not failing:
+                        problem = (database_problem(self._database, exc) if isinstance(exc, sqlite3.Error)
+                                   else f"{self._database}: {_describe(exc)}")
+                        log.error("WAL checkpoint failed: %s; tried again every %g s", problem, self._every,
+                                  extra={"fields": {"database": self._database}})
+                    failing = True
+                    if conn is not None:
+                        with contextlib.suppress(Exception):
+                            conn.close()
+                    conn = None
+                    continue
+                self.checkpoints += 1
+                if failing:
+                    failing = False
+                    log.warning("WAL checkpoints work again", extra={"fields": {"database": self._database}})
+        except BaseException as exc:      # never silently: the thread itself is going away
+            log.error("WAL checkpoints stopped: %s", _describe(exc), extra={"fields": {"database": self._database}})
+            raise
         finally:
             if conn is not None:
-                conn.close()
+                with contextlib.suppress(Exception):
+                    conn.close()

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import sqlite3
+import time
 
 import pytest
 from hypothesis import given, strategies as st
@@ -356,3 +357,38 @@ def test_a_prompt_that_cannot_be_made_is_a_channel_failure_without_its_text():
     assert failure.check(ChannelFailure) and "espeak failed" in str(failure.value)
     assert "4739" not in str(failure.value)
     json.dumps(str(failure.value))
+
+
+def test_the_wal_checkpointer_never_stops_silently(tmp_path, caplog):
+    """Checkpoints that fail (here: the database cannot be opened for a while) are logged once with the
+    file and tried again; when they work again it says so and the checkpoints go on."""
+    import threading
+    from autocall.agi.records import _Checkpointer
+    from autocall.store.db import connect
+    path = str(tmp_path / "wal.db")
+    connect(path).close()
+    broken = threading.Event()
+    broken.set()
+
+    def flaky(database):
+        if broken.is_set():
+            raise sqlite3.OperationalError("unable to open database file")
+        return connect(database)
+
+    caplog.set_level(logging.WARNING, logger="autocall")
+    keeper = _Checkpointer(flaky, path, every=0.005)
+    keeper.start()
+    try:
+        deadline = time.monotonic() + 10
+        while keeper.failures < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)          # a real thread on an Event's timeout: nothing to inject a clock into
+        broken.clear()
+        while keeper.checkpoints < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        keeper.stop()
+    assert keeper.failures >= 3 and keeper.checkpoints >= 3
+    lines = [r.getMessage() for r in caplog.records]
+    failed = [line for line in lines if "WAL checkpoint failed" in line]
+    assert len(failed) == 1 and path in failed[0] and "tried again" in failed[0]
+    assert "WAL checkpoints work again" in lines
