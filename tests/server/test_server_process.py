@@ -173,6 +173,7 @@ def test_sighup_stops_gracefully_like_sigterm(server_process, live_reactor):
     held = hold_a_call(live_reactor, server.port, "hup1")
     server.process.send_signal(signal.SIGHUP)
     server.wait_for("SIGHUP: stopping gracefully")
+    server.wait_for("stopping: no new calls")
     assert refuses_connections(live_reactor, server.port)
     held.release()
     live_reactor.run(held.finished)
