@@ -152,10 +152,14 @@ def refuses_connections(live, port: int) -> bool:
     return False
 
 
-def test_sigterm_stops_listening_and_lets_the_call_in_progress_finish(server_process, live_reactor):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_stops_listening_and_lets_the_call_in_progress_finish(server_process, live_reactor, signum):
+    """SIGHUP (the terminal that started ``serve`` closed) stops as gracefully as SIGTERM: before, the
+    process died at once and the records of the calls in progress were lost."""
     server = server_process()
     held = hold_a_call(live_reactor, server.port, "g1")
-    server.process.send_signal(signal.SIGTERM)
+    server.process.send_signal(signum)
+    server.wait_for(f"{signum.name}: stopping gracefully")
     server.wait_for("stopping: no new calls")
     assert refuses_connections(live_reactor, server.port)
     held.release()
@@ -164,22 +168,6 @@ def test_sigterm_stops_listening_and_lets_the_call_in_progress_finish(server_pro
     [record] = server.records()
     assert (record["call_id"], record["ended_by"], record["result"]) == ("g1", "hangup", "pressed 7")
     assert "every call in progress finished" in "".join(server.lines)
-
-
-def test_sighup_stops_gracefully_like_sigterm(server_process, live_reactor):
-    """Closing the terminal that started ``serve`` sends SIGHUP: the calls in progress still finish and are
-    recorded (before, the process died at once and their records were lost)."""
-    server = server_process()
-    held = hold_a_call(live_reactor, server.port, "hup1")
-    server.process.send_signal(signal.SIGHUP)
-    server.wait_for("SIGHUP: stopping gracefully")
-    server.wait_for("stopping: no new calls")
-    assert refuses_connections(live_reactor, server.port)
-    held.release()
-    live_reactor.run(held.finished)
-    assert server.finish() == 0
-    [record] = server.records()
-    assert (record["call_id"], record["ended_by"], record["result"]) == ("hup1", "hangup", "pressed 7")
 
 
 def test_out_of_file_descriptors_is_logged_and_serving_goes_on(server_process, live_reactor):
