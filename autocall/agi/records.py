@@ -344,7 +344,7 @@ def _storable(record: CallRecord, why: str) -> CallRecord:
     for name in store.JSON_COLUMNS:
         value = getattr(record, name)
         try:
-            store.encode_json(value).encode("utf-8")
+            json.dumps(value, ensure_ascii=False).encode("utf-8")     # what storing it does, as strictly
         except Exception:
             changes[name] = {} if isinstance(value, dict) else []
             left_out.append(name)

@@ -32,7 +32,7 @@ _ENCODE = (c_make_encoder(None, _not_json, encode_basestring, None, ": ", ", ", 
 _join = "".join
 
 
-def encode_json(value: object) -> str:
+def _json(value: object) -> str:
     """``json.dumps(value, ensure_ascii=False)``; an empty list or dict (most columns of most calls) for free."""
     if not value:
         kind = type(value)
@@ -49,8 +49,8 @@ def call_row(record: CallRecord, channel: str = "", attempt_id: int | None = Non
     """The ``calls`` row of ``record``, in the column order of ``insert_calls``."""
     return (record.call_id, record.script, record.caller, record.called, channel, record.started_at,
             record.ended_at, round(record.duration, 3), record.ended_by, record.result, record.error, record.keys,
-            encode_json(record.path), encode_json(record.prompts), encode_json(record.inputs), encode_json(record.transfers),
-            encode_json(record.recordings), encode_json(record.variables), encode_json(record.log),
+            _json(record.path), _json(record.prompts), _json(record.inputs), _json(record.transfers),
+            _json(record.recordings), _json(record.variables), _json(record.log),
             1 if record.optout else 0, attempt_id, origin)
 
 
@@ -72,7 +72,7 @@ def insert_calls(conn: sqlite3.Connection, calls: list[tuple[CallRecord, str, in
             this = _INSERT_PLAIN
             row = (record.call_id, record.script, record.caller, record.called, channel, record.started_at,
                    record.ended_at, round(record.duration, 3), record.ended_by, record.result, record.keys,
-                   encode_json(record.path), encode_json(record.prompts), encode_json(record.inputs), encode_json(record.variables), origin)
+                   _json(record.path), _json(record.prompts), _json(record.inputs), _json(record.variables), origin)
         else:
             this = _INSERT
             row = call_row(record, channel, attempt_id, origin)
