@@ -94,13 +94,14 @@ class AgiConnectionLike(Protocol):
 class AgiChannel:
     """One call's ``Channel`` over FastAGI. Times are in milliseconds, as in the interface."""
 
-    __slots__ = ("_connection", "_issue", "_sounds", "_known", "_recordings_dir", "_log", "_recorded", "_tts_left")
+    __slots__ = ("_connection", "_issue", "_until_lost", "_sounds", "_known", "_recordings_dir", "_log", "_recorded", "_tts_left")
 
     def __init__(self, connection: AgiConnectionLike, sounds: Sounds, recordings_dir: str,
                  *, logger: logging.Logger | logging.LoggerAdapter | None = None,
                  tts_max_chars: int = DEFAULT_TTS_MAX_CHARS) -> None:
         self._connection = connection
         self._issue = getattr(connection, "issue", None)
+        self._until_lost = getattr(connection, "until_lost", None)
         self._sounds = sounds
         self._known = getattr(sounds, "known", None)
         self._recordings_dir = recordings_dir
@@ -128,9 +129,12 @@ class AgiChannel:
                 if prompt is None:
                     return None
             try:
-                name = await self._sounds.sound_for(prompt)
+                made = self._sounds.sound_for(prompt)
+                name = await (self._until_lost(made) if self._until_lost is not None else made)
             except ConnectionClosed:
                 raise CallerHangup("Asterisk closed the connection while the prompt was being made") from None
+            except RemoteProtocolError as exc:
+                raise ChannelFailure(f"AGI protocol fault (Asterisk's) while the prompt was being made: {exc}") from None
         reply = await self._send(agi.stream_file, name, interrupt_keys)
         result = reply.result
         if result == 0:                         # the usual answers first (what _key_of says of them)

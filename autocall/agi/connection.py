@@ -71,7 +71,7 @@ class FastAgiProtocol:
     """
 
     __slots__ = ("transport", "factory", "environment", "hung_up", "_agi", "_pending", "_queue",
-                 "_env_timer", "_closed", "_env_waiters", "_task", "_socket", "sent", "sent_at")
+                 "_env_timer", "_closed", "_env_waiters", "_task", "_socket", "sent", "sent_at", "_watchers")
 
     def __init__(self, factory: FastAgiFactory) -> None:
         self.factory = factory
@@ -86,6 +86,7 @@ class FastAgiProtocol:
         self._env_waiters: list[defer.Deferred] | None = None
         self._task: _CallTask | None = None       # the call's coroutine, while it runs
         self._socket = None                       # where commands go straight (see _write)
+        self._watchers: list[defer.Deferred] | None = None   # until_lost's
         self.sent: Command | None = None          # the last command sent, and when (factory.clock): for
         self.sent_at = 0.0                        # the server's check that Asterisk answers in time
 
@@ -240,6 +241,34 @@ class FastAgiProtocol:
             self._pending = d
         return d
 
+    def until_lost(self, work: defer.Deferred) -> defer.Deferred:
+        """A new Deferred with ``work``'s result, or failing with the connection-loss reason if the
+        connection goes first: a call waiting for something other than Asterisk (a prompt being
+        rendered, its script compiled) ends at once when hung up, at a stop too, rather than when that
+        work is done. ``work`` itself goes on for whoever else waits for it."""
+        if self._closed is not None:
+            work.addErrback(lambda _: None)
+            return defer.fail(self._closed)
+        if work.called:
+            return work
+        watcher: defer.Deferred = defer.Deferred()
+        if self._watchers is None:
+            self._watchers = []
+        self._watchers.append(watcher)
+
+        def done(result):
+            if not watcher.called:
+                if self._watchers is not None and watcher in self._watchers:
+                    self._watchers.remove(watcher)
+                if isinstance(result, Failure):
+                    watcher.errback(result)
+                else:
+                    watcher.callback(result)
+            return None          # a result that came after the connection went is dropped
+
+        work.addBoth(done)
+        return watcher
+
     def wait_environment(self) -> defer.Deferred:
         """A new Deferred that fires with the environment (at once if it has come), or fails if dropped first.
 
@@ -354,10 +383,11 @@ class FastAgiProtocol:
         if self._env_waiters:
             waiting.extend(self._env_waiters)
             self._env_waiters = None
+        if self._watchers:
+            waiting.extend(self._watchers)     # until_lost: waiting for other work, woken now
+            self._watchers = None
         if task is not None:
             task.step(None, reason)
-        elif self._task is not None:
-            self._task.connection_lost(reason)    # parked on something else than a reply
         for d in waiting:
             d.errback(reason)
 
@@ -429,7 +459,7 @@ class _CallTask:
     ``ended(failure or None, connection)`` is called once the coroutine is over.
     """
 
-    __slots__ = ("coro", "connection", "ended", "_stepping", "_early", "_waiting")
+    __slots__ = ("coro", "connection", "ended", "_stepping", "_early")
 
     def __init__(self, coro, connection: FastAgiProtocol, ended) -> None:
         self.coro = coro
@@ -437,15 +467,6 @@ class _CallTask:
         self.ended = ended
         self._stepping = False
         self._early = _NOTHING
-        self._waiting: defer.Deferred | None = None    # the Deferred the coroutine is parked on
-
-    def connection_lost(self, reason: Failure) -> None:
-        """The connection went while the coroutine waits on a Deferred (a render, a compile): wake it now
-        with ``reason`` rather than when that work is done, so a call hung up at a stop gets its record at
-        once. The Deferred's result, when it comes, is dropped (each waiter has a Deferred of its own)."""
-        if self._waiting is not None and self.coro is not None:
-            self._waiting = None
-            self.step(None, reason)
 
     def start(self) -> None:
         self.connection._task = self
@@ -475,25 +496,20 @@ class _CallTask:
                 continue
             # A Deferred that may fire while it is being added to: take that result in this loop.
             self._stepping = True
-            yielded.addBoth(self._fired, yielded)
+            yielded.addBoth(self._fired)
             self._stepping = False
             result, self._early = self._early, _NOTHING
             if result is _NOTHING:
-                self._waiting = yielded
                 return
             value, failure = (None, result) if isinstance(result, Failure) else (result, None)
 
-    def _fired(self, result, fired: defer.Deferred) -> None:
+    def _fired(self, result) -> None:
         if self._stepping:
             self._early = result
-        elif fired is not self._waiting:
-            pass                 # woken already by connection_lost: this result comes too late
+        elif isinstance(result, Failure):
+            self.step(None, result)
         else:
-            self._waiting = None
-            if isinstance(result, Failure):
-                self.step(None, result)
-            else:
-                self.step(result, None)
+            self.step(result, None)
         return None              # the failure, if any, is the coroutine's now
 
     def _finish(self, failure: Failure | None) -> None:

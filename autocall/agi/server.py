@@ -174,9 +174,12 @@ class AgiServer:
             outcome = await self._dialogue(live, environment, started)
             # The dialogue runs from here, not inside _dialogue: one coroutine less on the way of every reply.
             record = outcome if type(outcome) is CallRecord else await outcome.run()
-        except ConnectionClosed:   # gone while the call waited for its script (see _CallTask.connection_lost)
+        except ConnectionClosed:   # gone while the call waited for its script (connection.until_lost)
             record = self._record(live, environment, started, ENDED_CALLER,
                                   note="Asterisk closed the connection before the dialogue began")
+        except AgiProtocolError as exc:
+            record = self._record(live, environment, started, ENDED_ERROR,
+                                  error=f"AGI protocol fault (Asterisk's) before the dialogue began: {exc}")
         except Exception as exc:   # a bug in this layer must still leave the call's record
             live.log.exception("the server failed during the call")
             record = self._record(live, environment, started, ENDED_ERROR,
@@ -206,7 +209,7 @@ class AgiServer:
         try:
             program = self.registry.current(route.path)
             if program is None:
-                program = await self.registry.load(route.path)
+                program = await connection.until_lost(self.registry.load(route.path))
         except ScriptUnavailable as unavailable:
             live.log.warning("script unavailable; hanging up",
                              fields={"script": route.name, "reason": str(unavailable)})
