@@ -22,7 +22,8 @@ NOT_SETTINGS = frozenset({ENV_PREFIX + "CONFIG", ENV_PREFIX + "DEBUG"})
 SECRET_KEYS = frozenset({"ami_secret"})
 _PATH_KEYS = frozenset({"database", "scripts_dir", "sounds_dir", "recordings_dir", "tts_cache_dir"})
 _LIST_KEYS = frozenset({"allowed_peers"})
-_DURATION_KEYS = frozenset({"grace_period", "max_call_duration", "env_timeout", "ami_ping_interval"})
+_DURATION_KEYS = frozenset({"grace_period", "max_call_duration", "env_timeout", "command_margin",
+                            "ami_ping_interval"})
 # Tables kept as tables (not flattened into keys), set in the file only: [services.NAME] and [events].
 _TABLES = frozenset({"services", "events"})
 _NO_TABLE: Mapping = MappingProxyType({})
@@ -42,6 +43,7 @@ class Config:
     grace_period: int = 30_000
     env_timeout: int = 10_000
     max_line_length: int = 16_384
+    command_margin: int = 10_000
     # calls
     max_call_duration: int = 3_600_000
     recordings_dir: str = "recordings"
@@ -50,6 +52,8 @@ class Config:
     tts_cache_dir: str = ""
     voice: str = "en-us"
     rate: int = 160
+    tts_max_chars: int = 3_000
+    sound_cache_max_mb: int = 2_048
     # outbound campaigns
     pbx: str = "sim"
     ami_secret: str = field(default="", repr=False)

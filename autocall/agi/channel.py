@@ -47,6 +47,7 @@ Asterisk cannot write.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -60,12 +61,13 @@ from twisted.internet.error import ConnectionClosed
 
 from autocall.agi import protocol as agi
 from autocall.agi.protocol import AgiProtocolError, LocalProtocolError, RemoteProtocolError, Response, UsageError
-from autocall.engine.channel import ALL_KEYS, CallerHangup, ChannelFailure, Prompt, RecordOutcome
+from autocall.engine.channel import ALL_KEYS, CallerHangup, ChannelFailure, Prompt, RecordOutcome, TtsPrompt
 
 log = logging.getLogger("autocall.agi.channel")
 
 RECORDING_FORMAT = "wav"
 MAX_TYPEAHEAD = 64          # keys kept ahead of the inputs; past this a prompt lets Asterisk drop them
+DEFAULT_TTS_MAX_CHARS = 3_000
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -94,13 +96,15 @@ class AgiConnectionLike(Protocol):
 class AgiChannel:
     """One call's ``Channel`` over FastAGI. Times are in milliseconds, as in the interface."""
 
-    __slots__ = ("_connection", "_issue", "_sounds", "_known", "_recordings_dir", "_log", "_recorded", "_typed",
-                 "_private")
+    __slots__ = ("_connection", "_issue", "_until_lost", "_sounds", "_known", "_recordings_dir", "_log", "_recorded",
+                 "_typed", "_private", "_tts_left")
 
     def __init__(self, connection: AgiConnectionLike, sounds: Sounds, recordings_dir: str,
-                 *, logger: logging.Logger | logging.LoggerAdapter | None = None) -> None:
+                 *, logger: logging.Logger | logging.LoggerAdapter | None = None,
+                 tts_max_chars: int = DEFAULT_TTS_MAX_CHARS) -> None:
         self._connection = connection
         self._issue = getattr(connection, "issue", None)
+        self._until_lost = getattr(connection, "until_lost", None)
         self._sounds = sounds
         self._known = getattr(sounds, "known", None)
         self._recordings_dir = recordings_dir
@@ -108,6 +112,7 @@ class AgiChannel:
         self._recorded: dict[str, int] | None = None
         self._typed: deque[str] | None = None      # type-ahead: keys pressed while a prompt spoke
         self._private: list[str] | None = None     # secret prompts' sounds, discarded by close()
+        self._tts_left = tts_max_chars              # characters this call may still send to text-to-speech
 
     @property
     def call_id(self) -> str:
@@ -127,7 +132,17 @@ class AgiChannel:
             return typed.popleft()              # typed ahead: the prompt is interrupted before it starts
         name = self._known(prompt) if self._known is not None else None
         if name is None:
-            name = await self._sounds.sound_for(prompt)
+            if type(prompt) is TtsPrompt:
+                prompt = self._within_budget(prompt)
+                if prompt is None:
+                    return None
+            try:
+                made = self._sounds.sound_for(prompt)
+                name = await (self._until_lost(made) if self._until_lost is not None else made)
+            except ConnectionClosed:
+                raise CallerHangup("Asterisk closed the connection while the prompt was being made") from None
+            except RemoteProtocolError as exc:
+                raise ChannelFailure(f"AGI protocol fault (Asterisk's) while the prompt was being made: {exc}") from None
             if getattr(prompt, "secret", False):
                 if self._private is None:
                     self._private = []
@@ -227,11 +242,10 @@ class AgiChannel:
             if dialled.result == -2:
                 raise ChannelFailure("Asterisk has no Dial application (EXEC Dial answered result=-2)")
             # GET VARIABLE still answers on a dead channel (agi-probe-session.log #5024).
-            status_reply = await self._send(agi.get_variable, "DIALSTATUS", caller_facing=False)
+            status = await self.get_variable("DIALSTATUS") or ""
         except CallerHangup as gone:
             # Dialled, then the socket closed (AGIEXITONHANGUP=yes): the status is lost with it.
             raise CallerHangup(str(gone), dialstatus="") from None
-        status = status_reply.data if status_reply.result == 1 and status_reply.data else ""
         if status == "ANSWER":
             return status   # bridged, and the bridge is over: Dial returns -1 then
         if dialled.result == -1 or self._connection.hung_up:
@@ -240,6 +254,12 @@ class AgiChannel:
         if not status:
             raise ChannelFailure(f"Dial of {destination!r} ended without setting DIALSTATUS")
         return status
+
+    async def get_variable(self, name: str) -> str | None:
+        """``GET VARIABLE name``: its value, or None when unset. It still answers on a dead channel
+        (agi-probe-session.log #5024), so it is not refused after Asterisk's ``HANGUP`` line."""
+        reply = await self._send(agi.get_variable, name, caller_facing=False)
+        return reply.data if reply.result == 1 and reply.data is not None else None
 
     async def set_variable(self, name: str, value: str) -> None:
         # Allowed on a dead channel (agi-probe-session.log #7776), so no hung_up check first.
@@ -263,6 +283,11 @@ class AgiChannel:
     @types.coroutine
     def _send(self, build, *args, caller_facing: bool = True):
         """Build and send one command; return its 200 reply or raise the engine's exception.
+
+        The one mapping from AGI replies to errors, for the server's own commands too
+        (``get_variable``): 511 (dead channel) and a closed connection are ``CallerHangup``; 510, 520
+        and our own malformed command are ``ChannelFailure`` (ours); garbage or an unexpected code is
+        ``ChannelFailure`` (Asterisk's).
 
         A generator-based coroutine that yields straight to the call's driver
         (``FastAgiProtocol.issue``): one frame less on the way of every reply.
@@ -301,6 +326,26 @@ class AgiChannel:
                                  f"{command.line!r} (510)")
         raise _unexpected(reply, command.name)
 
+    def _within_budget(self, prompt: TtsPrompt) -> TtsPrompt | None:
+        """A text-to-speech prompt to make for this call, cut to what the call may still render
+        (``tts_max_chars`` in all: one call's endless text must not hold the TTS worker for everyone's);
+        None, and the prompt skipped, once nothing is left. Logged (the length, never the text)."""
+        text = prompt.text
+        left = self._tts_left
+        if len(text) <= left:
+            self._tts_left = left - len(text)
+            return prompt
+        cut = text[:left]
+        cut = cut[:max(cut.rfind(" "), 0)]       # at a word's end (no word fits: nothing)
+        self._tts_left = left - len(cut)
+        if not cut.strip():
+            self._log.warning("call %s: a text-to-speech prompt of %d characters was skipped: the call has used "
+                              "all the text it may render (tts_max_chars)", self.call_id, len(text))
+            return None
+        self._log.warning("call %s: text-to-speech prompt cut from %d to %d characters: a call may render at "
+                          "most tts_max_chars", self.call_id, len(text), len(cut))
+        return dataclasses.replace(prompt, text=cut)
+
     async def _caller_alive(self) -> bool:
         """Probe after a ``result=-1`` that may not be a hangup (see the module docstring)."""
         if self._connection.hung_up:
@@ -322,7 +367,8 @@ class AgiChannel:
 
 
 def _unexpected(reply: Response, command: str) -> ChannelFailure:
-    return ChannelFailure(f"AGI protocol fault (Asterisk's): unexpected reply {reply.raw!r} to {command}")
+    raw = reply.raw if len(reply.raw) <= 80 else reply.raw[:80] + "..."
+    return ChannelFailure(f"AGI protocol fault (Asterisk's): unexpected reply {raw!r} to {command}")
 
 
 def _key_of(reply: Response, command: str) -> tuple[str | None, bool]:
