@@ -6,18 +6,25 @@ moved forward with the wall clock (``drive_clock``). That keeps ``autocall
 demo`` free to use the reactor for other things, and makes Ctrl-C simple: the
 first one stops dialling and lets the calls in flight end, a second one quits
 at once (the next run settles what was left open).
+
+Before the first dial to Asterisk, the FastAGI server that answered calls are
+sent to (``agi_url``) must accept a connection: a run whose calls would all
+be answered into silence is refused.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from autocall.campaign.pbx_sim import SimPbx
+from autocall.campaign.pbx import CallSettings
+from autocall.campaign.pbx_sim import SimLine, SimPbx
 from autocall.campaign.scheduler import CampaignFailed, Observer, Scheduler
 from autocall.campaign.setup import PbxAddress, settings_from
 from autocall.config import Config
@@ -45,9 +52,8 @@ def run_sim(conn, campaign_id: int, *, program: Program, options: dict, config: 
         clock = Clock()
         clock.advance(time.time())
     speed = float(options.get("sim_speed") or 1.0)
-    pbx = SimPbx(program, clock, conn, campaign=name, speed=speed, amd=bool(options.get("amd")),
-                 caller_id=options.get("caller_id") or "", max_call_duration_ms=config.max_call_duration,
-                 recordings_dir=config.recordings_dir)
+    pbx = SimPbx(conn, clock, CallSettings.from_options(name, "", options, config.max_call_duration),
+                 SimLine(program, speed=speed, recordings_dir=config.recordings_dir))
     scheduler = Scheduler(conn, campaign_id, pbx, clock, settings_from(options), observer)
     results: list = []
     scheduler.run().addBoth(results.append)
@@ -67,13 +73,34 @@ def _outcome(result: Any) -> dict:
     result.raiseException()
 
 
+def check_agi_server(agi_url: str, timeout_s: float = 5.0) -> None:
+    """Refuse the run (UserError) when nothing accepts a connection at ``agi_url`` (``agi://HOST[:PORT]``)."""
+    try:
+        parts = urlsplit(agi_url)
+        scheme, host, port = parts.scheme, parts.hostname, parts.port or 4573
+    except ValueError:
+        scheme = host = port = None
+    if scheme != "agi" or not host:
+        raise UserError(f"agi_url {agi_url!r} is not agi://HOST[:PORT]; set agi_url to the FastAGI server "
+                        f"(autocall serve) that Asterisk sends answered calls to")
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        why = exc.strerror or str(exc) or type(exc).__name__
+        raise UserError(f"the FastAGI server at {agi_url} does not answer ({why}); answered calls would run no "
+                        f"script: start autocall serve there, or set agi_url to where it listens") from None
+
+
 def run_ami(conn, campaign_id: int, *, options: dict, config: Config, pbx_address: PbxAddress, script: str,
-            observer: Observer | None = None, reactor: Any = None) -> dict:
-    """Run the campaign through Asterisk; connects and logs in first (refused or unreachable: UserError)."""
+            name: str = "campaign", observer: Observer | None = None, reactor: Any = None) -> dict:
+    """Run the campaign through Asterisk; checks ``agi_url``, connects and logs in first (UserError if not)."""
     from twisted.internet import reactor as global_reactor
 
     from autocall.ami.client import AmiClient
-    from autocall.campaign.pbx_ami import AmiPbx
+    from autocall.campaign.pbx_ami import AmiLine, AmiPbx
+
+    check_agi_server(config.agi_url)
 
     reactor = reactor or global_reactor
     client = AmiClient(host=pbx_address.host, port=pbx_address.port, username=pbx_address.user,
@@ -93,10 +120,9 @@ def run_ami(conn, campaign_id: int, *, options: dict, config: Config, pbx_addres
                 yield client.start()
             finally:
                 ami_log.disabled = quiet_until_ready
-            pbx = AmiPbx(client, conn, reactor, channel_template=options["channel"],
-                         context=config.outbound_context, script=script, agi_url=config.agi_url,
-                         caller_id=options.get("caller_id") or "", amd=bool(options.get("amd")),
-                         max_call_duration_ms=config.max_call_duration)
+            pbx = AmiPbx(conn, reactor, CallSettings.from_options(name, script, options, config.max_call_duration),
+                         AmiLine(client, channel_template=options["channel"], context=config.outbound_context,
+                                 agi_url=config.agi_url))
             box["scheduler"] = Scheduler(conn, campaign_id, pbx, reactor, settings_from(options), observer)
             box["result"] = yield box["scheduler"].run()
         except Exception as exc:  # reported by the caller as one line
