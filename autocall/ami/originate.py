@@ -115,7 +115,7 @@ class OriginateResult:
     channel: str | None = None
     event: Event | None = None
 
-    refused: bool = False        # Asterisk refused the action itself: nothing was dialled
+    not_placed: bool = False     # Asterisk refused the action itself: nothing was dialled
 
     @property
     def answered(self) -> bool:
@@ -143,7 +143,7 @@ class OriginateResult:
         """Asterisk answered the Originate itself with an error: nothing was dialled."""
         return cls(action_id=response.action_id or "", outcome=OriginateOutcome.FAILED,
                    detail=f"Asterisk refused the Originate: {response.message or response.status}", queued=False,
-                   refused=True)
+                   not_placed=True)
 
     @classmethod
     def unknown(cls, action_id: str, detail: str, queued: bool) -> OriginateResult:

@@ -142,7 +142,7 @@ class AmiPbx:
     def _originated(self, result: OriginateResult, request: DialRequest,
                     on_answered: Callable[[str | None, str], None]) -> DialResult | defer.Deferred:
         outcome = result.outcome
-        if result.refused:
+        if result.not_placed:
             log.warning("attempt %d: %s; tried again later, not counted as an attempt", request.attempt_id,
                         result.detail)
             return DialResult("failed", f"not dialled: {result.detail}", not_dialled=True)

@@ -123,7 +123,3 @@ def add_dnc(conn: sqlite3.Connection, number: str, source: str = "", when: float
 
 def is_dnc(conn: sqlite3.Connection, number: str) -> bool:
     return conn.execute("SELECT 1 FROM dnc WHERE number = ?", (number,)).fetchone() is not None
-
-
-def dnc_numbers(conn: sqlite3.Connection) -> list[str]:
-    return [row[0] for row in conn.execute("SELECT number FROM dnc ORDER BY number")]

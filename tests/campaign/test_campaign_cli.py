@@ -132,7 +132,8 @@ def test_unknown_campaign_names_and_missing_subcommands(cli, tmp_path):
     csv_path = write_csv(tmp_path / "reminders.csv", contact_rows(["answer"]))
     cli(*run_args(csv_path))
     code, _, err = cli("campaign", "status", "reminder")
-    assert code == 1 and "no campaign named 'reminder' (did you mean 'reminders'?)" in err
+    database = tmp_path / "autocall.db"
+    assert code == 1 and f"no campaign named 'reminder' in {database} (did you mean 'reminders'?)" in err
     with pytest.raises(SystemExit) as caught:
         main(["campaign"])
     assert caught.value.code == 2

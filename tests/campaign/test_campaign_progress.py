@@ -5,17 +5,16 @@ from __future__ import annotations
 import io
 
 from autocall.campaign.demo import run_demo_campaign
-from autocall.campaign.pbx_sim import SimPbx
 from autocall.campaign.progress import LiveProgress, PlainProgress, format_eta, progress_for
 from autocall.campaign.scheduler import Scheduler
-from campaign_helpers import contact_rows, new_campaign, write_csv
+from campaign_helpers import contact_rows, new_campaign, write_csv, sim_pbx
 from autocall.campaign.setup import settings_from
 
 
 def _run(db, program, tmp_path, clock, run_clock, observer, **options):
     csv_path = write_csv(tmp_path / "c.csv", contact_rows(["answer", "busy"]))
     campaign_id, _, merged = new_campaign(db, program, csv_path, clock.seconds(), attempts=2, **options)
-    run_clock(clock, Scheduler(db, campaign_id, SimPbx(program, clock, db), clock, settings_from(merged),
+    run_clock(clock, Scheduler(db, campaign_id, sim_pbx(program, clock, db), clock, settings_from(merged),
                                observer).run())
 
 

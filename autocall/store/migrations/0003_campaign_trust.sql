@@ -1,12 +1,12 @@
 -- Campaigns an office can trust: attempt tokens, each callee's time zone, the columns the export shows.
--- attempt_key: the campaign's random key; an attempt's token (AUTOCALL_ATTEMPT) is its id and an HMAC of
+-- attempt_key: the campaign's random key. An attempt's token (AUTOCALL_ATTEMPT) is its id and an HMAC of
 -- the id and the number under this key, so it cannot be guessed nor moved to another attempt.
 ALTER TABLE campaigns ADD COLUMN attempt_key TEXT NOT NULL DEFAULT '';
 -- {param: header} as the list was read (--column and case-insensitive matches), for the export.
 ALTER TABLE campaigns ADD COLUMN param_headers TEXT NOT NULL DEFAULT '{}';
 -- The script's non-secret variables and gathered names, exported as columns (the answered call's values).
 ALTER TABLE campaigns ADD COLUMN variables TEXT NOT NULL DEFAULT '[]';
--- The callee's time zone (from the number or the list's timezone column); NULL: the --timezone of the window.
+-- The callee's time zone (from the number or the list's timezone column), NULL: the --timezone of the window.
 ALTER TABLE contacts ADD COLUMN timezone TEXT;
 -- 1 while the contact's next try was moved to the opening of its calling window.
 ALTER TABLE contacts ADD COLUMN window_wait INTEGER NOT NULL DEFAULT 0;
