@@ -17,6 +17,8 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 from phonenumbers import timezone as number_zones
 
+NOT_A_NUMBER = "not a phone number (digits, with + or 00 before a country code)"
+_DIGITS = re.compile(r"^\+?[0-9]+$")
 _POSSIBLE = {
     ValidationResult.TOO_SHORT: "too short",
     ValidationResult.TOO_LONG: "too long",
@@ -25,7 +27,7 @@ _POSSIBLE = {
 }
 _PARSE = {
     NumberParseException.INVALID_COUNTRY_CODE: "no country code (write it with + or 00, or set --country)",
-    NumberParseException.NOT_A_NUMBER: "not a phone number",
+    NumberParseException.NOT_A_NUMBER: NOT_A_NUMBER,
     NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
     NumberParseException.TOO_SHORT_NSN: "too short",
     NumberParseException.TOO_LONG: "too long",
@@ -52,6 +54,8 @@ def _parse(text: str, country: str | None) -> phonenumbers.PhoneNumber:
     if not raw:
         raise NumberError("empty number")
     compact = re.sub(r"[\s\-.()/\u00a0]", "", raw)
+    if not _DIGITS.match(compact):
+        raise NumberError(NOT_A_NUMBER)
     if country is None and compact.startswith("00"):
         compact = "+" + compact[2:]
     if country is None and not compact.startswith("+"):
@@ -60,7 +64,7 @@ def _parse(text: str, country: str | None) -> phonenumbers.PhoneNumber:
     try:
         return phonenumbers.parse(compact, country)
     except NumberParseException as exc:
-        raise NumberError(_PARSE.get(exc.error_type, "not a phone number")) from None
+        raise NumberError(_PARSE.get(exc.error_type, NOT_A_NUMBER)) from None
 
 
 def to_e164(text: str, country: str | None = None) -> str:
