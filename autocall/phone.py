@@ -10,6 +10,7 @@ needs no country; a national one needs ``country`` (``--country IT``).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -67,16 +68,28 @@ def _parse(text: str, country: str | None) -> phonenumbers.PhoneNumber:
         raise NumberError(_PARSE.get(exc.error_type, NOT_A_NUMBER)) from None
 
 
-def to_e164(text: str, country: str | None = None) -> str:
-    """The number in E.164 (``+393331234567``); NumberError says why it is not a possible, valid number."""
+def read_number(text: str, country: str | None = None) -> tuple[str, str | None]:
+    """The number in E.164 and the callee's time zone when the number decides it (``number_timezone``).
+
+    **Reading**: a number is refused when it is impossible for its country
+    (its length, per phonenumbers' metadata: ``339 12`` is too short for
+    IT), not when it merely falls outside the ranges the metadata lists as
+    assigned: those tables lag behind new ranges, and a refused real customer
+    is worse than one failed dial (which the dialer reports as ``failed``).
+    """
     number = _parse(text, country)
     possible = phonenumbers.is_possible_number_with_reason(number)
-    region = phonenumbers.region_code_for_number(number) or country or "its country"
     if possible != ValidationResult.IS_POSSIBLE and possible != ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
+        region = phonenumbers.region_code_for_country_code(number.country_code)
+        region = region if region != phonenumbers.UNKNOWN_REGION else (country or "its country")
         raise NumberError(f"{_POSSIBLE.get(possible, 'not a possible number')} for {region}")
-    if not phonenumbers.is_valid_number(number):
-        raise NumberError(f"not a valid number for {region} (no such range)")
-    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    zones = tuple(number_zones.time_zones_for_geographical_number(number))
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164), _one_clock(zones)
+
+
+def to_e164(text: str, country: str | None = None) -> str:
+    """The number in E.164 (``+393331234567``); NumberError says why it cannot be one."""
+    return read_number(text, country)[0]
 
 
 def try_e164(text: str, country: str | None = None) -> str | None:
@@ -90,10 +103,14 @@ def try_e164(text: str, country: str | None = None) -> str | None:
 def number_timezone(e164: str) -> str | None:
     """The callee's time zone when the number decides it (one zone, or several that keep the same clock)."""
     try:
-        zones = [name for name in number_zones.time_zones_for_number(phonenumbers.parse(e164))
-                 if name != "Etc/Unknown"]
-    except NumberParseException:
+        return read_number(e164)[1]
+    except NumberError:
         return None
+
+
+@lru_cache(maxsize=4096)
+def _one_clock(zones: tuple[str, ...]) -> str | None:
+    zones = tuple(name for name in zones if name != "Etc/Unknown")
     if not zones:
         return None
     try:

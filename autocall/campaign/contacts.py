@@ -26,7 +26,7 @@ from typing import Iterator
 from autocall.engine.ir import Program
 from autocall.errors import UserError
 from autocall.hours import HoursError, check_timezone
-from autocall.phone import NumberError, number_timezone, to_e164
+from autocall.phone import NumberError, read_number, to_e164
 from autocall.sim.caller import parse_keys
 
 NUMBER_COLUMN = "number"
@@ -326,7 +326,7 @@ class ContactReader:
         if not raw_number:
             return Reject(line, raw_number, "no number")
         try:
-            number = to_e164(raw_number, self.country)
+            number, number_zone = read_number(raw_number, self.country)
         except NumberError as exc:
             return Reject(line, raw_number, f"number {raw_number!r}: {exc}")
         params: dict[str, str] = {}
@@ -352,7 +352,7 @@ class ContactReader:
                 check_timezone(zone)
             except HoursError as exc:
                 return Reject(line, raw_number, f"timezone {zone!r}: {exc}")
-        return Contact(line, number, params, extra, sim_outcome, sim_keys, zone or number_timezone(number))
+        return Contact(line, number, params, extra, sim_outcome, sim_keys, zone or number_zone)
 
     @property
     def sha256(self) -> str:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import time
-import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -134,7 +131,7 @@ def test_bad_rows_are_rejected_with_their_line_and_reason_and_good_ones_kept(tmp
                    10: "not valid CSV: field 2: the quote at column 14 is not closed on this line "
                        "(a cell may not span lines)",
                    11: "number 'Halsey\"': not a phone number (digits, with + or 00 before a country code)"}
-    assert (reader.rows_read, reader.blank_lines) == (12, 1)
+    assert (reader.rows_read, reader.blank_lines) == (11, 1)
 
 
 def test_an_excel_export_of_an_italian_office_is_read_as_it_is(db, program, clock):
@@ -156,7 +153,7 @@ def test_an_excel_export_of_an_italian_office_is_read_as_it_is(db, program, cloc
 def test_without_a_country_national_numbers_are_rejected_saying_set_country(db, program, clock):
     _, report, _ = new_campaign(db, program, LISTS / "excel_italia.csv", clock.seconds(),
                                 **dict(ITALIAN, country=None))
-    assert report.imported == 1                                # only +39 06 1234567 (0039... is a duplicate)
+    assert report.imported == 2                     # +39 06 1234567 and 0039 333... (+39 333... is a duplicate)
     assert all("set --country" in reason for _, number, reason in report.listed if number.startswith(("3", "02")))
 
 
@@ -169,7 +166,7 @@ def test_the_italian_header_without_column_maps_gets_a_clear_refusal(tmp_path, p
 def test_a_stray_quote_rejects_its_own_line_and_loses_no_row_after_it(db, program, clock):
     campaign_id, report, _ = new_campaign(db, program, LISTS / "stray_quote.csv", clock.seconds())
     assert (report.rows_read, report.imported, report.rejected) == (14, 13, 1)
-    assert report.listed == [(4, "+39065550002", "not valid CSV: field 2: the quote at column 1 is not closed on "
+    assert report.listed == [(4, "+39065550002", "not valid CSV: field 2: the quote at column 14 is not closed on "
                                                  "this line (a cell may not span lines)")]
     imported = {row["line"]: row for row in contacts(db, campaign_id)}
     assert sorted(imported) == [2, 3, *range(5, 16)]
@@ -188,10 +185,9 @@ def test_a_tab_list_with_capital_headers_and_short_rows(db, program, clock):
 
 
 def test_a_given_delimiter_wins_and_a_column_map_to_no_column_is_refused(tmp_path, program):
-    reader = _reader(tmp_path, "number,name;date\n+39065550000,A;B\n", program, delimiter=";",
-                     column_map={"number": "number,name"})
+    reader = _reader(tmp_path, "a,b,c,d;number;name;date\n1,2,3,4;+39065550000;A;B\n", program, delimiter=";")
     [contact] = list(reader.rows())
-    assert isinstance(contact, Reject) or contact.params == {"date": "B"}
+    assert contact.params == {"name": "A", "date": "B"} and contact.extra == {"a,b,c,d": "1,2,3,4"}
     with pytest.raises(ContactsError, match="--column name=Cognome: the header has no column 'Cognome'"):
         _reader(tmp_path, "number,name,date\n", program, column_map={"name": "Cognome"})
     with pytest.raises(ContactsError, match="has no param 'nome'"):
@@ -219,8 +215,27 @@ def test_duplicates_and_the_do_not_call_list_compare_e164_forms(db, program, tmp
     assert states["+39061234567"] == states["+393457654321"] == ("done", "dnc")
 
 
-def test_a_list_of_200000_rows_is_streamed_with_bad_rows_listed(db, program, tmp_path, clock):
-    """Flat memory: the peak while importing stays far below what holding the rows would take."""
+_BIG_IMPORT = """
+import resource, sys, time
+sys.path.insert(0, sys.argv[3])
+from autocall.dsl.compiler import Compiler
+from autocall.store.db import connect
+from campaign_helpers import SCRIPT, new_campaign
+program = Compiler().compile_file(str(SCRIPT)).program
+conn = connect(sys.argv[2])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+_, report, _ = new_campaign(conn, program, sys.argv[1], time.time())
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(report.rows_read, report.imported, report.rejected, len(report.listed), grown)
+"""
+
+
+@pytest.mark.slow
+def test_a_list_of_200000_rows_is_streamed_with_bad_rows_listed(tmp_path):
+    """Flat memory: importing 200,000 rows grows the process's peak far less than holding them would
+    (measured in a process of its own, so other tests' memory cannot hide a growth)."""
+    import subprocess
+    import sys
     path = tmp_path / "big.csv"
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("number;name;date\n")
@@ -229,11 +244,12 @@ def test_a_list_of_200000_rows_is_streamed_with_bad_rows_listed(db, program, tmp
                 handle.write(f'+3906{index:08d};"unclosed;monday\n')
             else:
                 handle.write(f"+3906{index:08d};Name {index};monday\n")
-    tracemalloc.start()
-    campaign_id, report, _ = new_campaign(db, program, path, clock.seconds())
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert (report.rows_read, report.imported, report.rejected) == (200_000, 199_800, 200)
-    assert len(report.listed) == 50                       # the first 50 shown, all 200 stored
-    assert db.execute("SELECT COUNT(*) FROM campaign_rejects").fetchone()[0] == 200
-    assert peak < 20_000_000, f"the import held {peak} bytes: it must stream"
+    database = tmp_path / "big.db"
+    done = subprocess.run([sys.executable, "-c", _BIG_IMPORT, str(path), str(database), str(Path(__file__).parent)],
+                          capture_output=True, text=True, cwd=Path(__file__).parents[2], check=True)
+    rows_read, imported, rejected, listed, grown_kb = (int(x) for x in done.stdout.split())
+    assert (rows_read, imported, rejected, listed) == (200_000, 199_800, 200, 50)   # 50 shown, all 200 stored
+    import sqlite3
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM campaign_rejects").fetchone()[0] == 200
+    assert grown_kb < 30_000, f"the import grew the process by {grown_kb} KB: it must stream"
