@@ -15,6 +15,7 @@ be answered into silence is refused.
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import time
 from typing import Any, Callable
@@ -44,6 +45,32 @@ def drive_clock(clock: Clock, finished: Callable[[], bool], *, now: Callable[[],
         clock.advance(max(0.0, now() - clock.seconds()))
 
 
+class StopSignals:
+    """SIGINT, SIGTERM and SIGHUP counted, not raised: a handler that raised inside a Deferred's callback would
+    be swallowed by Twisted, and the run would go on. ``with StopSignals() as signals:``; ``signals.count``."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._previous: dict = {}
+
+    def __enter__(self) -> "StopSignals":
+        for signum in self.SIGNALS:
+            try:
+                self._previous[signum] = signal.signal(signum, self._heard)
+            except ValueError:           # not the main thread: nothing to catch here
+                pass
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _heard(self, signum, frame) -> None:
+        self.count += 1
+
+
 def run_sim(conn, campaign_id: int, *, program: Program, options: dict, config: Config, name: str,
             observer: Observer | None = None, clock: Clock | None = None,
             drive: Callable[..., None] = drive_clock) -> dict:
@@ -56,12 +83,17 @@ def run_sim(conn, campaign_id: int, *, program: Program, options: dict, config: 
                  SimLine(program, speed=speed, recordings_dir=config.recordings_dir))
     scheduler = Scheduler(conn, campaign_id, pbx, clock, settings_from(options), observer)
     results: list = []
-    scheduler.run().addBoth(results.append)
-    try:
-        drive(clock, lambda: bool(results))
-    except KeyboardInterrupt:
-        scheduler.stop()
-        drive(clock, lambda: bool(results))     # a second Ctrl-C leaves from here
+    with StopSignals() as signals:
+        def finished() -> bool:
+            if results:
+                return True
+            if signals.count >= 2:
+                raise KeyboardInterrupt          # a second signal quits at once; the next run settles the rest
+            if signals.count == 1 and not scheduler.stopping:
+                scheduler.stop()                 # the first: no new call, the calls in flight end
+            return bool(results)
+        scheduler.run().addBoth(results.append)
+        drive(clock, finished)
     return _outcome(results[0])
 
 

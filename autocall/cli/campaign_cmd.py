@@ -246,12 +246,9 @@ def run_command(args) -> int:
         if report.imported == 0:
             raise UserError(f"{args.contacts}: no contact to call ({report.rejected} rows skipped, listed above)")
         observer = progress_for(name, sys.stdout)
-        stops = (signal.SIGTERM, signal.SIGHUP)
-        previous = {signum: signal.getsignal(signum) for signum in stops}
+        previous = signal.getsignal(signal.SIGHUP)
         try:
             if pbx.kind == "sim":
-                for signum in stops:
-                    signal.signal(signum, _interrupt)
                 with observer:
                     summary = runner.run_sim(conn, campaign_id, program=program, options=options, config=config,
                                              name=name, observer=observer)
@@ -263,8 +260,7 @@ def run_command(args) -> int:
                     summary = runner.run_ami(conn, campaign_id, options=options, config=config, pbx_address=pbx,
                                              script=Path(args.script).stem, name=name, observer=observer)
         finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            signal.signal(signal.SIGHUP, previous)
     finally:
         store.release_campaign(conn, campaign_id)
     write_status(conn, store.campaign_by_name(conn, name), sys.stdout)
@@ -272,10 +268,6 @@ def run_command(args) -> int:
         print(f"campaign {name}: stopped; run the same command again to resume")
         return 130
     return 0
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 # -- list, status, export, pause, resume -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from autocall.campaign.setup import parse_retry_after, settings_from
 from autocall.store import campaigns as store
 from autocall.store.calls import calls_for_attempt, is_dnc
 from campaign_helpers import contact_rows, contacts, new_campaign, write_csv, sim_pbx
+from campaign_helpers import drive as drive_clock
 
 
 def _campaign(db, program, tmp_path, clock, outcomes, keys=None, **options):
@@ -156,3 +157,27 @@ def test_attempt_context_gives_the_fastagi_server_what_the_call_needs(db, progra
     assert store.claim_attempt(db, f" {token} ", clock.seconds())["attempt_id"] == attempt_id
     with pytest.raises(store.AttemptRefused, match="replayed"):
         store.claim_attempt(db, token, clock.seconds())
+
+
+def test_the_window_applies_in_each_callees_own_time_zone(db, program, tmp_path):
+    """09:30 in Rome is 03:30 in New York: the Rome contact is called now, the New York one at its 09:00,
+    and meanwhile ``status`` counts it as waiting for its window."""
+    from twisted.internet.task import Clock
+    clock = Clock()
+    clock.advance(datetime(2026, 5, 28, 7, 30, tzinfo=timezone.utc).timestamp())
+    rows = [["+39 06 1234567", "Rome", "monday", "answer", "1"], ["+1 212 555 0123", "NY", "monday", "answer", "1"],
+            ["+39 06 7654321", "Rome but", "monday", "answer", "1", "America/New_York"]]
+    csv_path = write_csv(tmp_path / "c.csv", rows, header=["number", "name", "date", "sim_outcome", "sim_keys",
+                                                            "timezone"])
+    campaign_id, _, options = new_campaign(db, program, csv_path, clock.seconds(), window="daily 09:00-10:00",
+                                           timezone="Asia/Tokyo")      # the numbers decide: Tokyo is not used
+    scheduler = Scheduler(db, campaign_id, sim_pbx(program, clock, db, instant=True), clock, settings_from(options))
+    done = scheduler.run()
+    counts = store.status_counts(db, campaign_id)
+    assert counts["by_status"]["done"] == 1 and counts["waiting_window"] == 2
+    summary = drive_clock(clock, done)
+    assert summary["by_outcome"] == {"answered": 3}
+    started = {row["number"]: row["started_at"] for row in db.execute("SELECT number, started_at FROM attempts")}
+    new_york_9am = datetime(2026, 5, 28, 13, 0, tzinfo=timezone.utc).timestamp()
+    assert started == {"+39061234567": datetime(2026, 5, 28, 7, 30, tzinfo=timezone.utc).timestamp(),
+                       "+12125550123": new_york_9am, "+39067654321": new_york_9am}
