@@ -337,16 +337,16 @@ class ContactReader:
             elif name in required:
                 return Reject(line, raw_number, f"the param '{name}' is empty (the script requires it)")
         extra = {name: row[index] for name, index in columns.extra.items()}
-        sim_outcome = row[columns.sim_outcome].strip().lower() if columns.sim_outcome is not None else ""
+        sim_outcome = _cell(row, columns.sim_outcome).lower()
         if sim_outcome and sim_outcome not in SIM_OUTCOMES:
             return Reject(line, raw_number, f"sim_outcome {sim_outcome!r} is not one of {', '.join(SIM_OUTCOMES)}")
-        sim_keys = row[columns.sim_keys].strip() if columns.sim_keys is not None else ""
+        sim_keys = _cell(row, columns.sim_keys)
         if sim_keys:
             try:
                 parse_keys(sim_keys)
             except UserError as exc:
                 return Reject(line, raw_number, f"sim_keys: {str(exc).removeprefix('--keys: ')}")
-        zone = row[columns.timezone].strip() if columns.timezone is not None else ""
+        zone = _cell(row, columns.timezone)
         if zone:
             try:
                 check_timezone(zone)
@@ -360,6 +360,11 @@ class ContactReader:
 
     def close(self) -> None:
         self._handle.close()
+
+
+def _cell(row: list[str], index: int | None) -> str:
+    """The stripped cell of an optional column ("" when the list has no such column)."""
+    return row[index].strip() if index is not None else ""
 
 
 def file_sha256(path: str) -> str:

@@ -16,18 +16,6 @@ from autocall.cli.main import main
 from campaign_helpers import ROOT_DIR, SCRIPT, contact_rows, write_csv
 
 
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("AUTOCALL_DATABASE", str(tmp_path / "autocall.db"))
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-    return run
-
-
 def run_args(csv_path, *extra):
     return ("campaign", "run", str(csv_path), "--script", str(SCRIPT), "--sim-speed", "1000",
             "--retry-after", "0s", *extra)

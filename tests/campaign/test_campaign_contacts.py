@@ -13,7 +13,7 @@ from autocall.campaign.contacts import (Contact, ContactReader, ContactsError, R
 from autocall.phone import NumberError, number_timezone, to_e164
 from autocall.store import campaigns as store
 from autocall.store.calls import add_dnc
-from campaign_helpers import contacts, new_campaign, write_csv
+from campaign_helpers import contacts, new_campaign
 
 LISTS = Path(__file__).resolve().parent / "lists"
 ITALIAN = {"delimiter": None, "columns": ["number=Numero", "name=Nome", "date=Data"], "country": "IT"}

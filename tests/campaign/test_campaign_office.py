@@ -13,29 +13,15 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from autocall.cli.main import main
 from autocall.store import campaigns as store
 from autocall.store.db import connect
 from campaign_helpers import HERE, ROOT_DIR, SCRIPT, contact_rows, write_csv
 
 LISTS = HERE / "lists"
 SURVEY = HERE / "scripts" / "survey.dlg"
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("AUTOCALL_DATABASE", str(tmp_path / "autocall.db"))
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-    return run
 
 
 def sim(*extra: str) -> tuple[str, ...]:
