@@ -97,7 +97,7 @@ class AgiServer:
     def __init__(self, scripts_dir: str, sounds, *, recordings_dir: str = "recordings", records=None,
                  reactor=None, clock=None, registry: ScriptRegistry | None = None, engine_clock=None,
                  max_call_duration_ms: int = DEFAULT_MAX_DURATION_MS, env_timeout_ms: int = 10_000,
-                 max_line_length: int = agi.DEFAULT_MAX_LINE_LENGTH) -> None:
+                 max_line_length: int = agi.DEFAULT_MAX_LINE_LENGTH, country: str | None = None) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -111,6 +111,7 @@ class AgiServer:
             self.registry.on_compiled = lambda program: sounds.warm(program.static_prompts())
         self.engine_clock = engine_clock or ReactorClock(reactor)
         self.max_call_duration_ms = max_call_duration_ms
+        self.country = country            # how a national caller id is read for ``optout``
         self.factory = FastAgiFactory(self._serve, clock=self.clock, env_timeout_ms=env_timeout_ms,
                                       max_line_length=max_line_length)
         self.active: dict[FastAgiProtocol, LiveCall] = {}
@@ -134,7 +135,7 @@ class AgiServer:
         return cls(scripts_dir or config.scripts_dir, sounds, recordings_dir=config.recordings_dir,
                    records=records, reactor=reactor, engine_clock=engine_clock,
                    max_call_duration_ms=config.max_call_duration, env_timeout_ms=config.env_timeout,
-                   max_line_length=config.max_line_length)
+                   max_line_length=config.max_line_length, country=config.country or None)
 
     def close(self) -> None:
         """Stop the duration guard and the compile thread (the service does this after the last call)."""
@@ -293,7 +294,7 @@ class AgiServer:
         """``optout``: the caller's number goes on the do-not-call list at once."""
         from autocall.phone import try_e164
         raw = str(call.env.get("caller", ""))
-        number = try_e164(raw)
+        number = try_e164(raw, self.country)
         if number is None:
             live.log.warning("optout: the caller's number is not a phone number; nothing added to the "
                              "do-not-call list", fields={"caller": raw})

@@ -305,3 +305,12 @@ def test_everything_script_runs_end_to_end(serve, scripts):
     assert record["result"] == "done 12" and record["path"] == ["main", "more", "bye"]
     assert transcript.dialled == ["PJSIP/100,5"] and transcript.variables["CALLERID(all)"] == "Acme <100>"
     assert transcript.recordings == ["/var/spool/autocall/all-message.wav"]
+
+
+def test_optout_reads_a_national_caller_id_with_the_configured_country(serve, scripts):
+    """The do-not-call list holds E.164, as campaigns compare it: ``06 5551234`` from an Italian trunk."""
+    write(scripts, "stop.dlg", "dialogue stop\nstart main\nstate main:\n    optout\n    say \"Done.\"\n")
+    running = serve(scripts, country="IT")
+    running.call(FakeAsterisk("stop", callerid="06 5551234", uniqueid="o2"))
+    conn = open_database(running.database)
+    assert [row[0] for row in conn.execute("SELECT number FROM dnc")] == ["+39065551234"]
