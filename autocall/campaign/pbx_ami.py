@@ -111,7 +111,7 @@ class AmiPbx:
         if self._poll is not None and self._poll.active():
             self._poll.cancel()
         for attempt_id in list(self._watching):
-            self._settle(attempt_id, None)
+            self._settle(attempt_id, None, closing=True)
 
     # -- dialling -----------------------------------------------------------------------------------------
     def request_for(self, request: DialRequest):
@@ -179,13 +179,18 @@ class AmiPbx:
         if self._watching:
             self._poll = self.clock.callLater(self.poll_s, self._poll_records)
 
-    def _settle(self, attempt_id: int, record: dict | None) -> None:
+    def _settle(self, attempt_id: int, record: dict | None, closing: bool = False) -> None:
+        """End the wait: with the record, or without one (its deadline, or the dialer stopping: then an answered
+        call may still be running, so it stays answered, and takes its record when it comes)."""
         watch = self._watching.pop(attempt_id)
         if watch.uniqueid:
             self._by_uniqueid.pop(watch.uniqueid, None)
         if record is not None:
             result = DialResult(answered_outcome(attempt_amd(self.conn, attempt_id)), "answered",
                                 uniqueid=watch.uniqueid, call=call_summary(record))
+        elif watch.outcome == "answered" and closing:
+            result = DialResult(answered_outcome(attempt_amd(self.conn, attempt_id)),
+                                "answered; the dialer stopped before its call record came", uniqueid=watch.uniqueid)
         elif watch.outcome == "answered":
             result = DialResult(NO_SCRIPT, "answered, but no call record came from the FastAGI server: the script "
                                 "did not run (is autocall serve reachable at agi_url?)", uniqueid=watch.uniqueid)

@@ -170,9 +170,17 @@ def run_ami(conn, campaign_id: int, *, options: dict, config: Config, pbx_addres
         scheduler = box.get("scheduler")
         if scheduler is None or "result" in box:
             return None
-        stopping = scheduler.stop()
-        stopping.addTimeout(config.grace_period / 1000, reactor)
-        return stopping.addErrback(lambda _: None)
+        # Wait for the calls in flight, at most the grace period; the scheduler's own Deferred is not cancelled
+        # (its failure would read as an error): a separate one times out.
+        waited: defer.Deferred = defer.Deferred()
+
+        def ended(result):
+            if not waited.called:
+                waited.callback(None)
+            return result
+        scheduler.stop().addBoth(ended)
+        waited.addTimeout(config.grace_period / 1000, reactor)
+        return waited.addErrback(lambda _: None)
 
     reactor.addSystemEventTrigger("before", "shutdown", graceful)
     reactor.callWhenRunning(main)

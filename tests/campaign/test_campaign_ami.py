@@ -227,11 +227,12 @@ def agi_url(reactor):
     port.stopListening()
 
 
-def _cli(tmp_path, port: int, secret: str, outcomes=("answer",), *options: str, agi_url: str = ""):
+def _cli(tmp_path, port: int, secret: str, outcomes=("answer",), *options: str, agi_url: str = "", **settings: str):
     """``autocall campaign run`` in its own process, on ``tmp_path/autocall.db``, through the AMI at ``port``."""
     csv_path = write_csv(tmp_path / "c.csv", contact_rows(outcomes))
     env = dict(os.environ, AUTOCALL_DATABASE=str(tmp_path / "autocall.db"), AUTOCALL_AMI_SECRET=secret,
-               PYTHONPATH=str(ROOT_DIR), AUTOCALL_AGI_URL=agi_url or f"agi://127.0.0.1:{_free_port()}")
+               PYTHONPATH=str(ROOT_DIR), AUTOCALL_AGI_URL=agi_url or f"agi://127.0.0.1:{_free_port()}",
+               **{f"AUTOCALL_{key.upper()}": value for key, value in settings.items()})
     return subprocess.Popen([sys.executable, "-m", "autocall", "campaign", "run", str(csv_path), "--script",
                              str(SCRIPT), "--pbx", f"ami://autocall@127.0.0.1:{port}", *options], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -287,3 +288,30 @@ def test_campaign_run_over_ami_end_to_end_exits_0_with_every_contact_done(tmp_pa
     assert outcomes == {"+39065550000": ("answered", 1, "confirmed"), "+39065550001": ("busy", 2, None),
                         "+39065550002": ("answered", 1, "confirmed")}
     conn.close()
+
+
+def test_sighup_stops_an_ami_campaign_gracefully_and_status_says_stopped(tmp_path, reactor, fake_ami, agi_url):
+    """Closing the terminal sends SIGHUP: like SIGTERM, no new call, exit 130, nothing left dialling."""
+    import json
+    import signal
+    server = fake_ami()
+    server.hold_calls()                            # calls ring until the test lets them go
+    process = _cli(tmp_path, server.port, SECRET, ["answer"] * 6, "--concurrency", "2", agi_url=agi_url,
+                   grace_period="2s")
+    deadline = time.monotonic() + 30
+    while len(server.originates) < 2:
+        assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
+        reactor.iterate(0.01)
+    process.send_signal(signal.SIGHUP)
+    for _ in range(50):
+        reactor.iterate(0.01)
+    server.release_calls()
+    code, out, err = _wait(process, reactor)
+    assert code == 130, err
+    assert len(server.originates) == 2, "a call started after SIGHUP"
+    env = dict(os.environ, AUTOCALL_DATABASE=str(tmp_path / "autocall.db"), PYTHONPATH=str(ROOT_DIR))
+    status = subprocess.run([sys.executable, "-m", "autocall", "campaign", "status", "c", "--json"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True)
+    data = json.loads(status.stdout)
+    assert data["state"] == "stopped" and data["by_status"] == {"pending": 4, "dialling": 0, "done": 2}
+    assert data["by_outcome"] == {"answered": 2}       # stopped waiting for their records: they come later
