@@ -5,14 +5,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 SYSTEM_TOOLS := espeak-ng ffmpeg dot
 SYSTEM_PKGS := espeak-ng ffmpeg graphviz
+# What only the tests need: a real headless browser for the HTML report's test.
+TEST_TOOLS := chromium
+TEST_PKGS := chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test sysdeps venv bench clean
+.PHONY: demo test sysdeps testdeps venv bench clean
 
 demo: venv
 	$(BIN)/autocall demo
 
-test: venv
+test: venv testdeps
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: venv
@@ -23,6 +26,13 @@ sysdeps:
 	if [ -n "$$missing" ]; then \
 	  echo "Installing system packages ($(SYSTEM_PKGS)); missing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(SYSTEM_PKGS) >/dev/null; \
+	fi
+
+testdeps:
+	@missing=""; for t in $(TEST_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing what the tests need ($(TEST_PKGS)); missing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(TEST_PKGS) >/dev/null; \
 	fi
 
 $(BIN)/python:

@@ -53,6 +53,8 @@ class Config:
     dnc_max_age: int = 0           # a --dnc file older than this refuses the run (0: no limit)
     # logging
     log_level: str = "info"
+    # privacy: call records, recordings and campaign attempts older than this are deleted (0: kept)
+    retention: int = 0
 
     def describe(self) -> dict[str, object]:
         """The settings for display, secrets masked."""
@@ -65,6 +67,8 @@ _FIELDS = {f.name: f for f in fields(Config)}
 
 def _coerce(key: str, value: object, source: str) -> object:
     kind = _FIELDS[key].type
+    if key == "retention":
+        return _retention_ms(value, source)
     try:
         if key in _DURATION_KEYS:
             if isinstance(value, int) and not isinstance(value, bool):
@@ -81,6 +85,24 @@ def _coerce(key: str, value: object, source: str) -> object:
         expected = "a duration such as 30s" if key in _DURATION_KEYS else ("a whole number" if kind == "int" else "a string")
         shown = "***" if key in SECRET_KEYS else repr(value)
         raise ConfigError(f"{source}: {key} = {shown} is not valid; expected {expected}") from None
+
+
+def _retention_ms(value: object, source: str) -> int:
+    """``retention = "365d"`` in milliseconds; ``""`` or ``"0"`` keeps everything."""
+    from autocall.ages import parse_age_s
+
+    text = str(value).strip() if isinstance(value, str) else None
+    if text is None or text in ("", "0"):
+        if text is None:
+            raise ConfigError(f"{source}: retention = {value!r} is not valid; write an age such as \"365d\"")
+        return 0
+    try:
+        age_ms = int(parse_age_s(text, "retention") * 1000)
+    except UserError:
+        raise ConfigError(f"{source}: retention = {value!r} is not valid; write an age such as \"365d\"") from None
+    if age_ms < 86_400_000:
+        raise ConfigError(f"{source}: retention = {value!r} is less than a day; write at least \"1d\"")
+    return age_ms
 
 
 def _check_key(key: str, source: str) -> None:

@@ -169,6 +169,11 @@ def serve(config, *, scripts_dir: str | None = None, reactor=None) -> int:
               database=config.database, sounds_dir=config.sounds_dir, open_files_limit=files, pid=os.getpid())
     for path in script_files(scripts_dir):
         server.registry.load(os.path.realpath(path)).addErrback(lambda _: None)   # logged by the registry
+    retention = None
+    if config.retention:
+        from autocall.agi.retention import RetentionJob
+        retention = RetentionJob(config.database, config.retention, config.recordings_dir, reactor=reactor)
+        retention.start()
 
     signals = {"count": 0}
 
@@ -177,6 +182,8 @@ def serve(config, *, scripts_dir: str | None = None, reactor=None) -> int:
         name = signal.Signals(signum).name
         if signals["count"] == 1:
             log_event(log, logging.INFO, f"{name}: stopping gracefully (send it again to stop at once)")
+            if retention is not None:
+                retention.stop()
             agi_service.stopService().addBoth(_stop_reactor, reactor)
         else:
             log_event(log, logging.WARNING, f"{name} again: hanging up every call now")

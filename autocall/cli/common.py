@@ -13,6 +13,13 @@ from autocall.engine.ir import Program
 _COLORS = {"error": "\033[1;31m", "warning": "\033[1;35m"}
 
 
+def new_compiler() -> Compiler:
+    """The compiler of a one-shot command: audio files and voices checked, the collector paused."""
+    from autocall.audio.prompt_checks import audio_checks
+    from autocall.dsl import compiler
+    return compiler.Compiler(**audio_checks(), pause_gc=True)
+
+
 def add_config_option(parser) -> None:
     parser.add_argument("--config", metavar="FILE", help="configuration file (default: ./autocall.toml if present)")
 
@@ -47,7 +54,7 @@ def print_diagnostics(result: CompileResult, warnings: bool = True, stream=None)
 
 def compile_or_report(path: str, compiler: Compiler | None = None, warnings: bool = False) -> Program | None:
     """Compile ``path``; print its errors (and warnings if asked) to stderr; the Program or None."""
-    result = (compiler or Compiler()).compile_file(path)
+    result = (compiler or new_compiler()).compile_file(path)
     print_diagnostics(result, warnings=warnings)
     return result.program if result.ok else None
 
