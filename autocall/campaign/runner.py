@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
+from autocall.agi.service import outbox_events
 from autocall.campaign.pbx import CallSettings
 from autocall.campaign.pbx_sim import SimLine, SimPbx
 from autocall.campaign.scheduler import CampaignFailed, Observer, Scheduler
@@ -31,6 +32,7 @@ from autocall.campaign.setup import PbxAddress, settings_from
 from autocall.config import Config
 from autocall.engine.ir import Program
 from autocall.errors import UserError
+from autocall.outbox.delivery import make_outbox
 
 
 def drive_clock(clock: Clock, finished: Callable[[], bool], *, now: Callable[[], float] = time.time,
@@ -81,7 +83,8 @@ def run_sim(conn, campaign_id: int, *, program: Program, options: dict, config: 
     speed = float(options.get("sim_speed") or 1.0)
     pbx = SimPbx(conn, clock, CallSettings.from_options(name, "", options, config.max_call_duration),
                  SimLine(program, speed=speed, recordings_dir=config.recordings_dir))
-    scheduler = Scheduler(conn, campaign_id, pbx, clock, settings_from(options), observer)
+    scheduler = Scheduler(conn, campaign_id, pbx, clock, settings_from(options), observer,
+                          events=outbox_events(config))
     results: list = []
     with StopSignals() as signals:
         def finished() -> bool:
@@ -135,6 +138,7 @@ def run_ami(conn, campaign_id: int, *, options: dict, config: Config, pbx_addres
     check_agi_server(config.agi_url)
 
     reactor = reactor or global_reactor
+    outbox = make_outbox(config, reactor)
     client = AmiClient(host=pbx_address.host, port=pbx_address.port, username=pbx_address.user,
                        secret=config.ami_secret, reactor=reactor, ping_interval_ms=config.ami_ping_interval or None)
     box: dict[str, Any] = {}
@@ -155,13 +159,16 @@ def run_ami(conn, campaign_id: int, *, options: dict, config: Config, pbx_addres
             pbx = AmiPbx(conn, reactor, CallSettings.from_options(name, script, options, config.max_call_duration),
                          AmiLine(client, channel_template=options["channel"], context=config.outbound_context,
                                  agi_url=config.agi_url))
-            box["scheduler"] = Scheduler(conn, campaign_id, pbx, reactor, settings_from(options), observer)
+            box["scheduler"] = Scheduler(conn, campaign_id, pbx, reactor, settings_from(options), observer,
+                                         events=outbox_events(config))
+            outbox.start()
             box["result"] = yield box["scheduler"].run()
         except Exception as exc:  # reported by the caller as one line
             box["error"] = exc
         finally:
             if pbx is not None:
                 pbx.close()
+            yield outbox.stop()
             yield client.stop()
             if reactor.running:
                 reactor.stop()
