@@ -1,9 +1,8 @@
-"""Text-to-speech in a separate, reused process (pyttsx3's espeak-ng driver), killed and restarted when it hangs.
+"""Text-to-speech in a separate, reused process (espeak-ng through pyttsx3's binding), killed and restarted when it hangs.
 
-pyttsx3 drives espeak-ng through a polling loop in ``runAndWait`` that is
-known to hang in some set-ups, keeps process-wide state (espeak initialises
-once per process) and prints to stdout. Inside a long-running server none of
-that may touch the reactor's process, so it runs here instead:
+espeak-ng initialises once per process and keeps process-wide state, and
+pyttsx3 prints to stdout. Inside a long-running server none of that may touch
+the reactor's process, so it runs here instead:
 
 * the parent starts ``python -m autocall.audio.worker`` on first use and keeps it;
 * they speak JSON lines: the child says ``{"ready": true}``, then answers each
@@ -11,11 +10,10 @@ that may touch the reactor's process, so it runs here instead:
   after writing a WAV (22.05 kHz mono 16-bit) to ``out``;
 * a render gets ``timeout`` seconds; past that the child is killed and the next
   render starts a fresh one. A render that fails or times out is an AudioError;
-* espeak-ng works on a thread of its own and pyttsx3 does not wait for it; each
-  render waits until it is idle, or the first render of a process comes back
-  empty and, on a busy machine, a render takes the previous one's rate;
+* the child runs espeak-ng in its synchronous mode (see ``_Speaker``): a render
+  is over when ``espeak_Synth`` returns, with nothing left on another thread;
 * the child's real stdout is kept for the protocol and fd 1 points to
-  /dev/null, so pyttsx3's prints cannot corrupt it. When the parent goes away,
+  /dev/null, so nothing printed can corrupt it. When the parent goes away,
   the child reads end-of-file and exits.
 """
 
