@@ -276,8 +276,20 @@ class Goto(Statement):
 
 @node
 class Transfer(Statement):
+    """One destination, or several (a ring group: ``ring all`` or ``ring in order``)."""
+
     op = "transfer"
-    destination: Expr
+    destinations: tuple[Expr, ...]
+    options: tuple[Option, ...]
+    span: Span
+
+
+@node
+class Queue(Statement):
+    """Wait in an Asterisk call queue (``queues.conf``) for an agent."""
+
+    op = "queue"
+    queue: Expr
     options: tuple[Option, ...]
     span: Span
 
@@ -367,7 +379,7 @@ class Menu(Statement):
 # Grammar rule -> statement class: ``wait_stmt`` builds ``Wait`` (the parser's default builder).
 STATEMENT_RULES = {cls.__name__.lower() + "_stmt": cls for cls in Statement.__subclasses__()}
 
-Stmt = (Answer | Say | Play | Wait | Set | Gather | Goto | Transfer | Record | Result
+Stmt = (Answer | Say | Play | Wait | Set | Gather | Goto | Transfer | Queue | Record | Result
         | Log | Optout | Hangup | If | Menu)
 
 
@@ -426,13 +438,23 @@ class StartDecl(Node):
 
 
 @node
+class IncludeDecl(Node):
+    """``include "path.dlg"``: ``path`` as written, relative to the including file."""
+
+    path: str
+    path_span: Span
+    span: Span
+
+
+@node
 class StateDecl(Node):
     name: Name
     body: tuple[Stmt, ...]
     span: Span
 
 
-Decl = DialogueDecl | SettingDecl | ParamDecl | VarDecl | PromptDecl | HoursDecl | StartDecl | StateDecl
+Decl = (DialogueDecl | SettingDecl | ParamDecl | VarDecl | PromptDecl | HoursDecl | StartDecl | StateDecl
+        | IncludeDecl)
 
 
 @dataclass

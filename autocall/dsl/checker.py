@@ -23,6 +23,8 @@ FUNCTIONS = {"len": 1, "within": 1}
 KEY_CHARS = frozenset(ALL_KEYS)
 MAX_EXPRESSION_DEPTH = 64
 MAX_KEYS = 64
+MAX_DESTINATIONS = 20               # destinations of one transfer (a ring group)
+MAX_QUEUE_WAIT_MS = 4 * 3_600_000
 
 
 @dataclass
@@ -431,12 +433,26 @@ class Checker:
             self._block(branch.body)
 
     def _transfer(self, stmt: A.Transfer) -> None:
-        self._expr(stmt.destination)
+        for destination in stmt.destinations:
+            self._expr(destination)
+        if len(stmt.destinations) > MAX_DESTINATIONS:
+            self.sink.error(f"a transfer may ring at most {MAX_DESTINATIONS} destinations",
+                            stmt.destinations[MAX_DESTINATIONS].span)
         options = self._options(stmt.options, "transfer")
         if "timeout" in options:
             self._duration(options["timeout"].value, "transfer timeout")
         if "callerid" in options:
             self._expr(options["callerid"].value)
+        if "announce" in options:
+            self._prompt_ref(options["announce"].value)
+
+    def _queue(self, stmt: A.Queue) -> None:
+        self._expr(stmt.queue)
+        options = self._options(stmt.options, "queue")
+        if "timeout" in options:
+            self._duration(options["timeout"].value, "queue timeout", maximum_ms=MAX_QUEUE_WAIT_MS)
+        if "announce" in options:
+            self._prompt_ref(options["announce"].value)
 
     def _record(self, stmt: A.Record) -> None:
         options = self._options(stmt.options, "record")
@@ -547,7 +563,7 @@ class Checker:
             closing = quick[cycle[-1]][cycle[0]]
             route = " -> ".join(cycle + [cycle[0]])
             self.sink.error(f"these states can loop forever without waiting for the caller: {route}; "
-                            "put a menu, gather, record, transfer or wait on the loop", closing.span)
+                            "put a menu, gather, record, transfer, queue or wait on the loop", closing.span)
 
 
 def _key_name(keys: str) -> str:
@@ -675,6 +691,7 @@ STATEMENT_CHECKS = {
     A.Answer: Checker._nothing, A.Optout: Checker._nothing, A.Hangup: Checker._nothing,
     A.Say: Checker._say, A.Play: Checker._play, A.Wait: Checker._wait, A.Set: Checker._set,
     A.Goto: Checker._goto, A.Result: Checker._value, A.Log: Checker._value, A.If: Checker._if,
-    A.Gather: Checker._gather, A.Transfer: Checker._transfer, A.Record: Checker._record,
+    A.Gather: Checker._gather, A.Transfer: Checker._transfer, A.Queue: Checker._queue,
+    A.Record: Checker._record,
     A.Menu: Checker._menu,
 }

@@ -17,6 +17,7 @@ DEFAULT_INTERDIGIT_MS = 2000        # a menu's wait for the next key of a multi-
 DEFAULT_RECORD_MAX_MS = 60_000
 DEFAULT_RECORD_SILENCE_MS = 5000
 DEFAULT_TRANSFER_TIMEOUT_MS = 30_000
+DEFAULT_RING = "all"                # a transfer to several destinations rings them at once
 
 
 def template(t: A.Template) -> list:
@@ -138,9 +139,17 @@ class Lowering:
             return {"op": "hangup"}
         if isinstance(stmt, A.Transfer):
             options = {o.kind: o for o in stmt.options}
-            return {"op": "transfer", "dest": expression(stmt.destination),
+            return {"op": "transfer", "dests": [expression(d) for d in stmt.destinations],
+                    "ring": "order" if "ring" in options and options["ring"].value == "in order" else DEFAULT_RING,
                     "timeout_ms": options["timeout"].value.ms if "timeout" in options else DEFAULT_TRANSFER_TIMEOUT_MS,
-                    "callerid": expression(options["callerid"].value) if "callerid" in options else None}
+                    "callerid": expression(options["callerid"].value) if "callerid" in options else None,
+                    "announce": self._prompt(options["announce"].value) if "announce" in options else None,
+                    "record": "record" in options}
+        if isinstance(stmt, A.Queue):
+            options = {o.kind: o for o in stmt.options}
+            return {"op": "queue", "queue": expression(stmt.queue),
+                    "timeout_ms": options["timeout"].value.ms if "timeout" in options else None,
+                    "announce": self._prompt(options["announce"].value) if "announce" in options else None}
         if isinstance(stmt, A.Record):
             options = {o.kind: o for o in stmt.options}
             return {"op": "record", "name": stmt.target.text,

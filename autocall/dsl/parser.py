@@ -146,6 +146,10 @@ class _AstBuilder(Transformer):
         c = _meaningful(c)
         return A.StartDecl(self._name(c[1]), _span(c[0], c[1]))
 
+    def include_decl(self, c):
+        c = _meaningful(c)
+        return A.IncludeDecl(self._plain(c[1]), _token_span(c[1]), _span(c[0], c[1]))
+
     def state_decl(self, c):
         c = _meaningful(c)
         return A.StateDecl(self._name(c[1]), c[3], _span(c[0], c[2]))
@@ -183,6 +187,8 @@ class _AstBuilder(Transformer):
         rest = converters[-1] is tuple if converters else False
         if rest:
             converters = converters[:-1]
+        # an earlier tuple field is one child that is a list (``destinations``)
+        converters = [_list_to_tuple if convert is tuple else convert for convert in converters]
         fixed = len(converters)
 
         def build(children):
@@ -191,8 +197,17 @@ class _AstBuilder(Transformer):
                       for position, convert in enumerate(converters)]
             if rest:
                 fields.append(tuple(values[fixed:]))
-            return cls(*fields, _span(children[0], values[-1] if values else children[0]))
+            last = values[-1] if values else children[0]
+            if last.__class__ is list:          # a statement ending in a list (several destinations)
+                last = last[-1]
+            return cls(*fields, _span(children[0], last))
         return build
+
+    def destinations(self, c):
+        if len(c) == 1:
+            return [c[0]]
+        c[0].append(c[-1])
+        return c[0]
 
     def if_stmt(self, c):
         c = _meaningful(c)
@@ -281,7 +296,15 @@ class _AstBuilder(Transformer):
     max_time_option = _option("max")
     silence_option = _option("silence")
     callerid_option = _option("callerid")
+    announce_option = _option("announce")
+    recorded_option = _option("record")
     del _option, _count
+
+    def ring_all_option(self, c):
+        return A.Option("ring", "all", _span(c[0], c[-1]))
+
+    def ring_in_order_option(self, c):
+        return A.Option("ring", "in order", _span(c[0], c[-1]))
 
     def key(self, c):
         token = c[0]
@@ -358,6 +381,10 @@ _OPERANDS = frozenset({"NAME", "STRING", "INT", "DURATION"})
 # How a statement's field is made from a token, by the field's annotation in ast.py.
 _CONVERTERS = {"Name": lambda self, token: _AstBuilder._name(token), "Template": _AstBuilder._template,
                "Count": lambda self, token: A.Count(int(token.value), _token_span(token))}
+
+
+def _list_to_tuple(builder, child: list) -> tuple:
+    return tuple(child)
 
 
 def _statement_plan(cls: type) -> list:

@@ -15,6 +15,7 @@ from typing import Callable
 from autocall.engine import values as V
 from autocall.engine.channel import (ALL_KEYS, CallerHangup, Channel, ChannelFailure, Clock, FilePrompt,
                                      Prompt, SoundPrompt, TtsPrompt)
+from autocall.engine.dial import DIAL_ANSWERED, DIAL_INVALID, unsafe_value
 from autocall.engine.ir import BUILTINS, Program
 from autocall.engine.keys import MATCH, MORE, KeyMatcher
 from autocall.engine.record import ENDED_CALLER, ENDED_ERROR, ENDED_HANGUP, SECRET_MASK, CallRecord
@@ -24,7 +25,7 @@ log = logging.getLogger("autocall.engine")
 
 MAX_STATEMENTS = 10_000
 DEFAULT_MAX_DURATION_MS = 3_600_000
-DIAL_ANSWERED = "ANSWER"
+QUEUE_PREFIX = "queue:"     # a queue's entry among the call record's transfers: "queue:support"
 _SETTABLE_BUILTINS = frozenset(BUILTINS) - {"call_id"}     # what a Call's ``builtins`` may set
 
 Env = dict
@@ -298,19 +299,42 @@ class GotoOp(_Prepared):
 
 
 class TransferOp(_Prepared):
-    __slots__ = ("destination", "timeout_ms", "callerid")
+    """``reads``: the variables whose values go into the destinations or the caller id (checked by
+    ``autocall.engine.dial`` before anything is dialled)."""
+
+    __slots__ = ("destinations", "in_order", "timeout_ms", "callerid", "announce", "record", "reads")
     kind = "transfer"
     awaits = True
 
-    def __init__(self, line: int, destination: Evaluator, timeout_ms: int | None,
-                 callerid: Evaluator | None) -> None:
-        self.line, self.destination, self.timeout_ms, self.callerid = line, destination, timeout_ms, callerid
+    def __init__(self, line: int, destinations: tuple[Evaluator, ...], in_order: bool, timeout_ms: int | None,
+                 callerid: Evaluator | None, announce: "_PromptPlan | None", record: bool,
+                 reads: tuple[str, ...]) -> None:
+        self.line, self.destinations, self.in_order, self.timeout_ms = line, destinations, in_order, timeout_ms
+        self.callerid, self.announce, self.record, self.reads = callerid, announce, record, reads
 
     @classmethod
     def prepare(cls, runtime, op, line):
         callerid = op.get("callerid")
-        return cls(line, runtime.expr(op["dest"])[0], op.get("timeout_ms"),
-                   runtime.expr(callerid)[0] if callerid is not None else None)
+        destinations = op["dests"] if "dests" in op else [op["dest"]]      # "dest": IR version 2
+        reads = set().union(*(_reads(d) for d in destinations), _reads(callerid) if callerid else ())
+        return cls(line, tuple(runtime.expr(d)[0] for d in destinations), op.get("ring") == "order",
+                   op.get("timeout_ms"), runtime.expr(callerid)[0] if callerid is not None else None,
+                   runtime.plan(op.get("announce")), bool(op.get("record")), tuple(sorted(reads)))
+
+
+class QueueOp(_Prepared):
+    __slots__ = ("queue", "timeout_ms", "announce", "reads")
+    kind = "queue"
+    awaits = True
+
+    def __init__(self, line: int, queue: Evaluator, timeout_ms: int | None, announce: "_PromptPlan | None",
+                 reads: tuple[str, ...]) -> None:
+        self.line, self.queue, self.timeout_ms, self.announce, self.reads = line, queue, timeout_ms, announce, reads
+
+    @classmethod
+    def prepare(cls, runtime, op, line):
+        return cls(line, runtime.expr(op["queue"])[0], op.get("timeout_ms"), runtime.plan(op.get("announce")),
+                   tuple(sorted(_reads(op["queue"]))))
 
 
 class RecordOp(_Prepared):
@@ -455,8 +479,9 @@ class Call:
         self.on_event = on_event
         self.started = clock.now()
         self.state: str | None = None          # the state running now
+        self.recorded_transfers = 0            # names the recorded conversations: transfer-1, transfer-2...
         env: Env = {"caller": "", "caller_name": "", "called": "", "channel": "", "call_id": call_id,
-                    "choice": "", "dialstatus": "", "amd": "", "attempt": 1, NOW: clock.now}
+                    "choice": "", "dialstatus": "", "queuestatus": "", "amd": "", "attempt": 1, NOW: clock.now}
         if builtins:
             if builtins.keys() <= _SETTABLE_BUILTINS:
                 env.update(builtins)
@@ -691,23 +716,81 @@ class Call:
         self._input(self.state, "gather", shown, outcome, {"name": name, "secret": bool(op.secret)})
 
     async def _transfer(self, op: TransferOp) -> None:
-        destination = V.to_text(self._evaluate(op.destination, op.line))
-        callerid = V.to_text(self._evaluate(op.callerid, op.line)) if op.callerid is not None else None
-        status = await self.channel.transfer(destination, op.timeout_ms, callerid)
-        self.env["dialstatus"] = status
+        """One Dial of every destination (``ring all``) or one Dial each, in turn (``ring in order``);
+        each destination rung is one entry of the record's transfers."""
+        env, line = self.env, op.line
+        destinations = [V.to_text(self._evaluate(d, line)) for d in op.destinations]
+        callerid = V.to_text(self._evaluate(op.callerid, line)) if op.callerid is not None else None
+        refused = self._dial_refusal(op.reads, destinations, "destination")
+        if refused:
+            self._log(f"transfer not attempted: {refused}; dialstatus is {DIAL_INVALID}", line)
+            env["dialstatus"] = DIAL_INVALID
+            for destination in destinations:
+                self._transferred(destination, DIAL_INVALID)
+            return
+        announce = op.announce.build(env)[0] if op.announce is not None else None
+        recording = None
+        if op.record:
+            self.recorded_transfers += 1
+            recording = f"transfer-{self.recorded_transfers}"
+        groups = [(d,) for d in destinations] if op.in_order else [tuple(destinations)]
+        for group in groups:
+            outcome = await self.channel.transfer(group, op.timeout_ms, callerid, announce, recording)
+            status = env["dialstatus"] = outcome.status
+            for index, destination in enumerate(group):
+                # rung at once with the one who answered: it rang and was not answered
+                beaten = status == DIAL_ANSWERED and outcome.answered not in (None, index)
+                self._transferred(destination, "NOANSWER" if beaten else status)
+            if status == DIAL_ANSWERED:
+                if outcome.recording:
+                    self._recorded(outcome.recording)
+                raise _EndCall()
+            self._check_duration()
+
+    async def _queue(self, op: QueueOp) -> None:
+        env, line = self.env, op.line
+        name = V.to_text(self._evaluate(op.queue, line))
+        refused = self._dial_refusal(op.reads, [name], "queue name")
+        if refused:
+            self._log(f"queue not joined: {refused}; queuestatus is {DIAL_INVALID}", line)
+            env["queuestatus"] = DIAL_INVALID
+            self._transferred(QUEUE_PREFIX + name, DIAL_INVALID)
+            return
+        announce = op.announce.build(env)[0] if op.announce is not None else None
+        status = env["queuestatus"] = await self.channel.queue(name, op.timeout_ms, announce)
+        self._transferred(QUEUE_PREFIX + name, status)
+        if status == DIAL_ANSWERED:
+            raise _EndCall()
+
+    def _dial_refusal(self, reads: tuple[str, ...], values: list[str], what: str) -> str | None:
+        """Why these values may not reach Dial or Queue (a variable's value holding a metacharacter, an
+        empty destination), or None."""
+        env = self.env
+        for name in reads:
+            value = env[name]
+            reason = unsafe_value(name, value if value.__class__ is str else V.to_text(value))
+            if reason:
+                return reason
+        for number, value in enumerate(values, start=1):
+            if not value.strip():
+                return f"the {what}" + (f" {number}" if len(values) > 1 else "") + " is empty"
+        return None
+
+    def _transferred(self, destination: str, status: str) -> None:
         self.record.transfers.append({"destination": destination, "dialstatus": status})
         self.record.transfer_states.append(self.record.path[-1])
         if self.on_event is not None:
             self.on_event("transfer", self.record.transfers[-1])
-        if status == DIAL_ANSWERED:
-            raise _EndCall()
+
+    def _recorded(self, file: str) -> None:
+        self.record.recordings.append(file)
+        if self.on_event is not None:
+            self.on_event("record", file)
 
     async def _record(self, op: RecordOp) -> None:
         outcome = await self.channel.record(op.name, op.max_ms, op.silence_ms, op.beep, op.terminator)
         self.env[op.name] = outcome.file
-        self.record.recordings.append(outcome.file)
-        if self.on_event is not None:
-            self.on_event("record", outcome.file)
+        self._recorded(outcome.file)
         if outcome.hung_up:
             raise CallerHangup()
 
@@ -782,6 +865,7 @@ OPERATIONS: dict[str, tuple[type[_Prepared], Callable]] = {
     "jump": (JumpOp, Call._jump),
     "goto": (GotoOp, Call._goto),
     "transfer": (TransferOp, Call._transfer),
+    "queue": (QueueOp, Call._queue),
     "record": (RecordOp, Call._record),
     "result": (ResultOp, Call._result),
     "log": (LogOp, Call._log_op),

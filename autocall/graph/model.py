@@ -90,7 +90,7 @@ def _edges(state: str, code: list[dict], analysis: "_CodeAnalysis") -> list[Edge
             edges.append(Edge(state, op["state"], GOTO, guard or "goto", index, line))
         elif kind == "hangup":
             edges.append(Edge(state, None, HANGUP, f"{guard}: hangup" if guard else "hangup", index, line))
-        elif kind == "transfer":
+        elif kind in ("transfer", "queue"):
             edges.append(Edge(state, None, ANSWERED, "answered", index, line))
         elif kind == "menu":
             edges.extend(_menu_edges(state, op, index, line))
@@ -128,7 +128,12 @@ def _details(code: list[dict], reachable: set[int]) -> list[str]:
         if kind == "gather":
             text = f"gather {op['name']}" + (" (secret)" if op.get("secret") else "")
         elif kind == "transfer":
-            text = f"transfer {expression_text(op['dest'])}"
+            destinations = op["dests"] if "dests" in op else [op["dest"]]
+            text = "transfer " + ", ".join(expression_text(d) for d in destinations)
+            if len(destinations) > 1 and op.get("ring") == "order":
+                text += " (in order)"
+        elif kind == "queue":
+            text = f"queue {expression_text(op['queue'])}"
         elif kind == "record":
             text = f"record {op['name']}"
         elif kind == "result":

@@ -19,7 +19,7 @@ from autocall.engine.ir import BUILTINS, Program
 from autocall.engine.record import ENDED_CALLER, ENDED_ERROR, ENDED_HANGUP
 from autocall.errors import UserError
 from autocall.sim.caller import parse_keys
-from autocall.sim.runner import DIAL_STATUSES, SETTABLE_BUILTINS, parse_settings
+from autocall.sim.runner import DIAL_STATUSES, QUEUE_STATUSES, SETTABLE_BUILTINS, parse_settings
 
 SUFFIX = ".test.toml"
 
@@ -293,6 +293,9 @@ class _Reader:
             elif name == "dialstatus" and str(value).upper() not in DIAL_STATUSES:
                 self._problem(scenario, "set", f"dialstatus {value!r} is not a dial status; use one of "
                                                f"{', '.join(DIAL_STATUSES)}")
+            elif name == "queuestatus" and str(value).upper() not in QUEUE_STATUSES:
+                self._problem(scenario, "set", f"queuestatus {value!r} is not a queue status; use one of "
+                                               f"{', '.join(QUEUE_STATUSES)}")
             else:
                 scenario.settings[name] = value
 

@@ -196,7 +196,8 @@ def run_on_agi(program, *, keys: str = "", settings=None, now=None, call_id: str
         records.append(await call.run())
 
     factory = memory_factory(on_call)
-    call_in_memory(FakeAsterisk("t", keys=keys, dial_status=settings.transfer_status), factory)
+    call_in_memory(FakeAsterisk("t", keys=keys, dial_status=settings.transfer_status,
+                                queue_status=settings.queue_status), factory)
     assert records, "the call did not run"
     return records[0]
 
