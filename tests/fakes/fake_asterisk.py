@@ -33,7 +33,9 @@ What it answers (citations are agi-probe-session.log unless said):
   ``MEMBERNAME``, plays the announcement to the agent, and returns -1 when
   the call is over (QUEUESTATUS is not set then); otherwise ``QUEUESTATUS``
   is set and Queue returns 0. A caller hanging up in the queue gives -1 and
-  ``ABANDONED=TRUE``.
+  ``ABANDONED=TRUE``. ``caller_ends_bridge=True``: the caller, not the one
+  who answered, hangs up the bridge, so the channel is gone after an
+  answered Dial or Queue (the ``HANGUP`` line before the next reply).
 - After the caller hangs up, the ``HANGUP`` line goes out before the reply
   to the next command (#5024, #5088, #6048); later channel commands get
   ``511``, while ``NOOP``, ``GET VARIABLE``, ``SET VARIABLE``, ``EXEC``
@@ -185,7 +187,7 @@ class FakeAsterisk:
                  callerid: str = "5550100", uniqueid: str = "1795685563.1",
                  environment: Environment | None = None, known_sounds: Iterable[str] | None = None,
                  dial_status: str | list[str] = "NOANSWER", queue_status: str = "TIMEOUT",
-                 exit_on_hangup: bool = False,
+                 exit_on_hangup: bool = False, caller_ends_bridge: bool = False,
                  variables: Mapping[str, str] | None = None, hangup_after_reply: int | None = None,
                  replies: Mapping[int, list[str]] | None = None, hangup_notice: str = "before_next_reply",
                  env_chunk: int | None = None) -> None:
@@ -197,6 +199,7 @@ class FakeAsterisk:
         self.known_sounds = None if known_sounds is None else frozenset(known_sounds)
         self.dial_status = dial_status
         self.queue_status = queue_status
+        self.caller_ends_bridge = caller_ends_bridge
         self.exit_on_hangup = exit_on_hangup
         self.variables = dict(variables or {})
         self.hangup_after_reply = hangup_after_reply
@@ -404,7 +407,7 @@ class FakeAsteriskProtocol(LineOnlyReceiver):
         variables["DIALEDPEERNUMBER"] = first.partition("/")[2]
         variables["DIALEDPEERNAME"] = f"{first.partition('@')[0]}-00000001"
         self._bridged(re.search(r"A\(([^)]*)\)", rest.partition(",")[2]))
-        return ["200 result=-1"], False
+        return ["200 result=-1"], self.setup.caller_ends_bridge
 
     def _queue(self, options: str):
         self.transcript.queued.append(options)
@@ -420,7 +423,7 @@ class FakeAsteriskProtocol(LineOnlyReceiver):
         variables["MEMBERINTERFACE"] = AGENT
         variables["MEMBERNAME"] = "agent1"
         self._bridged(re.match(r"(.+)", fields[3]))
-        return ["200 result=-1"], False
+        return ["200 result=-1"], self.setup.caller_ends_bridge
 
     def _bridged(self, announcement) -> None:
         """Someone answered: they hear the announcement, then the bridge is recorded if a monitor is on."""
