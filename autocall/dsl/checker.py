@@ -53,7 +53,8 @@ class Symbols:
     hours: dict[str, tuple[A.HoursDecl, Schedule]] = field(default_factory=dict)
     start: str | None = None
     states: dict[str, A.StateDecl] = field(default_factory=dict)
-    files: dict[str, str] = field(default_factory=dict)
+    files: dict[tuple[str, str], str] = field(default_factory=dict)   # (folder, path as written) -> on disk
+    base_dir: str = "."                 # the script's folder: where its own file prompts are
 
 
 class Checker:
@@ -61,7 +62,7 @@ class Checker:
         self.script = script
         self.sink = sink
         self.options = options
-        self.sym = Symbols()
+        self.sym = Symbols(base_dir=options.base_dir)
         self.value_kinds: dict[str, str] = {name: "built-in" for name in BUILTINS}
         self.defined_at: dict[tuple[str, str], A.Span] = {}
         self.reads: set[str] = set()
@@ -86,10 +87,17 @@ class Checker:
         key = (namespace, name.text)
         if key in self.defined_at:
             first = self.defined_at[key]
-            self.sink.error(f"{what} '{name.text}' is defined twice (first on line {first.line})", name.span)
+            self.sink.error(f"{what} '{name.text}' is defined twice ({self._first(first, name.span)})", name.span)
             return False
         self.defined_at[key] = name.span
         return True
+
+    def _first(self, first: A.Span, now: A.Span) -> str:
+        """Where the first definition is: its line, and its file when that is another one (an include)."""
+        file_of = self.sink.file_of
+        if file_of(first) == file_of(now):
+            return f"first on line {first.line}"
+        return f"first in {file_of(first)}:{first.line}"
 
     def _define_value(self, name: A.Name, kind: str) -> bool:
         if name.text in BUILTINS:
@@ -253,8 +261,9 @@ class Checker:
         if not path.strip():
             self.sink.error("empty file name", ref.span)
             return
-        resolved = os.path.normpath(os.path.join(self.options.base_dir, path))
-        self.sym.files[path] = resolved
+        base_dir = getattr(ref, "base_dir", None) or self.options.base_dir      # an included file's: its folder
+        resolved = os.path.normpath(os.path.join(base_dir, path))
+        self.sym.files[(base_dir, path)] = resolved
         if resolved in self.checked_files:
             return
         self.checked_files[resolved] = True
@@ -382,7 +391,7 @@ class Checker:
 
     def _unread_vars(self) -> None:
         for decl in self.sym.vars:
-            if decl.name.text not in self.reads:
+            if decl.name.text not in self.reads and not _shared(decl):
                 self.sink.warning(f"variable '{decl.name.text}' is never read", decl.name.span)
 
     # -- statements ---------------------------------------------------------------------------------------
@@ -552,7 +561,7 @@ class Checker:
                     reachable.add(target)
                     frontier.append(target)
         for name, decl in states.items():
-            if name not in reachable:
+            if name not in reachable and not _shared(decl):
                 self.sink.warning(f"state '{name}' can never be reached", decl.name.span)
         quick = {}
         for name, decl in states.items():
@@ -564,6 +573,11 @@ class Checker:
             route = " -> ".join(cycle + [cycle[0]])
             self.sink.error(f"these states can loop forever without waiting for the caller: {route}; "
                             "put a menu, gather, record, transfer, queue or wait on the loop", closing.span)
+
+
+def _shared(decl) -> bool:
+    """Declared in an included file: a shared file's states and vars need not all be used by each script."""
+    return getattr(decl.span, "source", None) is not None
 
 
 def _key_name(keys: str) -> str:

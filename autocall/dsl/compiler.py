@@ -11,6 +11,7 @@ from typing import Callable
 from autocall.dsl import ast as A
 from autocall.dsl.checker import Checker, CheckOptions
 from autocall.dsl.diagnostics import Diagnostic, DiagnosticSink
+from autocall.dsl.includes import Includes
 from autocall.dsl.lower import Lowering
 from autocall.dsl.parser import MAX_SCRIPT_BYTES, DialogueParser
 from autocall.engine.ir import Program
@@ -22,11 +23,22 @@ class CompileResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     program: Program | None = None
     text: str = field(default="", repr=False)
+    includes: list[str] = field(default_factory=list)        # the included files (absolute), for hot reload
+    sources: dict[str, str] = field(default_factory=dict, repr=False)   # included files' text by shown path
 
     @cached_property
     def lines(self) -> list[str]:
         """The source's lines, for showing diagnostics."""
         return self.text.splitlines()
+
+    def lines_of(self, diagnostic: Diagnostic) -> list[str]:
+        """The lines of the file a diagnostic points into (the script's, or an included file's)."""
+        if diagnostic.path in self.sources:
+            return self.sources[diagnostic.path].splitlines()
+        return self.lines
+
+    def show(self, diagnostic: Diagnostic) -> str:
+        return diagnostic.render(self.lines_of(diagnostic))
 
     @property
     def ok(self) -> bool:
@@ -42,7 +54,7 @@ class CompileResult:
 
     def render(self) -> str:
         """Every diagnostic as the compiler prints it (headline, source line, caret)."""
-        return "\n".join(d.render(self.lines) for d in self.diagnostics)
+        return "\n".join(self.show(d) for d in self.diagnostics)
 
 
 class Compiler:
@@ -85,6 +97,10 @@ class Compiler:
             gc.disable()
         try:
             script = self.parser.parse(text, path, sink)
+            if script is not None and any(d.__class__ is A.IncludeDecl for d in script.declarations):
+                includes = Includes(self.parser, sink, base_dir, path, read_script)
+                includes.expand(script)
+                result.includes, result.sources = includes.files, includes.sources
             if script is not None:
                 options = self._options(base_dir)
                 symbols = Checker(script, sink, options).run()

@@ -54,10 +54,14 @@ class DiagnosticSink:
         self.items: list[Diagnostic] = []
 
     def error(self, message: str, span: Span | None) -> None:
-        self.items.append(Diagnostic(ERROR, message, span, self.path))
+        self.items.append(Diagnostic(ERROR, message, span, self.file_of(span)))
 
     def warning(self, message: str, span: Span | None) -> None:
-        self.items.append(Diagnostic(WARNING, message, span, self.path))
+        self.items.append(Diagnostic(WARNING, message, span, self.file_of(span)))
+
+    def file_of(self, span: Span | None) -> str:
+        """The file a span is in: an included file's spans say which (``autocall.dsl.includes``)."""
+        return getattr(span, "source", None) or self.path
 
     @property
     def has_errors(self) -> bool:
@@ -65,5 +69,5 @@ class DiagnosticSink:
 
     def sorted(self) -> list[Diagnostic]:
         def key(d: Diagnostic):
-            return (d.span.line, d.span.column) if d.span else (0, 0)
+            return (d.path != self.path, d.path, (d.span.line, d.span.column) if d.span else (0, 0))
         return sorted(self.items, key=key)

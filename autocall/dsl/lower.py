@@ -63,9 +63,15 @@ class Lowering:
             "prompts": {name: self._prompt(decl.source) for name, decl in sym.prompts.items()},
             "hours": {name: {"spec": decl.spec, **schedule.to_json()} for name, (decl, schedule) in sym.hours.items()},
             "start": sym.start,
-            "states": {name: {"line": decl.span.line, "code": self._code(decl.body)}
-                       for name, decl in sym.states.items()},
+            "states": {name: self._state(decl) for name, decl in sym.states.items()},
         }
+
+    def _state(self, decl: A.StateDecl) -> dict:
+        state = {"line": decl.span.line, "code": self._code(decl.body)}
+        origin = getattr(decl, "origin", None)          # from an included file (autocall.dsl.includes)
+        if origin is not None:
+            state["file"] = origin
+        return state
 
     # -- prompts --------------------------------------------------------------------------------------
     def _prompt(self, ref) -> dict:
@@ -74,7 +80,8 @@ class Lowering:
         if isinstance(ref, A.TtsRef):
             return {"kind": "tts", "text": template(ref.template)}
         if isinstance(ref, A.FileRef):
-            return {"kind": "file", "path": ref.path, "resolved": self.sym.files[ref.path]}
+            base_dir = getattr(ref, "base_dir", None) or self.sym.base_dir
+            return {"kind": "file", "path": ref.path, "resolved": self.sym.files[(base_dir, ref.path)]}
         return {"kind": "sound", "name": ref.name}
 
     # -- code -------------------------------------------------------------------------------------------

@@ -416,6 +416,8 @@ class Runtime:
         self.output_names = [v["name"] for v in data["vars"]] + [n for n in self.gathered
                                                                   if n not in {v["name"] for v in data["vars"]}]
         self.states = {name: [self._prepare(op) for op in state["code"]] for name, state in data["states"].items()}
+        # a state from an included file: its errors name that file (line numbers are that file's)
+        self.state_files = {name: state["file"] for name, state in data["states"].items() if state.get("file")}
 
     def expr(self, expr: list | None):
         """(evaluate, display): display renders with secrets masked, None when no secret is read."""
@@ -590,9 +592,14 @@ class Call:
         try:
             return evaluate(self.env)
         except V.ScriptError as exc:
-            raise V.ScriptError(f"{self.runtime.source}:{line}: {exc}") from None
+            raise V.ScriptError(f"{self._source()}:{line}: {exc}") from None
         except RecursionError:
-            raise V.ScriptError(f"{self.runtime.source}:{line}: expression too deep to evaluate") from None
+            raise V.ScriptError(f"{self._source()}:{line}: expression too deep to evaluate") from None
+
+    def _source(self) -> str:
+        """The file of the code running now: the script's, or the included file a state came from."""
+        runtime = self.runtime
+        return runtime.state_files.get(self.state, runtime.source) if self.state else runtime.source
 
     def _log(self, message: str, line: int | None = None) -> None:
         self.record.log.append({"at": round(self.clock.now() - self.started, 3), "line": line,

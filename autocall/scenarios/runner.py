@@ -121,7 +121,7 @@ class ScenarioRunner:
         outcome.scenario_file = scenarios_file
         compiled = self.compiler.compile_file(script)
         if not compiled.ok:
-            outcome.diagnostics = [d.render(compiled.lines) for d in compiled.errors]
+            outcome.diagnostics = [compiled.show(d) for d in compiled.errors]
             outcome.problems.append(f"{script}: does not compile ({len(compiled.errors)} error"
                                     f"{'s' if len(compiled.errors) != 1 else ''}); fix it, then run the scenarios")
             return outcome
