@@ -74,6 +74,7 @@ class Includes:
             self.sink.error(f"includes nested more than {MAX_INCLUDE_DEPTH} deep", where)
             return []
         if not os.path.exists(target):
+            self.files.append(target)          # watched all the same: the script reloads once it is written
             self.sink.error(f"included file '{written}' not found (looked for {self._display(target)}); "
                             "paths are relative to the including file", where)
             return []
