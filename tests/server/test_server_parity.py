@@ -90,7 +90,8 @@ def test_simulator_and_server_give_the_same_call(script, number, serve, tmp_path
         extra={key: str(builtins[name]) for name, key in (("called", "agi_dnid"), ("channel", "agi_channel"))
                if name in builtins})
     transcript = running.call(FakeAsterisk(environment=environment, keys=scenario.keys,
-                                           dial_status=settings.transfer_status, variables=variables))
+                                           dial_status=settings.transfer_status, queue_status=settings.queue_status,
+                                           variables=variables))
     served = running.last()
     assert served["call_id"] == f"parity.{number}"
     assert stored(served) == comparable(simulated), transcript.render()
