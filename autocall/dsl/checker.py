@@ -121,6 +121,7 @@ class Checker:
         if dialogues:
             sym.dialogue = dialogues[0].name.text
         settings_seen: dict[str, A.Span] = {}
+        prompts: list[A.PromptDecl] = []
         for decl in decls:
             if isinstance(decl, A.SettingDecl):
                 if decl.kind in settings_seen:
@@ -141,12 +142,14 @@ class Checker:
             elif isinstance(decl, A.PromptDecl):
                 if self._define("prompt", decl.name, "prompt"):
                     sym.prompts[decl.name.text] = decl
-                self._prompt_source(decl.source)
+                prompts.append(decl)
             elif isinstance(decl, A.HoursDecl):
                 self._hours(decl)
             elif isinstance(decl, A.StateDecl):
                 if self._define("state", decl.name, "state"):
                     sym.states[decl.name.text] = decl
+        for decl in prompts:        # once every value is declared: a prompt speaks at run time, when all exist
+            self._prompt_source(decl.source)
         starts = [d for d in decls if isinstance(d, A.StartDecl)]
         for extra in starts[1:]:
             self.sink.error(f"'start' is declared twice (first on line {starts[0].span.line})", extra.span)
