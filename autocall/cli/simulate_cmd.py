@@ -6,6 +6,7 @@ import json
 import sys
 
 from autocall.cli.common import add_config_option, config_from, load_program, use_color
+from autocall.engine.dial import QUEUE_PREFIX
 from autocall.engine.record import ENDED_ERROR, SECRET_MASK
 
 
@@ -18,7 +19,8 @@ def register(subparsers) -> None:
     parser.add_argument("--keys", help="the scripted caller's keys, e.g. '2 1234#' or '1w1h'")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
                         help="a param, built-in (caller, amd, ...) or starting value; dialstatus=BUSY sets "
-                             "what transfers return (ANSWER ends the call there)")
+                             "what transfers return (ANSWER ends the call there), queuestatus=FULL what "
+                             "queues return")
     parser.add_argument("--now", metavar="ISO-8601", help="the time the call starts (for hours and within())")
     parser.add_argument("--json", action="store_true", help="print the call as one JSON object")
     add_config_option(parser)
@@ -90,7 +92,11 @@ class TranscriptPrinter:
             keys = data["keys"] or "(nothing)"
             self.line(f"   {data['op']:<9} caller: {keys} -> {data['outcome']}")
         elif kind == "transfer":
-            self.line(f"   transfer  {data['destination']} -> {data['dialstatus']}")
+            destination = data["destination"]
+            if destination.startswith(QUEUE_PREFIX):
+                self.line(f"   queue     {destination[len(QUEUE_PREFIX):]} -> {data['dialstatus']}")
+            else:
+                self.line(f"   transfer  {destination} -> {data['dialstatus']}")
         elif kind == "record":
             self.line(f"   record    -> {data}")
         elif kind == "set":

@@ -16,6 +16,7 @@ DIAL_ANSWERED = "ANSWER"
 DIAL_INVALID = "INVALIDARGS"      # Asterisk's DIALSTATUS for a Dial it refuses
 # What a value put into a transfer or a queue may not hold: Dial's separators of destinations (&) and of
 # options (, and the old |), option arguments' parentheses, and control characters.
+QUEUE_PREFIX = "queue:"      # a queue's entry among the call record's transfers: "queue:support"
 DIAL_UNSAFE = re.compile(r"[&,|()\x00-\x1f\x7f-\x9f]")
 
 

@@ -15,7 +15,7 @@ from typing import Callable
 from autocall.engine import values as V
 from autocall.engine.channel import (ALL_KEYS, CallerHangup, Channel, ChannelFailure, Clock, FilePrompt,
                                      Prompt, SoundPrompt, TtsPrompt)
-from autocall.engine.dial import DIAL_ANSWERED, DIAL_INVALID, unsafe_value
+from autocall.engine.dial import DIAL_ANSWERED, DIAL_INVALID, QUEUE_PREFIX, unsafe_value
 from autocall.engine.ir import BUILTINS, Program
 from autocall.engine.keys import MATCH, MORE, KeyMatcher
 from autocall.engine.record import ENDED_CALLER, ENDED_ERROR, ENDED_HANGUP, SECRET_MASK, CallRecord
@@ -25,7 +25,6 @@ log = logging.getLogger("autocall.engine")
 
 MAX_STATEMENTS = 10_000
 DEFAULT_MAX_DURATION_MS = 3_600_000
-QUEUE_PREFIX = "queue:"     # a queue's entry among the call record's transfers: "queue:support"
 _SETTABLE_BUILTINS = frozenset(BUILTINS) - {"call_id"}     # what a Call's ``builtins`` may set
 
 Env = dict
