@@ -42,7 +42,10 @@ def connect(path: str) -> sqlite3.Connection:
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write transaction (the connection is in autocommit mode): committed on exit, rolled back on
-    an error, a failed COMMIT included."""
+    an error, a failed COMMIT included. A transaction opened inside another one joins it."""
+    if conn.in_transaction:
+        yield conn
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
