@@ -322,6 +322,20 @@ def test_every_option_works_with_one_destination(call):
     assert entries(record) == [("PJSIP/101", "ANSWER")] and len(record.recordings) == 1
 
 
+def test_a_dialogue_compiled_by_the_previous_version_still_transfers(program):
+    import json
+
+    from autocall.engine.ir import Program
+    data = json.loads(program('state main:\n    transfer "PJSIP/101"\n    result dialstatus\n').to_json())
+    data["version"] = 2
+    op = data["states"]["main"]["code"][0]
+    op["dest"] = op.pop("dests")[0]
+    for key in ("ring", "announce", "record"):
+        del op[key]
+    record = simulate(Program.from_json(json.dumps(data)), settings=None)
+    assert record.transfers == [{"destination": "PJSIP/101", "dialstatus": "NOANSWER"}]
+
+
 QUEUE = ('state main:\n    queue "support" timeout 5m announce "A customer from the website."\n'
          '    say "No agent: {queuestatus}."\n')
 
