@@ -111,3 +111,12 @@ def test_queue_answered_is_told_by_memberinterface_and_ends_the_call(agi_call):
 def test_caller_hanging_up_in_the_queue_is_a_caller_hangup(agi_call):
     record, _transcript = agi_call('state main:\n    queue "support"\n    say "never"\n', keys="h")
     assert record.ended_by == "caller_hangup"
+
+
+def test_a_sound_or_recording_folder_dial_cannot_take_is_a_clear_error():
+    from autocall.agi.channel import _option_argument
+    from autocall.engine.channel import ChannelFailure
+    assert _option_argument("/var/lib/autocall/sounds/tts/ab12", "announcement") == "/var/lib/autocall/sounds/tts/ab12"
+    for bad in ("/srv/a,b/x", "/srv/(x)/y", "/srv/a:b", "/srv/a&b", "/srv/a\nb"):
+        with pytest.raises(ChannelFailure, match="choose sounds_dir and recordings_dir without them"):
+            _option_argument(bad, "announcement")
