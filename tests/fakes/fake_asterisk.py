@@ -58,7 +58,7 @@ from twisted.internet.protocol import Protocol
 from twisted.protocols.basic import LineOnlyReceiver
 
 from autocall.agi.protocol import Environment, parse_command_line
-from autocall.sim.caller import HANGUP, ScriptedCaller
+from autocall.sim.caller import HANGUP, KEY_CHARS, ScriptedCaller
 
 FROM_ASTERISK = "<<"
 FROM_SERVER = ">>"
@@ -181,6 +181,12 @@ class FakeAsterisk:
     server is still thinking. ``hangup_notice="immediate"`` sends the
     ``HANGUP`` line right after a ``-1`` reply instead of before the next
     reply. ``env_chunk`` writes the environment in pieces of that many bytes.
+    ``typeahead`` makes the caller press the next key while any prompt plays
+    (Asterisk keeps it only if it is an escape digit, and throws it away
+    otherwise: "Keys not in the escape set are thrown away during playback").
+    ``bridge_hangup``: with ``dial_status="ANSWER"``, an ``h`` at ``EXEC Dial``
+    is the caller hanging up while bridged (``DIALSTATUS`` stays ``ANSWER``),
+    not a hangup before the destination answered.
     """
 
     def __init__(self, script: str = "probe", *, keys: str = "", args: Iterable[str] = (),
@@ -190,7 +196,7 @@ class FakeAsterisk:
                  exit_on_hangup: bool = False, caller_ends_bridge: bool = False,
                  variables: Mapping[str, str] | None = None, hangup_after_reply: int | None = None,
                  replies: Mapping[int, list[str]] | None = None, hangup_notice: str = "before_next_reply",
-                 env_chunk: int | None = None) -> None:
+                 env_chunk: int | None = None, typeahead: bool = False, bridge_hangup: bool = False) -> None:
         if hangup_notice not in ("before_next_reply", "immediate"):
             raise ValueError(f"hangup_notice: {hangup_notice!r}")
         self.environment = environment or transcript_environment(
@@ -206,6 +212,8 @@ class FakeAsterisk:
         self.replies = dict(replies or {})
         self.hangup_notice = hangup_notice
         self.env_chunk = env_chunk
+        self.typeahead = typeahead
+        self.bridge_hangup = bridge_hangup
 
     def protocol(self) -> FakeAsteriskProtocol:
         return FakeAsteriskProtocol(self)
@@ -328,7 +336,17 @@ class FakeAsteriskProtocol(LineOnlyReceiver):
         if known is not None and name not in known:
             # Nothing plays, so no key is drawn; a caller hanging up here still does.
             return ["200 result=-1 endpos=0"], self.caller.on_step() == HANGUP
+        if len(args) > 2 and not self.setup.typeahead:
+            # The server resumes a prompt a key stopped (type-ahead): the --keys caller, who presses keys
+            # only when an input waits, lets it play to the end.
+            return [f"200 result=0 endpos={FULL_ENDPOS}"], False
         key = self.caller.on_play(escapes)
+        if key is None and self.setup.typeahead:
+            pressed = self.caller.on_play(KEY_CHARS)
+            if pressed is not None and pressed not in escapes:
+                key = None                # pressed during playback and thrown away
+            else:
+                key = pressed
         if key == HANGUP:
             return [f"200 result=-1 endpos={PARTIAL_ENDPOS}"], True
         if key:
@@ -391,23 +409,28 @@ class FakeAsteriskProtocol(LineOnlyReceiver):
         self.transcript.dialled.append(options)
         destinations, _, rest = options.partition(",")
         variables = self.transcript.variables
-        if self.caller.on_step() == HANGUP:
-            variables["DIALSTATUS"] = "CANCEL"
-            return ["200 result=-1"], True
         statuses = self.setup.dial_status
-        if isinstance(statuses, str):
-            status = statuses
-        else:
-            status = statuses[min(self.dials, len(statuses) - 1)]
+        status = statuses if isinstance(statuses, str) else statuses[min(self.dials, len(statuses) - 1)]
         self.dials += 1
+        if self.caller.on_step() == HANGUP:
+            bridged = self.setup.bridge_hangup and status == "ANSWER"
+            variables["DIALSTATUS"] = "ANSWER" if bridged else "CANCEL"
+            if bridged:
+                self._answered(destinations, rest)
+            return ["200 result=-1"], True
         variables["DIALSTATUS"] = status
         if status != "ANSWER":
             return ["200 result=0"], False
+        self._answered(destinations, rest)
+        return ["200 result=-1"], self.setup.caller_ends_bridge
+
+    def _answered(self, destinations: str, rest: str) -> None:
+        """The first destination answered: Dial's variables, the announcement, the recording."""
         first = destinations.split("&")[0]
+        variables = self.transcript.variables
         variables["DIALEDPEERNUMBER"] = first.partition("/")[2]
         variables["DIALEDPEERNAME"] = f"{first.partition('@')[0]}-00000001"
         self._bridged(re.search(r"A\(([^)]*)\)", rest.partition(",")[2]))
-        return ["200 result=-1"], self.setup.caller_ends_bridge
 
     def _queue(self, options: str):
         self.transcript.queued.append(options)
