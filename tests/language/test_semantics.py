@@ -301,6 +301,12 @@ def test_a_value_with_dial_metacharacters_refuses_the_whole_group(call, value):
     assert "transfer not attempted" in record.log[0]["message"]
 
 
+def test_a_ring_group_destination_built_from_a_secret_is_shown_masked(call):
+    body = ('state main:\n    gather pin digits 4 secret\n    transfer "PJSIP/100", "PJSIP/" + pin ring in order\n')
+    record = call(body, keys="4739")
+    assert entries(record) == [("PJSIP/100", "NOANSWER"), ("PJSIP/***", "NOANSWER")]
+
+
 def test_a_caller_id_with_dial_metacharacters_is_refused_too(call):
     body = 'param who\nstate main:\n    transfer "PJSIP/200" callerid who\n    result dialstatus\n'
     record = call(body, who="Eve <1>,,A(x)")
