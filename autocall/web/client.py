@@ -34,7 +34,6 @@ from treq.cookies import IndexableCookieJar
 
 from autocall import __version__
 from autocall.engine import web
-from autocall.engine.json_paths import parse_json
 from autocall.services_config import DEFAULT_MAX_CONCURRENT, ServiceConfig
 
 log = logging.getLogger("autocall.web")
@@ -224,17 +223,8 @@ class WebClient:
     def _reply(self, outcome: tuple[int, dict, bytes], method: str, service: str, shown: str,
                started: float) -> web.Reply:
         status, headers, body = outcome
-        elapsed = (self.clock.seconds() - started) * 1000
-        try:
-            data = parse_json(body)
-            parsed = True
-        except ValueError:
-            data, parsed = "", False
-        if 200 <= status < 300:
-            ok, error = (1, "") if parsed else (0, web.NOT_JSON)
-        else:
-            ok, error = 0, web.http_error(status)
-        return web.Reply(ok, status, error, data, method, service, shown, elapsed, headers)
+        return web.reply_from_http(status, body, method=method, service=service, shown_path=shown,
+                                   elapsed_ms=(self.clock.seconds() - started) * 1000, headers=headers)
 
     def _failed(self, failure: Failure, method: str, service: str, shown: str, started: float,
                 expired_after: float | None) -> web.Reply:
