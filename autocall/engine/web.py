@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterable, Protocol, Sequence
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from autocall.engine.json_paths import as_value, count_items, lookup, split_path
 
@@ -72,6 +72,20 @@ def build_path(literals: Sequence[str], values: Sequence[Value], *,
         path.append(literal)
         shown.append(literal)
     return "".join(path), "".join(shown)
+
+
+def join_url(base: str, path: str) -> str:
+    """``base + path``; ``ValueError`` when there is no base (``"no URL"``) or the result would reach another
+    host, scheme or path than the base's."""
+    if not base:
+        raise ValueError("no URL")
+    if not path.startswith("/"):
+        raise ValueError(path)            # "@host/..." would change the host; the compiler refuses it too
+    url = base + path
+    want, got = urlsplit(base), urlsplit(url)
+    if (want.scheme, want.netloc) != (got.scheme, got.netloc) or not got.path.startswith(want.path):
+        raise ValueError(url)
+    return url
 
 
 def split_template(template: str) -> tuple[list[str], list[str]]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, Mapping
-from urllib.parse import urlsplit
 
 from twisted.internet import defer, error as net_error
 from twisted.internet.protocol import Protocol
@@ -272,15 +271,10 @@ class WebClient:
 
 def _join(base: str, path: str) -> str:
     """``base + path``, refused when the result would reach another host than the base's."""
-    if not base:
-        raise _OtherHost("no URL")
-    if not path.startswith("/"):
-        raise _OtherHost(path)            # "@host/..." would change the host; the compiler refuses it too
-    url = base + path
-    want, got = urlsplit(base), urlsplit(url)
-    if (want.scheme, want.netloc) != (got.scheme, got.netloc) or not got.path.startswith(want.path):
-        raise _OtherHost(url)
-    return url
+    try:
+        return web.join_url(base, path)
+    except ValueError as exc:
+        raise _OtherHost(str(exc)) from None
 
 
 def _stale(exc: _newclient.ResponseFailed) -> bool:
