@@ -97,10 +97,13 @@ class AgiServer:
     def __init__(self, scripts_dir: str, sounds, *, recordings_dir: str = "recordings", records=None,
                  reactor=None, clock=None, registry: ScriptRegistry | None = None, engine_clock=None,
                  max_call_duration_ms: int = DEFAULT_MAX_DURATION_MS, env_timeout_ms: int = 10_000,
-                 max_line_length: int = agi.DEFAULT_MAX_LINE_LENGTH) -> None:
+                 max_line_length: int = agi.DEFAULT_MAX_LINE_LENGTH, services=None) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
+        self.services = services or {}       # [services] of the configuration, for fetch/send without an outbox
+        self.outbox = None                   # set by ``serve``: notify goes there, fetch/send use its client
+        self._web = None
         self.clock = clock or reactor
         self.router = ScriptRouter(scripts_dir)
         self.sounds = sounds
@@ -134,7 +137,20 @@ class AgiServer:
         return cls(scripts_dir or config.scripts_dir, sounds, recordings_dir=config.recordings_dir,
                    records=records, reactor=reactor, engine_clock=engine_clock,
                    max_call_duration_ms=config.max_call_duration, env_timeout_ms=config.env_timeout,
-                   max_line_length=config.max_line_length)
+                   max_line_length=config.max_line_length, services=config.services)
+
+    @property
+    def web(self):
+        """The calls' ``WebPort``: the outbox's client and the outbox, once ``outbox`` is set; else a client of
+        its own (tests, a server without a database)."""
+        if self._web is None or self._web.outbox is not self.outbox:
+            from autocall.web.port import ReactorWeb
+            client = self.outbox.client if self.outbox is not None else None
+            if client is None:
+                from autocall.web.client import WebClient
+                client = self._web.client if self._web is not None else WebClient(self.services, self.reactor)
+            self._web = ReactorWeb(client, self.outbox)
+        return self._web
 
     def close(self) -> None:
         """Stop the duration guard and the compile thread (the service does this after the last call)."""
@@ -142,6 +158,8 @@ class AgiServer:
             self._sweep.stop()
         self._sweep = None
         self.registry.stop()
+        if self._web is not None and self.outbox is None:
+            self._web.client.close()            # the server's own pooled connections (the outbox closes its own)
 
     # --- the connections' side ---------------------------------------------------------
 
@@ -215,7 +233,8 @@ class AgiServer:
                                                    "caller": builtins.get("caller"), "attempt_id": live.attempt_id})
         return Call(program, channel, self.engine_clock, call_id=live.call_id, params=params, builtins=builtins,
                     max_duration_ms=self.max_call_duration_ms, on_optout=lambda call: self._optout(live, call),
-                    on_log=lambda call, message: live.log.info(message, fields={"script": live.script}))
+                    on_log=lambda call, message: live.log.info(message, fields={"script": live.script}),
+                    web=self.web if program.data.get("services") else None)
 
     # --- values ------------------------------------------------------------------------
 

@@ -27,7 +27,11 @@ from autocall.engine.ir import Program
 from autocall.engine.record import CallRecord
 from autocall.sim.caller import HANGUP, ScriptedCaller
 from autocall.sim.channel import SimChannel, SimClock, run_sync
+from autocall.engine.web import Notice, NotifyFailed, Reply, WebRequest
+from autocall.store import outbox
 from autocall.store.calls import add_dnc
+from autocall.store.db import transaction
+from autocall.web.blocking import BlockingWeb
 
 # How long each kind of callee takes to reach its outcome (ms of simulated time).
 RING_MS = {"answer": 4_000, "machine": 3_000, "busy": 2_000, "congestion": 1_000, "failed": 500}
@@ -61,7 +65,8 @@ class SimPbx:
 
     def __init__(self, program: Program, clock: Any, conn, *, campaign: str = "campaign", speed: float = 1.0,
                  instant: bool = False, ring_timeout_ms: int = 30_000, amd: bool = False, caller_id: str = "",
-                 max_call_duration_ms: int = 3_600_000, recordings_dir: str = "recordings") -> None:
+                 max_call_duration_ms: int = 3_600_000, recordings_dir: str = "recordings",
+                 services=None) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.program = program
@@ -75,6 +80,7 @@ class SimPbx:
         self.called = caller_id_number(caller_id)
         self.max_call_duration_ms = max_call_duration_ms
         self.recordings_dir = recordings_dir
+        self.services = services or {}
 
     def ready(self) -> bool:
         return True
@@ -118,5 +124,29 @@ class SimPbx:
                               "amd": amd, "channel": f"Sim/{request.number}"},
                     max_duration_ms=self.max_call_duration_ms,
                     on_optout=lambda _call: add_dnc(self.conn, request.number, source=f"optout:{self.campaign}",
-                                                    when=self.clock.seconds()))
+                                                    when=self.clock.seconds()),
+                    web=SimPbxWeb(self.conn, BlockingWeb(self.services, clock)) if self.program.data.get("services")
+                    else None)
         return run_sync(call.run())
+
+
+class SimPbxWeb:
+    """The simulated PBX's ``WebPort`` (it runs without the reactor): fetch/send are real requests to the
+    configured services, made in place; notify is queued in the database in its own transaction and
+    delivered when the campaign ends (``deliver_due``) or by the next ``serve``/``campaign run``."""
+
+    def __init__(self, conn, client: BlockingWeb) -> None:
+        self.conn = conn
+        self.client = client
+
+    async def request(self, request: WebRequest) -> Reply:
+        return self.client.send(request)
+
+    async def notify(self, notice: Notice) -> None:
+        try:
+            with transaction(self.conn):
+                outbox.enqueue(self.conn, kind="notify", service=notice.service, path=notice.path, body=notice.body,
+                               ordering_key=f"call:{notice.call_id}", call_id=notice.call_id,
+                               base_url=notice.script_url)
+        except Exception as exc:   # sqlite3 or psycopg errors alike: the call ends in error, nothing is lost quietly
+            raise NotifyFailed(f"{exc.__class__.__name__}: {exc}") from None

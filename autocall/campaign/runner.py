@@ -49,7 +49,7 @@ def run_sim(conn, campaign_id: int, *, program: Program, options: dict, config: 
     speed = float(options.get("sim_speed") or 1.0)
     pbx = SimPbx(program, clock, conn, campaign=name, speed=speed, amd=bool(options.get("amd")),
                  caller_id=options.get("caller_id") or "", max_call_duration_ms=config.max_call_duration,
-                 recordings_dir=config.recordings_dir)
+                 recordings_dir=config.recordings_dir, services=config.services)
     scheduler = Scheduler(conn, campaign_id, pbx, clock, settings_from(options), observer,
                           events=outbox_events(config))
     results: list = []
