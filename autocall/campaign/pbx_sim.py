@@ -27,7 +27,7 @@ from autocall.engine.ir import Program
 from autocall.engine.record import CallRecord
 from autocall.sim.caller import HANGUP, ScriptedCaller
 from autocall.sim.channel import SimChannel, SimClock, run_sync
-from autocall.engine.web import Notice, NotifyFailed, Reply, WebRequest
+from autocall.engine.web import Notice, NotifyFailed, NoWeb, Reply, WebRequest
 from autocall.store import outbox
 from autocall.store.calls import add_dnc
 from autocall.store.db import transaction
@@ -131,15 +131,19 @@ class SimPbx:
 
 
 class SimPbxWeb:
-    """The simulated PBX's ``WebPort`` (it runs without the reactor): fetch/send are real requests to the
-    configured services, made in place; notify is queued in the database in its own transaction and
-    delivered when the campaign ends (``deliver_due``) or by the next ``serve``/``campaign run``."""
+    """The simulated PBX's ``WebPort`` (it runs without the reactor): fetch/send to a service the configuration
+    names (``[services.NAME]``) are real requests, made in place; any other is not sent (status 0, ``no reply
+    for ...``, as in the simulator), so a rehearsal reaches only what it was pointed at. notify is queued in
+    the database in its own transaction and delivered when the campaign ends (``deliver_due``) or by the next
+    ``serve``/``campaign run``."""
 
     def __init__(self, conn, client: BlockingWeb) -> None:
         self.conn = conn
         self.client = client
 
     async def request(self, request: WebRequest) -> Reply:
+        if request.service not in self.client.services:
+            return await NoWeb().request(request)
         return self.client.send(request)
 
     async def notify(self, notice: Notice) -> None:
