@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from autocall.audio.prompt_checks import audio_checks
-from autocall.campaign.progress import progress_for
+from autocall.campaign.progress import progress_for, write_status
 from autocall.campaign.runner import run_sim
 from autocall.campaign.setup import prepare_campaign
 from autocall.config import Config
@@ -80,8 +80,6 @@ def run_demo_campaign(workdir: str | Path, out: TextIO, database: str | None = N
     database in ``workdir`` unless ``database`` is given (then a new name).
     ``services``/``events``: the configuration's ``[services]``/``[events]`` (the demo's sample CRM).
     """
-    from autocall.cli.campaign_cmd import print_status
-
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     script = EXAMPLE
@@ -112,6 +110,6 @@ def run_demo_campaign(workdir: str | Path, out: TextIO, database: str | None = N
         with observer:
             run_sim(conn, campaign_id, program=result.program, options=OPTIONS, config=config, name=name,
                     observer=observer)
-        return print_status(conn, store.campaign_by_name(conn, name), out)
+        return write_status(conn, store.campaign_by_name(conn, name), out)
     finally:
         conn.close()
