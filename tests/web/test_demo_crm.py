@@ -9,7 +9,8 @@ import urllib.request
 import pytest
 from twisted.internet.task import Clock
 
-from autocall.campaign.pbx_sim import SimPbx
+from autocall.campaign.pbx import CallSettings
+from autocall.campaign.pbx_sim import SimLine, SimPbx
 from autocall.campaign.scheduler import DialRequest
 from autocall.demo_crm import SampleCrm
 from autocall.services_config import ServiceConfig
@@ -53,8 +54,8 @@ def test_a_campaign_on_the_simulated_pbx_reaches_configured_services_and_queues_
     conn = connect(str(tmp_path / "c.db"))
     clock = Clock()
     clock.advance(1_000_000)
-    pbx = SimPbx(program, clock, conn, campaign="c", instant=True,
-                 services={"booking": ServiceConfig("booking", crm.url)})
+    pbx = SimPbx(conn, clock, CallSettings(campaign="c"),
+                 SimLine(program, instant=True, services={"booking": ServiceConfig("booking", crm.url)}))
     request = DialRequest(attempt_id=1, attempt_number=1, contact_id=1, number="5550100", params={})
     record = pbx.run_call(request, "")
     assert record.result == "Ada Lovelace|1|no reply for GET other /x"      # `other` is not configured: not sent
