@@ -107,6 +107,7 @@ class AgiServer:
         self.reactor = reactor
         self.services = services or {}       # [services] of the configuration, for fetch/send without an outbox
         self.outbox = None                   # set by ``serve``: notify goes there, fetch/send use its client
+        self.web_port = None                 # a WebPort to use instead (tests: canned replies)
         self._web = None
         self.clock = clock or reactor
         self.router = ScriptRouter(scripts_dir)
@@ -159,7 +160,9 @@ class AgiServer:
     @property
     def web(self):
         """The calls' ``WebPort``: the outbox's client and the outbox, once ``outbox`` is set; else a client of
-        its own (tests, a server without a database)."""
+        its own (tests, a server without a database); ``web_port`` when set."""
+        if self.web_port is not None:
+            return self.web_port
         if self._web is None or self._web.outbox is not self.outbox:
             from autocall.web.port import ReactorWeb
             client = self.outbox.client if self.outbox is not None else None
