@@ -136,7 +136,7 @@ def main() -> int:
             loss = 1 - dead_rate / fetch_rate if fetch_rate else float("nan")
             print(f"AGI commands per CPU-second, fetching calls {fetch_rate:9.0f}")
             print(f"  ... with 50 calls on a dead service       {dead_rate:9.0f}  ({dead_failed} failed; "
-                  f"{loss:+.1%} lower, target at most {LOSS_TARGET:.0%})")
+                  f"change {-loss:+.1%}, target no lower than {-LOSS_TARGET:.0%})")
             ok = added < CPU_MS_TARGET and storm.failed == 0 and fetch_failed == 0 and loss <= LOSS_TARGET
             print("targets met" if ok else "TARGETS MISSED")
             return 0 if ok else 1
