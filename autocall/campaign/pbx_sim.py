@@ -30,7 +30,7 @@ from autocall.engine.record import CallRecord
 from autocall.phone import caller_id_number
 from autocall.sim.caller import HANGUP, ScriptedCaller
 from autocall.sim.channel import SimChannel, SimClock, run_sync
-from autocall.engine.web import Notice, NotifyFailed, NoWeb, Reply, WebRequest
+from autocall.engine.web import Notice, NotifyFailed, Reply, WebRequest, unanswered
 from autocall.services_config import ServiceConfig
 from autocall.store import outbox
 from autocall.store.calls import add_dnc
@@ -149,7 +149,7 @@ class SimPbxWeb:
 
     async def request(self, request: WebRequest) -> Reply:
         if request.service not in self.client.services:
-            return await NoWeb().request(request)
+            return unanswered(request)
         return self.client.send(request)
 
     async def notify(self, notice: Notice) -> None:

@@ -224,13 +224,18 @@ class WebPort(Protocol):
     def notify(self, notice: Notice) -> Awaitable[None]: ...
 
 
+def unanswered(request: WebRequest) -> Reply:
+    """The reply of a request nothing answers: status 0, ``no reply for GET crm /accounts/5550100``."""
+    return Reply(0, 0, no_reply(request.method, request.service, request.shown_path), "", request.method,
+                 request.service, request.shown_path, 0.0)
+
+
 class NoWeb:
     """The port of a runtime with no services: every request is unanswered, every notice dropped
     (the engine still lists it in the call's record)."""
 
     async def request(self, request: WebRequest) -> Reply:
-        return Reply(0, 0, no_reply(request.method, request.service, request.shown_path), "", request.method,
-                     request.service, request.shown_path, 0.0)
+        return unanswered(request)
 
     async def notify(self, notice: Notice) -> None:
         return None

@@ -127,7 +127,7 @@ class CannedWeb:
         method, service, shown = request.method, request.service, request.shown_path
         canned = next((reply for reply in self.replies if reply.matches(request)), None)
         if canned is None:
-            return W.Reply(0, 0, W.no_reply(method, service, shown), "", method, service, shown, 0.0)
+            return W.unanswered(request)
         timeout_ms = int(request.timeout_s * 1000)
         if canned.delay_ms >= timeout_ms > 0:
             self.clock.advance(timeout_ms)
