@@ -23,6 +23,10 @@ def register(subparsers) -> None:
                              "queues return")
     parser.add_argument("--now", metavar="ISO-8601", help="the time the call starts (for hours and within())")
     parser.add_argument("--json", action="store_true", help="print the call as one JSON object")
+    parser.add_argument("--http", metavar="FILE.toml|live",
+                        help="answer fetch/send from the canned [[reply]] tables of FILE.toml, or 'live' to send "
+                             "real requests to the configured services (default: nothing is sent; every request "
+                             "gets status 0)")
     add_config_option(parser)
     parser.set_defaults(func=run)
 
@@ -36,6 +40,7 @@ def run(args) -> int:
         return 1
     settings = parse_settings(program, args.settings)
     now = parse_now(args.now)
+    replies, web = _http(args.http, config)
     interactive = args.keys is None and sys.stdin.isatty() and not args.json
     printer = None if args.json else TranscriptPrinter(sys.stdout)
     followers = [printer.event] if printer else []
@@ -52,16 +57,29 @@ def run(args) -> int:
         with TerminalCaller(program=program, color=use_color(sys.stdout)) as caller:
             followers.append(caller.event)
             record = simulate(program, caller=caller, settings=settings, now=now, on_event=on_event,
-                              max_duration_ms=config.max_call_duration)
+                              max_duration_ms=config.max_call_duration, replies=replies, web=web)
     else:
         record = simulate(program, keys=args.keys or "", settings=settings, now=now, on_event=on_event,
-                          max_duration_ms=config.max_call_duration)
+                          max_duration_ms=config.max_call_duration, replies=replies, web=web)
     if args.json:
         data = {**record.simulate_json(), "sets": sets, "optout": record.optout}
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     else:
         printer.summary(record)
     return 1 if record.ended_by == ENDED_ERROR else 0
+
+
+def _http(option: str | None, config):
+    """(canned replies, live port factory) for ``--http``."""
+    if option is None:
+        return [], None
+    if option == "live":
+        from autocall.services_config import check_services
+        from autocall.web.blocking import BlockingWeb
+        check_services(config.services)
+        return [], lambda clock: BlockingWeb(config.services, clock)
+    from autocall.sim.web import load_replies
+    return load_replies(option), None
 
 
 class TranscriptPrinter:
@@ -103,6 +121,12 @@ class TranscriptPrinter:
             value = data["value"]
             shown = json.dumps(value, ensure_ascii=False) if isinstance(value, str) and value != SECRET_MASK else value
             self.line(f"   set       {data['name']} = {shown}")
+        elif kind == "request":
+            outcome = f"{data['status']}" + (f" {data['error']}" if data["error"] else "")
+            verb = "fetch" if data["method"] == "GET" else "send"
+            self.line(f"   {verb:<9} {data['service']} {data['path']} -> {outcome}")
+        elif kind == "notify":
+            self.line(f"   notify    {data['service']} {data['path']}")
         elif kind == "optout":
             self.line("   optout    the caller's number goes on the do-not-call list")
         elif kind == "result":

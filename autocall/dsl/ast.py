@@ -70,11 +70,12 @@ class Span(Node):
 
 @node
 class Interpolation(Node):
-    """``{name}`` or ``{name|digits}`` inside a string."""
+    """``{name}`` or ``{name|digits}`` inside a string; ``{account.data.id}`` has ``path`` ("data", "id")."""
 
     name: str
     format: str | None
     span: Span
+    path: tuple[str, ...] = ()
 
 
 @node
@@ -114,6 +115,15 @@ class NameRef(Node):
 
 
 @node
+class PathRef(Node):
+    """``account.data.items.0.name``: ``name`` is the reply, ``path`` the segments after it."""
+
+    name: str
+    path: tuple[str, ...]
+    span: Span
+
+
+@node
 class Call(Node):
     function: str
     function_span: Span
@@ -141,7 +151,7 @@ class Negate(Node):
     span: Span
 
 
-Expr = IntLit | StrLit | NameRef | Call | Binary | Not | Negate
+Expr = IntLit | StrLit | NameRef | PathRef | Call | Binary | Not | Negate
 
 
 # -- small pieces -------------------------------------------------------------------
@@ -203,6 +213,16 @@ class SoundRef(Node):
 
 
 PromptRef = TtsRef | NamedRef | FileRef | SoundRef
+
+
+@node
+class Pair(Node):
+    """``KEY = EXPR`` of a ``with`` (the query of a fetch, the JSON object of a send or notify)."""
+
+    key: str
+    key_span: Span
+    value: "Expr"
+    span: Span
 
 
 @node
@@ -329,6 +349,40 @@ class Hangup(Statement):
 
 
 @node
+class Fetch(Statement):
+    """``fetch NAME from SERVICE "PATH" [with ...] [timeout D]``."""
+
+    op = "fetch"
+    target: Name
+    service: Name
+    path: Template
+    options: tuple[Option, ...]
+    span: Span
+
+
+@node
+class Send(Statement):
+    """``send SERVICE "PATH" [with ...] [into NAME] [timeout D]``."""
+
+    op = "send"
+    service: Name
+    path: Template
+    options: tuple[Option, ...]
+    span: Span
+
+
+@node
+class Notify(Statement):
+    """``notify SERVICE "PATH" [with ...]``: queued, delivered in the background."""
+
+    op = "notify"
+    service: Name
+    path: Template
+    options: tuple[Option, ...]
+    span: Span
+
+
+@node
 class Branch(Node):
     """One ``if``/``elif`` arm (``condition`` None for ``else``)."""
 
@@ -380,7 +434,7 @@ class Menu(Statement):
 STATEMENT_RULES = {cls.__name__.lower() + "_stmt": cls for cls in Statement.__subclasses__()}
 
 Stmt = (Answer | Say | Play | Wait | Set | Gather | Goto | Transfer | Queue | Record | Result
-        | Log | Optout | Hangup | If | Menu)
+        | Log | Optout | Hangup | Fetch | Send | Notify | If | Menu)
 
 
 # -- declarations -------------------------------------------------------------------------
@@ -432,6 +486,16 @@ class HoursDecl(Node):
 
 
 @node
+class ServiceDecl(Node):
+    """``service NAME = "https://host/base"``."""
+
+    name: Name
+    url: str
+    url_span: Span
+    span: Span
+
+
+@node
 class StartDecl(Node):
     state: Name
     span: Span
@@ -453,8 +517,8 @@ class StateDecl(Node):
     span: Span
 
 
-Decl = (DialogueDecl | SettingDecl | ParamDecl | VarDecl | PromptDecl | HoursDecl | StartDecl | StateDecl
-        | IncludeDecl)
+Decl = (DialogueDecl | SettingDecl | ParamDecl | VarDecl | PromptDecl | HoursDecl | ServiceDecl | StartDecl
+        | StateDecl | IncludeDecl)
 
 
 @dataclass

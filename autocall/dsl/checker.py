@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Callable
+from urllib.parse import urlsplit
 
 from autocall.dsl import ast as A
 from autocall.dsl.diagnostics import DiagnosticSink
@@ -19,6 +20,9 @@ from autocall.engine.channel import ALL_KEYS
 from autocall.engine.ir import BUILTINS, OPS, op_targets
 from autocall.hours import HoursError, Schedule, parse_schedule
 from autocall.suggest import suggest
+
+MAX_WEB_TIMEOUT_MS = 10_000         # a caller should not wait longer in silence for a service
+REPLY_FIELDS = ("ok", "status", "error", "data")
 
 FUNCTIONS = {"len": 1, "within": 1}
 KEY_CHARS = frozenset(ALL_KEYS)
@@ -59,6 +63,8 @@ class Symbols:
     states: dict[str, A.StateDecl] = field(default_factory=dict)
     files: dict[tuple[str, str], str] = field(default_factory=dict)   # (folder, path as written) -> on disk
     base_dir: str = "."                 # the script's folder: where its own file prompts are
+    services: dict[str, str] = field(default_factory=dict)
+    replies: list[str] = field(default_factory=list)
 
 
 class Checker:
@@ -71,6 +77,7 @@ class Checker:
         self.defined_at: dict[tuple[str, str], A.Span] = {}
         self.reads: set[str] = set()
         self.checked_files: dict[str, bool] = {}
+        self._tainted: set[str] | None = None
 
     # -- entry point ----------------------------------------------------------------------------
     def run(self) -> Symbols:
@@ -149,6 +156,8 @@ class Checker:
                 prompts.append(decl)
             elif isinstance(decl, A.HoursDecl):
                 self._hours(decl)
+            elif isinstance(decl, A.ServiceDecl):
+                self._service(decl)
             elif isinstance(decl, A.StateDecl):
                 if self._define("state", decl.name, "state"):
                     sym.states[decl.name.text] = decl
@@ -196,6 +205,19 @@ class Checker:
             self.sink.error(message, span)
             return
         self.sym.hours[decl.name.text] = (decl, schedule)
+
+    def _service(self, decl: A.ServiceDecl) -> None:
+        if not self._define("service", decl.name, "service"):
+            return
+        url = decl.url.strip()
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in url):
+            self.sink.error(f"'{decl.url}' is not a service URL; write http:// or https:// and a host, "
+                            "e.g. \"https://crm.example.com/api\"", decl.url_span)
+        elif parts.query or parts.fragment or "@" in parts.netloc:
+            self.sink.error(f"'{decl.url}': a service URL has no query, fragment or user name "
+                            "(put credentials in the configuration's [services] headers)", decl.url_span)
+        self.sym.services[decl.name.text] = url
 
     def _start(self) -> None:
         if self.sym.start is None:
@@ -344,9 +366,56 @@ class Checker:
         for name in order:
             self.value_kinds[name] = "gathered"
         self.sym.gathered = order
+        self._reply_targets()
 
-    def _name_read(self, name: str, span: A.Span, allowed: Callable[[str], bool] | None = None) -> None:
+    def _reply_targets(self) -> None:
+        """``fetch NAME`` and ``send ... into NAME`` declare NAME as a reply (read with NAME.ok, NAME.data...)."""
+        for state in self.sym.states.values():
+            for stmt in _walk(state.body):
+                name = _reply_target(stmt)
+                if name is None:
+                    continue
+                kind = self.value_kinds.get(name.text)
+                if kind == "reply":
+                    continue
+                if kind is not None or name.text in self.sym.prompts:
+                    what = {"built-in": "a built-in", "gathered": "a gathered variable",
+                            "param": "a param", "var": "a var"}.get(kind, "a prompt")
+                    self.sink.error(f"'{name.text}' is already {what}; a fetch or send reply needs a name of "
+                                    "its own", name.span)
+                    continue
+                self.value_kinds[name.text] = "reply"
+                self.sym.replies.append(name.text)
+
+    def _name_read(self, name: str, span: A.Span, allowed: Callable[[str], bool] | None = None,
+                   path: tuple[str, ...] = ()) -> None:
         kind = self.value_kinds.get(name)
+        if path and kind != "reply":
+            written = ".".join((name, *path))
+            if kind is None and name not in self.sym.hours and name not in self.sym.prompts:
+                replies = [n for n, k in self.value_kinds.items() if k == "reply"]
+                self.sink.error(f"unknown reply '{name}' in '{written}'" + suggest(name, replies)
+                                + f" ('{name}.…' reads the reply of a fetch or send into '{name}')", span)
+            else:
+                self.sink.error(f"'{written}': '{name}' is not the target of a fetch or send; "
+                                "only replies have fields", span)
+            return
+        if kind == "reply":
+            if not path:
+                self.sink.error(f"'{name}' is a reply; read {name}.ok, {name}.status, {name}.error "
+                                f"or {name}.data.FIELD", span)
+                return
+            if path[0] not in REPLY_FIELDS:
+                self.sink.error(f"'{name}.{path[0]}': a reply has ok, status, error and data "
+                                f"(did you mean '{name}.data.{'.'.join(path)}'?)", span)
+                return
+            if path[0] != "data" and len(path) > 1:
+                self.sink.error(f"'{name}.{path[0]}' is a plain value; only {name}.data has fields", span)
+                return
+            if allowed is not None:
+                self.sink.error(f"'{name}' is a reply: a var's initial value cannot read it "
+                                "(set the var after the fetch)", span)
+                return
         if kind is None:
             if name in self.sym.hours:
                 self.sink.error(f"'{name}' is an hours name; test it with within({name})", span)
@@ -362,7 +431,7 @@ class Checker:
 
     def _template(self, template: A.Template, allowed=None) -> None:
         for part in template.names:
-            self._name_read(part.name, part.span, allowed)
+            self._name_read(part.name, part.span, allowed, part.path)
 
     def _expr(self, expr, allowed=None) -> None:
         """Check an expression iteratively (it may be deep), with a depth limit."""
@@ -375,6 +444,8 @@ class Checker:
                 return
             if isinstance(node, A.NameRef):
                 self._name_read(node.name, node.span, allowed)
+            elif isinstance(node, A.PathRef):
+                self._name_read(node.name, node.span, allowed, node.path)
             elif isinstance(node, A.StrLit):
                 self._template(node.template, allowed)
             elif isinstance(node, A.Binary):
@@ -496,9 +567,79 @@ class Checker:
         if "terminator" in options:
             self._key(options["terminator"].value, single=True)
 
+    def _fetch(self, stmt: A.Fetch) -> None:
+        self._web(stmt, self._options(stmt.options, "fetch"))
+
+    def _send(self, stmt: A.Send) -> None:
+        self._web(stmt, self._options(stmt.options, "send"))
+
+    def _notify(self, stmt: A.Notify) -> None:
+        options = self._options(stmt.options, "notify")
+        self._web(stmt, options)
+        tainted = self.tainted()
+        reads = [part for part in stmt.path.names if part.name in tainted]
+        for pair in options["with"].value if "with" in options else ():
+            reads += [node for node in _expr_names(pair.value) if node.name in tainted]
+        for node in reads:
+            what = "a secret gathered value" if node.name in self.sym.secret else "set from a secret gathered value"
+            self.sink.error(f"'{node.name}' is {what}; notify is queued in the database, so it cannot carry it "
+                            "(use send, which is never stored)", node.span)
+
+    def _web(self, stmt, options: dict[str, A.Option]) -> None:
+        service = stmt.service
+        if service.text not in self.sym.services:
+            self.sink.error(f"unknown service '{service.text}'" + (suggest(service.text, self.sym.services)
+                            or f"; declare it with: service {service.text} = \"https://...\""), service.span)
+        self._web_path(stmt.path)
+        seen: dict[str, A.Pair] = {}
+        for pair in options["with"].value if "with" in options else ():
+            if pair.key in seen:
+                self.sink.error(f"'{pair.key}' is given twice in this with (first at column "
+                                f"{seen[pair.key].key_span.column})", pair.key_span)
+            seen[pair.key] = pair
+            self._expr(pair.value)
+        if "timeout" in options:
+            ms = self._duration(options["timeout"].value, "timeout")
+            if ms is not None and ms > MAX_WEB_TIMEOUT_MS:
+                self.sink.error(f"a {stmt.op} timeout may be at most {MAX_WEB_TIMEOUT_MS // 1000}s "
+                                "(the caller waits in silence meanwhile)", options["timeout"].value.span)
+
+    def _web_path(self, path: A.Template) -> None:
+        first = path.parts[0] if path.parts else ""
+        literal = "".join(part for part in path.parts if isinstance(part, str))
+        if not isinstance(first, str) or not first.startswith("/"):
+            self.sink.error("a service path starts with '/' (it is added to the service's URL)", path.span)
+        elif "://" in literal:
+            self.sink.error("a service path cannot contain '://': the host is the service's; "
+                            "declare another service for another host", path.span)
+        for part in path.names:
+            if part.format is not None:
+                self.sink.error(f"'|{part.format}' has no meaning in a path; write {{{part.name}}}", part.span)
+        self._template(path)
+
+    def tainted(self) -> set[str]:
+        """Secret gathered names and the vars set (or initialised) from an expression reading one."""
+        if self._tainted is None:
+            tainted = set(self.sym.secret)
+            assignments = [(d.name.text, d.value) for d in self.sym.vars]
+            for state in self.sym.states.values():
+                assignments += [(s.target.text, s.value) for s in _walk(state.body) if isinstance(s, A.Set)]
+            reads = [(name, {node.name for node in _expr_names(value)}) for name, value in assignments]
+            changed = True
+            while changed:
+                changed = False
+                for name, names in reads:
+                    if name not in tainted and names & tainted:
+                        tainted.add(name)
+                        changed = True
+            self._tainted = tainted
+        return self._tainted
+
     def _assign(self, target: A.Name) -> None:
         kind = self.value_kinds.get(target.text)
-        if kind == "param":
+        if kind == "reply":
+            self.sink.error(f"cannot assign reply '{target.text}' (a fetch or send fills it)", target.span)
+        elif kind == "param":
             self.sink.error(f"cannot assign param '{target.text}' (params are read-only)", target.span)
         elif kind == "built-in":
             self.sink.error(f"cannot assign built-in '{target.text}' (built-ins are read-only)", target.span)
@@ -602,6 +743,34 @@ class Checker:
 def _shared(decl) -> bool:
     """Declared in an included file: a shared file's states and vars need not all be used by each script."""
     return getattr(decl.span, "source", None) is not None
+
+
+def _reply_target(stmt) -> A.Name | None:
+    """The name a statement puts a reply in: ``fetch NAME``, ``send ... into NAME``."""
+    if isinstance(stmt, A.Fetch):
+        return stmt.target
+    if isinstance(stmt, A.Send):
+        return next((o.value for o in stmt.options if o.kind == "into"), None)
+    return None
+
+
+def _expr_names(expr) -> list:
+    """The names an expression reads (NameRef, PathRef and the interpolations of its strings)."""
+    found = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (A.NameRef, A.PathRef)):
+            found.append(node)
+        elif isinstance(node, A.StrLit):
+            found.extend(node.template.names)
+        elif isinstance(node, A.Binary):
+            stack.extend((node.left, node.right))
+        elif isinstance(node, (A.Not, A.Negate)):
+            stack.append(node.operand)
+        elif isinstance(node, A.Call):
+            stack.extend(node.args)
+    return found
 
 
 def _key_name(keys: str) -> str:
@@ -731,5 +900,5 @@ STATEMENT_CHECKS = {
     A.Goto: Checker._goto, A.Result: Checker._value, A.Log: Checker._value, A.If: Checker._if,
     A.Gather: Checker._gather, A.Transfer: Checker._transfer, A.Queue: Checker._queue,
     A.Record: Checker._record,
-    A.Menu: Checker._menu,
+    A.Menu: Checker._menu, A.Fetch: Checker._fetch, A.Send: Checker._send, A.Notify: Checker._notify,
 }

@@ -18,7 +18,8 @@ MAX_NESTING = 32
 # ``prompt beep``): they are keywords only where the grammar expects them.
 SOFT_KEYWORDS = frozenset({"file", "sound", "in", "digits", "max", "terminator", "interdigit",
                            "secret", "callerid", "silence", "beep", "invalid", "failure",
-                           "ring", "all", "order", "announce"})
+                           "ring", "all", "order", "announce",
+                           "service", "fetch", "send", "notify", "from", "with", "into"})
 
 # One match per token, from the grammar's terminal patterns (``grammar/dialogue.lark``): leading blanks
 # (WS) are skipped by the prefix; the most frequent kinds come first. NL is a line end (after an optional
@@ -36,6 +37,7 @@ def _token_regex(patterns: dict[str, str], punctuation: list[str]) -> re.Pattern
     line_end = r"\r?\n"
     punct = "|".join(re.escape(p) for p in sorted(punctuation, key=len, reverse=True))
     kinds = [
+        ("DOTTED", patterns["DOTTED"]),
         ("WORD", patterns["NAME"]),
         ("NL", f"{comment}?{line_end}(?:{blank}{comment}?{line_end})*[ ]*"),
         ("STRING", patterns["STRING"]),

@@ -18,10 +18,29 @@ DEFAULT_RECORD_MAX_MS = 60_000
 DEFAULT_RECORD_SILENCE_MS = 5000
 DEFAULT_TRANSFER_TIMEOUT_MS = 30_000
 DEFAULT_RING = "all"                # a transfer to several destinations rings them at once
+DEFAULT_WEB_TIMEOUT_MS = 3000       # how long `fetch`/`send` wait for the service
 
 
 def template(t: A.Template) -> list:
-    return [part if isinstance(part, str) else {"var": part.name, "format": part.format} for part in t.parts]
+    return [part if isinstance(part, str) else _interpolation(part) for part in t.parts]
+
+
+def _interpolation(part: A.Interpolation) -> dict:
+    if part.path:
+        return {"var": part.name, "format": part.format, "path": list(part.path)}
+    return {"var": part.name, "format": part.format}
+
+
+def web_path(t: A.Template) -> tuple[list[str], list]:
+    """A path template as its literal parts (one more than the values) and the values' expressions."""
+    literals, values = [""], []
+    for part in t.parts:
+        if isinstance(part, str):
+            literals[-1] += part
+        else:
+            values.append(["path", part.name, list(part.path)] if part.path else ["var", part.name])
+            literals.append("")
+    return literals, values
 
 
 def expression(node) -> list:
@@ -29,6 +48,8 @@ def expression(node) -> list:
     kind = node.__class__
     if kind is A.NameRef:
         return ["var", node.name]
+    if kind is A.PathRef:
+        return ["path", node.name, list(node.path)]
     if kind is A.IntLit:
         return ["int", node.value]
     if kind is A.StrLit:
@@ -61,6 +82,8 @@ class Lowering:
             "gathered": list(sym.gathered),
             "secret": sorted(sym.secret),
             "prompts": {name: self._prompt(decl.source) for name, decl in sym.prompts.items()},
+            "services": dict(sym.services),
+            "replies": list(sym.replies),
             "hours": {name: {"spec": decl.spec, **schedule.to_json()} for name, (decl, schedule) in sym.hours.items()},
             "start": sym.start,
             "states": {name: self._state(decl) for name, decl in sym.states.items()},
@@ -180,6 +203,17 @@ class Lowering:
                     "interdigit_ms": options["interdigit"].value.ms if "interdigit" in options else timeout_ms,
                     "tries": options["tries"].value.value if "tries" in options else 1,
                     "secret": "secret" in options}
+        if isinstance(stmt, (A.Fetch, A.Send, A.Notify)):
+            options = {o.kind: o for o in stmt.options}
+            literals, values = web_path(stmt.path)
+            op = {"op": stmt.op, "service": stmt.service.text, "path": literals, "values": values,
+                  "with": [[pair.key, expression(pair.value)] for pair in
+                           (options["with"].value if "with" in options else ())]}
+            if stmt.op != "notify":
+                op["name"] = stmt.target.text if isinstance(stmt, A.Fetch) else (
+                    options["into"].value.text if "into" in options else None)
+                op["timeout_ms"] = options["timeout"].value.ms if "timeout" in options else DEFAULT_WEB_TIMEOUT_MS
+            return op
         if isinstance(stmt, A.Menu):
             options = {o.kind: o for o in stmt.options}
             op = exits(stmt)

@@ -142,6 +142,10 @@ class _AstBuilder(Transformer):
                            self._plain(tz) if tz is not None else None,
                            _token_span(tz) if tz is not None else None, _span(c[0], c[-1]))
 
+    def service_decl(self, c):
+        c = _meaningful(c)
+        return A.ServiceDecl(self._name(c[1]), self._plain(c[3]), _token_span(c[3]), _span(c[0], c[3]))
+
     def start_decl(self, c):
         c = _meaningful(c)
         return A.StartDecl(self._name(c[1]), _span(c[0], c[1]))
@@ -298,6 +302,7 @@ class _AstBuilder(Transformer):
     callerid_option = _option("callerid")
     announce_option = _option("announce")
     recorded_option = _option("record")
+    into_option = _option("into", lambda self, tok: _AstBuilder._name(tok))
     del _option, _count
 
     def ring_all_option(self, c):
@@ -305,6 +310,20 @@ class _AstBuilder(Transformer):
 
     def ring_in_order_option(self, c):
         return A.Option("ring", "in order", _span(c[0], c[-1]))
+
+    def with_option(self, c):
+        return A.Option("with", tuple(c[1]), _span(c[0], c[1][-1]))
+
+    def with_pairs(self, c):
+        if len(c) == 1:
+            return [c[0]]
+        c[0].append(c[2])
+        return c[0]
+
+    def with_pair(self, c):
+        key = c[0]
+        text = self._plain(key) if key.type == "STRING" else str(key)
+        return A.Pair(text, _token_span(key), c[2], _span(key, c[2]))
 
     def key(self, c):
         token = c[0]
@@ -349,6 +368,10 @@ class _AstBuilder(Transformer):
 
     def name_ref(self, c):
         return A.NameRef(str(c[0]), _token_span(c[0]))
+
+    def path_ref(self, c):
+        name, *path = str(c[0]).split(".")
+        return A.PathRef(name, tuple(path), _token_span(c[0]))
 
     def call(self, c):
         args = tuple(x for x in c[2:-1] if not isinstance(x, Token) and x is not None)
@@ -463,7 +486,7 @@ def plain_text_safe(raw: str) -> str:
 # -- the parser --------------------------------------------------------------------------------------
 
 _WORDS = {
-    "NAME": "a name", "STRING": "a quoted string", "INT": "a number",
+    "NAME": "a name", "DOTTED": "a name", "STRING": "a quoted string", "INT": "a number",
     "DURATION": "a duration such as 5s", "_NL": "the end of the line", "_INDENT": "an indented block",
     "_DEDENT": "the end of the block", "$END": "the end of the file", "COMPARE": "a comparison",
     "PLUS": "'+'", "MINUS": "'-'", "MUL": "'*' or '/'",

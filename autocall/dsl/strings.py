@@ -7,7 +7,7 @@ import re
 from autocall.dsl.ast import Interpolation, Span, Template
 
 FORMATS = ("digits",)
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*\Z")
 
 
 class StringProblem(Exception):
@@ -86,7 +86,8 @@ def parse_template(raw: str, line: int, column: int) -> Template:
             if buffer:
                 parts.append("".join(buffer))
                 buffer = []
-            parts.append(Interpolation(name, fmt or None, span_at(index, close + 1)))
+            name, *path = name.split(".")
+            parts.append(Interpolation(name, fmt or None, span_at(index, close + 1), tuple(path)))
             index = close + 1
             continue
         if char == "}":

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from autocall.engine import values as V
+from autocall.engine import web as W
 from autocall.engine.channel import (ALL_KEYS, CallerHangup, Channel, ChannelFailure, Clock, FilePrompt,
                                      Prompt, SoundPrompt, TtsPrompt)
 from autocall.engine.dial import DIAL_ANSWERED, DIAL_INVALID, QUEUE_PREFIX, unsafe_value
@@ -55,6 +56,9 @@ def _compile_expr(expr: list, schedules: dict[str, Schedule]) -> Evaluator:
     if kind == "var":
         name = expr[1]
         return lambda env: env[name]
+    if kind == "path":
+        name, path = expr[1], tuple(expr[2])
+        return lambda env: env[name].read(path)
     if kind == "not":
         inner = _compile_expr(expr[1], schedules)
 
@@ -101,6 +105,14 @@ def _compile_expr(expr: list, schedules: dict[str, Schedule]) -> Evaluator:
     if kind == "call":
         name, args = expr[1], expr[2]
         if name == "len":
+            if args[0][0] == "path":                # an object or list of a reply counts its items
+                reply_name, path = args[0][1], tuple(args[0][2])
+
+                def count(env: Env) -> V.Value:
+                    reply = env[reply_name]
+                    items = reply.count(path)
+                    return items if items is not None else len(V.to_text(reply.read(path)))
+                return count
             inner = _compile_expr(args[0], schedules)
 
             def length(env: Env) -> V.Value:
@@ -122,10 +134,13 @@ def _compile_template(parts: list, shown: bool = False) -> Evaluator:
     for part in parts:
         if isinstance(part, str):
             pieces.append(part)
-        elif part.get("format") == "digits":
-            pieces.append((part["var"], V.spoken_digits))
+            continue
+        form = V.spoken_digits if part.get("format") == "digits" else V.to_text
+        if part.get("path"):
+            path = tuple(part["path"])
+            pieces.append((part["var"], lambda reply, form=form, path=path: form(reply.read(path))))
         else:
-            pieces.append((part["var"], V.to_text))
+            pieces.append((part["var"], form))
     Secret, bounded_text = V.Secret, V.bounded_text
 
     def render(env: Env) -> str:
@@ -156,7 +171,7 @@ def _reads(expr: list) -> set[str]:
     while stack:
         node = stack.pop()
         kind = node[0]
-        if kind == "var":
+        if kind == "var" or kind == "path":
             found.add(node[1])
         elif kind == "str":
             found.update(p["var"] for p in node[1] if isinstance(p, dict))
@@ -438,6 +453,45 @@ class MenuOp(_Prepared):
                    op.get("failure"))
 
 
+class WebOp(_Prepared):
+    """``fetch``/``send``: the path's literals and values, the ``with`` pairs (the values' secrecy is the
+    values' own: a secret gathered value, or one made from it, shows as ``***`` in records and logs)."""
+
+    __slots__ = ("method", "name", "service", "url", "literals", "values", "pairs", "timeout_s")
+    kind = "fetch"
+    awaits = True
+
+    def __init__(self, line: int, method: str, name: str | None, service: str, url: str, literals: list[str],
+                 values: list, pairs: list, timeout_s: float) -> None:
+        self.line, self.method, self.name, self.service, self.url = line, method, name, service, url
+        self.literals, self.values, self.pairs, self.timeout_s = literals, values, pairs, timeout_s
+
+    @classmethod
+    def prepare(cls, runtime, op, line):
+        method = "GET" if op["op"] == "fetch" else "POST"
+        values = [runtime.expr(value)[0] for value in op["values"]]
+        pairs = [(key, runtime.expr(value)[0]) for key, value in op["with"]]
+        return cls(line, method, op.get("name"), op["service"], runtime.services.get(op["service"], ""),
+                   list(op["path"]), values, pairs, op.get("timeout_ms", 0) / 1000)
+
+
+class SendOp(WebOp):
+    __slots__ = ()
+    kind = "send"
+
+
+class NotifyOp(WebOp):
+    __slots__ = ()
+    kind = "notify"
+
+
+def _json_value(value: V.Value) -> V.Value:
+    """A script value as JSON: numbers as numbers, the rest as text (plain: the secret mark stays here)."""
+    if isinstance(value, int):
+        return int(value)
+    return str(V.to_text(value))
+
+
 class Runtime:
     """A Program prepared for execution: closures for expressions, prompt plans, key matchers."""
 
@@ -454,6 +508,8 @@ class Runtime:
         self.params = [(p["name"], p.get("default")) for p in data["params"]]
         self.vars = [(v["name"], self.expr(v["init"])) for v in data["vars"]]
         self.gathered = list(data["gathered"])
+        self.services = dict(data.get("services") or {})
+        self.replies = list(data.get("replies") or [])
         self.output_names = [v["name"] for v in data["vars"]] + [n for n in self.gathered
                                                                   if n not in {v["name"] for v in data["vars"]}]
         self.states = {name: [self._prepare(op) for op in state["code"]] for name, state in data["states"].items()}
@@ -510,9 +566,11 @@ class Call:
                  max_statements: int = MAX_STATEMENTS, max_duration_ms: int = DEFAULT_MAX_DURATION_MS,
                  on_optout: Callable[["Call"], None] | None = None,
                  on_log: Callable[["Call", str], None] | None = None,
-                 on_event: Callable[[str, object], None] | None = None) -> None:
+                 on_event: Callable[[str, object], None] | None = None,
+                 web: W.WebPort | None = None) -> None:
         self.runtime = runtime_of(program)
         self.channel = channel
+        self.web = web if web is not None else W.NoWeb()
         self.clock = clock
         self.max_statements = max_statements
         self.max_duration_s = max_duration_ms / 1000
@@ -617,6 +675,8 @@ class Call:
                 raise V.ScriptError(f"{runtime.source}: the required param '{name}' was not supplied")
         for name in runtime.gathered:
             self.env[name] = ""
+        for name in runtime.replies:
+            self.env[name] = W.NOT_YET
         for name, (evaluate, _display) in runtime.vars:
             self.env[name] = self._initial[name] if name in self._initial else self._evaluate(evaluate, 0)
         for name in runtime.gathered:
@@ -868,6 +928,56 @@ class Call:
         if self.on_event is not None:
             self.on_event("result", self.record.result)
 
+    # -- statements that talk to the business's services ---------------------------------------------
+    def _web_parts(self, op: WebOp) -> tuple[str, str, dict, dict]:
+        """(path, shown path, values of the with pairs, the same with secret ones as ***)."""
+        line = op.line
+        evaluate = self._evaluate
+        values = [evaluate(value, line) for value in op.values]
+        path, shown = W.build_path(op.literals, [_json_value(v) for v in values],
+                                   is_secret=lambda _value, flags=iter(map(V.is_secret, values)): next(flags))
+        pairs, shown_pairs = {}, {}
+        for key, value in op.pairs:
+            value = evaluate(value, line)
+            pairs[key] = _json_value(value)
+            shown_pairs[key] = SECRET_MASK if V.is_secret(value) else pairs[key]
+        return path, shown, pairs, shown_pairs
+
+    async def _request(self, op: WebOp) -> None:
+        path, shown, pairs, shown_pairs = self._web_parts(op)
+        fetch = op.method == "GET"
+        request = W.WebRequest(op.service, op.method, path, shown, op.url, op.timeout_s, self.record.call_id,
+                               query={k: V.to_text(v) for k, v in pairs.items()} if fetch else None,
+                               body=None if fetch else pairs,
+                               shown_query={k: V.to_text(v) for k, v in shown_pairs.items()} if fetch else None,
+                               shown_body=None if fetch else shown_pairs)
+        reply = await self.web.request(request)
+        if op.name is not None:
+            self.env[op.name] = reply
+        entry = {"service": op.service, "method": op.method, "path": shown, "query": request.shown_query or {},
+                 "body": request.shown_body, "status": reply.status, "ok": reply.ok, "error": reply.error,
+                 "ms": round(reply.elapsed_ms, 1)}
+        self.record.requests.append(entry)
+        outcome = f"{reply.status}" + (f" {reply.error}" if reply.error else "")
+        self.record.log.append({"at": round(self.clock.now() - self.started, 3), "line": op.line,
+                                "message": f"{op.method} {op.service} {shown}: {outcome} ({entry['ms']:g} ms)",
+                                "request": reply.entry() | {"path": shown}})
+        if self.on_event is not None:
+            self.on_event("request", entry)
+        self._check_duration()
+
+    async def _notify(self, op: NotifyOp) -> None:
+        path, shown, pairs, _shown_pairs = self._web_parts(op)
+        try:
+            await self.web.notify(W.Notice(op.service, path, op.url, pairs, self.record.call_id))
+        except W.NotifyFailed as exc:
+            raise V.ScriptError(f"{self.runtime.source}:{op.line}: notify to {op.service} could not be queued "
+                                f"({exc})") from None
+        entry = {"service": op.service, "path": shown, "body": pairs}
+        self.record.notifications.append(entry)
+        if self.on_event is not None:
+            self.on_event("notify", entry)
+
     # -- statements that only change the call's state ------------------------------------------------
     async def _answer(self, op: AnswerOp) -> None:
         await self.channel.answer()
@@ -931,5 +1041,8 @@ OPERATIONS: dict[str, tuple[type[_Prepared], Callable]] = {
     "log": (LogOp, Call._log_op),
     "optout": (OptoutOp, Call._optout),
     "hangup": (HangupOp, Call._hangup),
+    "fetch": (WebOp, Call._request),
+    "send": (SendOp, Call._request),
+    "notify": (NotifyOp, Call._notify),
 }
 HANDLERS: dict[str, Callable] = {kind: handler for kind, (_cls, handler) in OPERATIONS.items()}

@@ -6,14 +6,21 @@ Shape (version 3)::
      "settings": {"voice": str|null, "rate": int|null, "timeout_ms": int, "tries": int},
      "params": [{"name", "default": str|int|null}], "vars": [{"name", "init": EXPR}],
      "gathered": [NAME...], "secret": [NAME...],
+     "services": {NAME: URL}, "replies": [NAME...],        (optional: absent means none)
      "prompts": {NAME: PROMPT}, "hours": {NAME: {"spec", "timezone", "windows": [[day, start, end]]}},
      "start": STATE, "states": {STATE: {"line": int, "code": [OP...], "file": PATH (included states only)}}}
 
     PROMPT   = {"kind": "tts", "text": TEMPLATE} | {"kind": "file", "path", "resolved"}
              | {"kind": "sound", "name"}
-    TEMPLATE = [str | {"var": NAME, "format": "digits"|null}, ...]
-    EXPR     = ["int", n] | ["str", TEMPLATE] | ["var", NAME] | ["call", FUNC, [EXPR...]]
+    TEMPLATE = [str | {"var": NAME, "format": "digits"|null[, "path": [SEGMENT...]]}, ...]
+    EXPR     = ["int", n] | ["str", TEMPLATE] | ["var", NAME] | ["path", REPLY, [SEGMENT...]]
+             | ["call", FUNC, [EXPR...]]
              | ["bin", OP, EXPR, EXPR] | ["not", EXPR] | ["neg", EXPR]
+
+The web ops: ``{"op": "fetch"|"send", "name": REPLY|null, "service", "path": [LITERAL...],
+"values": [EXPR...], "with": [[KEY, EXPR]...], "timeout_ms"}`` (the path is the literals with
+each value, percent-encoded as one segment, between them) and ``{"op": "notify", "service",
+"path", "values", "with"}``.
 
 Each OP is a dict with "op" and "line"; ``if`` jumps to ``else`` (an index in
 the same code list) when its condition is false, ``jump`` goes to ``to``. An
@@ -54,6 +61,7 @@ OPS: dict[str, OpKind] = {
     "goto": OpKind(leaves=True), "transfer": OpKind(waits=True), "queue": OpKind(waits=True),
     "record": OpKind(waits=True),
     "result": OpKind(), "log": OpKind(), "optout": OpKind(), "hangup": OpKind(leaves=True),
+    "fetch": OpKind(), "send": OpKind(), "notify": OpKind(),
 }
 # The built-in variables every call has: the checker knows them by name, the interpreter sets them.
 BUILTINS = ("caller", "caller_name", "called", "channel", "call_id", "choice", "dialstatus", "queuestatus",

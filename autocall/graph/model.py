@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from autocall.engine.ir import Program, next_ops, op_targets
-from autocall.graph.text import expression_text, key_text, shorten
+from autocall.graph.text import expression_text, key_text, shorten, web_path_text
 
 # Edge kinds. Menu edges carry the menu's index in the state's code.
 KEY = "key"            # a menu choice: labels are keys (1, star, "101")
@@ -140,6 +140,10 @@ def _details(code: list[dict], reachable: set[int]) -> list[str]:
             text = f"result {expression_text(op['expr'])}"
         elif kind == "optout":
             text = "optout"
+        elif kind in ("fetch", "send", "notify"):
+            path = web_path_text(op["path"], op["values"])
+            text = (f"fetch {op['name']} from {op['service']} {path}" if kind == "fetch"
+                    else f"{kind} {op['service']} {path}")
         else:
             continue
         text = shorten(text)

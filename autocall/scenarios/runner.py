@@ -146,7 +146,7 @@ class ScenarioRunner:
             return ScenarioOutcome(scenario, SKIPPED)
         settings = parse_settings(program, scenario.settings)
         record = simulate(program, keys=scenario.keys, settings=settings, now=scenario.now,
-                          max_duration_ms=self.max_duration_ms)
+                          max_duration_ms=self.max_duration_ms, replies=scenario.replies)
         failures = check(scenario.expect, record)
         return ScenarioOutcome(scenario, FAILED if failures else PASSED, failures, record,
                                rerun_command(script or program.source, scenario))

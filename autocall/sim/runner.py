@@ -13,6 +13,8 @@ from autocall.errors import UserError
 from autocall.sim.caller import ScriptedCaller
 from autocall.sim.channel import (DEFAULT_QUEUE_STATUS, DEFAULT_TRANSFER_STATUS, SimCaller, SimChannel, SimClock,
                                   run_sync)
+from autocall.sim.web import CannedReply, CannedWeb
+from autocall.engine.web import WebPort
 from autocall.suggest import suggest
 
 SETTABLE_BUILTINS = tuple(name for name in BUILTINS if name not in ("call_id", "choice"))
@@ -100,12 +102,18 @@ def parse_now(text: str | None) -> datetime:
 def simulate(program: Program, *, keys: str = "", caller: SimCaller | None = None,
              settings: SimSettings | None = None, now: datetime | None = None, call_id: str = "sim",
              max_duration_ms: int = DEFAULT_MAX_DURATION_MS,
-             on_event: Callable[[str, object], None] | None = None) -> CallRecord:
-    """Run one call of ``program`` in the simulator and return its record."""
+             on_event: Callable[[str, object], None] | None = None,
+             replies: list[CannedReply] = (), web: Callable[[SimClock], WebPort] | None = None) -> CallRecord:
+    """Run one call of ``program`` in the simulator and return its record.
+
+    ``fetch``/``send`` are answered from ``replies`` (canned), or by the port ``web(clock)`` makes
+    (``--http live``); nothing reaches the network otherwise.
+    """
     settings = settings or parse_settings(program, {})
     clock = SimClock((now or datetime.now(timezone.utc)).timestamp())
+    port = web(clock) if web is not None else CannedWeb(list(replies), clock)
     channel = SimChannel(caller or ScriptedCaller(keys), clock, call_id=call_id,
                          transfer_status=settings.transfer_status, queue_status=settings.queue_status)
     call = Call(program, channel, clock, call_id=call_id, params=settings.params, builtins=settings.builtins,
-                initial=settings.initial, max_duration_ms=max_duration_ms, on_event=on_event)
+                initial=settings.initial, max_duration_ms=max_duration_ms, on_event=on_event, web=port)
     return run_sync(call.run())
