@@ -102,6 +102,14 @@ class IntLit(Node):
 
 
 @node
+class DecimalLit(Node):
+    """A number with a fractional part, kept as written (``12.50``) so it stays exact."""
+
+    text: str
+    span: Span
+
+
+@node
 class StrLit(Node):
     template: Template
     span: Span
@@ -141,7 +149,7 @@ class Negate(Node):
     span: Span
 
 
-Expr = IntLit | StrLit | NameRef | Call | Binary | Not | Negate
+Expr = IntLit | DecimalLit | StrLit | NameRef | Call | Binary | Not | Negate
 
 
 # -- small pieces -------------------------------------------------------------------
@@ -391,7 +399,7 @@ class SettingDecl(Node):
 @node
 class ParamDecl(Node):
     name: Name
-    default: IntLit | StrLit | None
+    default: IntLit | DecimalLit | StrLit | None
     span: Span
 
 

@@ -14,12 +14,14 @@ from typing import Callable
 from autocall.dsl import ast as A
 from autocall.dsl.diagnostics import DiagnosticSink
 from autocall.dsl.lower import DEFAULT_INTERDIGIT_MS, DEFAULT_TIMEOUT_MS, DEFAULT_TRIES, exits
+from autocall.engine import decimals
 from autocall.engine.channel import ALL_KEYS
 from autocall.engine.ir import BUILTINS, OPS, op_targets
 from autocall.hours import HoursError, Schedule, parse_schedule
 from autocall.suggest import suggest
 
-FUNCTIONS = {"len": 1, "within": 1}
+# Function name -> the numbers of arguments it takes.
+FUNCTIONS = {"len": (1,), "within": (1,), "round": (1, 2), "abs": (1,)}
 KEY_CHARS = frozenset(ALL_KEYS)
 MAX_EXPRESSION_DEPTH = 64
 MAX_KEYS = 64
@@ -354,10 +356,12 @@ class Checker:
         arity = FUNCTIONS.get(node.function)
         if arity is None:
             self.sink.error(f"unknown function '{node.function}'" + suggest(node.function, FUNCTIONS)
-                            + " (functions: len, within)", node.function_span)
+                            + f" (functions: {', '.join(FUNCTIONS)})", node.function_span)
             return
-        if len(node.args) != arity:
-            self.sink.error(f"{node.function}() takes {arity} argument, not {len(node.args)}", node.span)
+        if len(node.args) not in arity:
+            counts = " or ".join(str(n) for n in arity)
+            self.sink.error(f"{node.function}() takes {counts} argument{'s' if arity[-1] > 1 else ''}, "
+                            f"not {len(node.args)}", node.span)
             return
         if node.function == "within":
             arg = node.args[0]
@@ -367,7 +371,13 @@ class Checker:
                                                                if isinstance(d, A.HoursDecl)):
                 self.sink.error(f"unknown hours '{arg.name}'" + suggest(arg.name, self.sym.hours), arg.span)
             return
-        stack.append((node.args[0], depth + 1))
+        if node.function == "round" and len(node.args) == 2:
+            places = node.args[1]
+            if isinstance(places, A.DecimalLit) or (isinstance(places, A.IntLit)
+                                                     and places.value > decimals.MAX_ROUND_PLACES):
+                self.sink.error(f"round() takes a whole number of places from 0 to {decimals.MAX_ROUND_PLACES}",
+                                places.span)
+        stack.extend((arg, depth + 1) for arg in node.args)
 
     def _var_initialiser(self, decl: A.VarDecl) -> None:
         order = [d.name.text for d in self.script.declarations if isinstance(d, A.VarDecl)]
@@ -454,8 +464,8 @@ class Checker:
         elif kind == "built-in":
             self.sink.error(f"cannot assign built-in '{target.text}' (built-ins are read-only)", target.span)
         elif kind is None:
-            self.sink.error(f"unknown variable '{target.text}'" + (suggest(target.text, self.value_kinds)
-                            or f"; declare it with 'var {target.text} = ...'"), target.span)
+            self.sink.error(f"unknown variable '{target.text}'" + suggest(target.text, self.value_kinds)
+                            + f"; declare it at the top with 'var {target.text} = ...'", target.span)
 
     def _gather(self, stmt: A.Gather) -> None:
         options = self._options(stmt.options, "gather")

@@ -39,6 +39,7 @@ def _token_regex(patterns: dict[str, str], punctuation: list[str]) -> re.Pattern
         ("NL", f"{comment}?{line_end}(?:{blank}{comment}?{line_end})*[ ]*"),
         ("STRING", patterns["STRING"]),
         ("DURATION", patterns["DURATION"]),
+        ("DECIMAL", patterns["DECIMAL"]),
         ("INT", patterns["INT"]),
         ("COMPARE", patterns["COMPARE"]),
         ("PUNCT", f"{punct}|{patterns['MUL']}"),

@@ -30,6 +30,8 @@ def expression(node) -> list:
         return ["var", node.name]
     if kind is A.IntLit:
         return ["int", node.value]
+    if kind is A.DecimalLit:
+        return ["dec", node.text]
     if kind is A.StrLit:
         return ["str", template(node.template)]
     if kind is A.Binary:
@@ -210,4 +212,6 @@ def _literal(node) -> str | int | None:
         return None
     if isinstance(node, A.IntLit):
         return node.value
+    if isinstance(node, A.DecimalLit):
+        return node.text
     return "".join(p for p in node.template.parts if isinstance(p, str))

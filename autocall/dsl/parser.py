@@ -321,6 +321,9 @@ class _AstBuilder(Transformer):
     def int_lit(self, c):
         return A.IntLit(int(c[0].value), _token_span(c[0]))
 
+    def decimal_lit(self, c):
+        return A.DecimalLit(c[0].value, _token_span(c[0]))
+
     def string_lit(self, c):
         return A.StrLit(self._template(c[0]), _token_span(c[0]))
 
@@ -354,7 +357,7 @@ class _AstBuilder(Transformer):
 
 
 # Tokens that are operands of a statement (the rest are its keyword, punctuation and layout).
-_OPERANDS = frozenset({"NAME", "STRING", "INT", "DURATION"})
+_OPERANDS = frozenset({"NAME", "STRING", "INT", "DECIMAL", "DURATION"})
 # How a statement's field is made from a token, by the field's annotation in ast.py.
 _CONVERTERS = {"Name": lambda self, token: _AstBuilder._name(token), "Template": _AstBuilder._template,
                "Count": lambda self, token: A.Count(int(token.value), _token_span(token))}
@@ -436,7 +439,7 @@ def plain_text_safe(raw: str) -> str:
 # -- the parser --------------------------------------------------------------------------------------
 
 _WORDS = {
-    "NAME": "a name", "STRING": "a quoted string", "INT": "a number",
+    "NAME": "a name", "STRING": "a quoted string", "INT": "a number", "DECIMAL": "a number",
     "DURATION": "a duration such as 5s", "_NL": "the end of the line", "_INDENT": "an indented block",
     "_DEDENT": "the end of the block", "$END": "the end of the file", "COMPARE": "a comparison",
     "PLUS": "'+'", "MINUS": "'-'", "MUL": "'*' or '/'",

@@ -12,6 +12,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Callable
 
+from autocall.engine import decimals
 from autocall.engine import values as V
 from autocall.engine.channel import (ALL_KEYS, CallerHangup, Channel, ChannelFailure, Clock, FilePrompt,
                                      Prompt, SoundPrompt, TtsPrompt)
@@ -42,6 +43,7 @@ class _EndCall(Exception):
 # -- compiling expressions and templates to closures -------------------------------------------
 
 NOW = "\0now"  # env key of the call's clock (no script name can contain NUL)
+NUMBER_FUNCTIONS = {"round": V.rounded, "abs": V.absolute}
 
 
 def _compile_expr(expr: list, schedules: dict[str, Schedule]) -> Evaluator:
@@ -49,6 +51,9 @@ def _compile_expr(expr: list, schedules: dict[str, Schedule]) -> Evaluator:
     if kind == "int":
         value = expr[1]
         return lambda env: value
+    if kind == "dec":
+        number = decimals.literal(expr[1])
+        return lambda env: number
     if kind == "str":
         return _compile_template(expr[1])
     if kind == "var":
@@ -85,6 +90,14 @@ def _compile_expr(expr: list, schedules: dict[str, Schedule]) -> Evaluator:
         if name == "len":
             inner = _compile_expr(args[0], schedules)
             return lambda env: len(V.to_text(inner(env)))
+        if name in NUMBER_FUNCTIONS:
+            function = NUMBER_FUNCTIONS[name]
+            inners = [_compile_expr(arg, schedules) for arg in args]
+            if len(inners) == 1:
+                only = inners[0]
+                return lambda env: function(only(env))
+            first, second = inners
+            return lambda env: function(first(env), second(env))
         if name == "within":
             schedule = schedules[args[0][1]]
             return lambda env: 1 if schedule.contains(datetime.fromtimestamp(env[NOW](), timezone.utc)) else 0
@@ -558,7 +571,7 @@ class Call:
 
     def _output_variables(self) -> dict:
         secret = self.runtime.secret
-        return {name: (SECRET_MASK if name in secret and self.env.get(name) != "" else self.env.get(name, ""))
+        return {name: (SECRET_MASK if name in secret and self.env.get(name) != "" else V.exported(self.env.get(name, "")))
                 for name in self.runtime.output_names}
 
     def _evaluate(self, evaluate, line: int):
@@ -717,7 +730,7 @@ class Call:
             value = SECRET_MASK
         elif op.display is not None:
             value = op.display(self.env)
-        self.on_event("set", {"state": self.state, "name": op.name, "value": value})
+        self.on_event("set", {"state": self.state, "name": op.name, "value": V.exported(value)})
 
     def _result(self, op: ResultOp) -> None:
         value = V.to_text(self._evaluate(op.evaluate, op.line))

@@ -12,7 +12,7 @@ Shape (version 2)::
     PROMPT   = {"kind": "tts", "text": TEMPLATE} | {"kind": "file", "path", "resolved"}
              | {"kind": "sound", "name"}
     TEMPLATE = [str | {"var": NAME, "format": "digits"|null}, ...]
-    EXPR     = ["int", n] | ["str", TEMPLATE] | ["var", NAME] | ["call", FUNC, [EXPR...]]
+    EXPR     = ["int", n] | ["dec", "12.05"] | ["str", TEMPLATE] | ["var", NAME] | ["call", FUNC, [EXPR...]]
              | ["bin", OP, EXPR, EXPR] | ["not", EXPR] | ["neg", EXPR]
 
 Each OP is a dict with "op" and "line"; ``if`` jumps to ``else`` (an index in
