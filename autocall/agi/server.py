@@ -33,6 +33,7 @@ from autocall.agi.registry import ScriptRegistry, ScriptUnavailable
 from autocall.agi.routing import RouteRefused, ScriptRouter
 from autocall.engine.channel import CallerHangup, ChannelFailure
 from autocall.engine.interpreter import DEFAULT_MAX_DURATION_MS, Call
+from autocall.engine.spoken import SpeechDefaults
 from autocall.engine.ir import Program
 from autocall.engine.record import ENDED_CALLER, ENDED_ERROR, CallRecord
 
@@ -97,7 +98,8 @@ class AgiServer:
     def __init__(self, scripts_dir: str, sounds, *, recordings_dir: str = "recordings", records=None,
                  reactor=None, clock=None, registry: ScriptRegistry | None = None, engine_clock=None,
                  max_call_duration_ms: int = DEFAULT_MAX_DURATION_MS, env_timeout_ms: int = 10_000,
-                 max_line_length: int = agi.DEFAULT_MAX_LINE_LENGTH) -> None:
+                 max_line_length: int = agi.DEFAULT_MAX_LINE_LENGTH,
+                 speech: SpeechDefaults = SpeechDefaults()) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -111,6 +113,7 @@ class AgiServer:
             self.registry.on_compiled = lambda program: sounds.warm(program.static_prompts())
         self.engine_clock = engine_clock or ReactorClock(reactor)
         self.max_call_duration_ms = max_call_duration_ms
+        self.speech = speech
         self.factory = FastAgiFactory(self._serve, clock=self.clock, env_timeout_ms=env_timeout_ms,
                                       max_line_length=max_line_length)
         self.active: dict[FastAgiProtocol, LiveCall] = {}
@@ -134,7 +137,7 @@ class AgiServer:
         return cls(scripts_dir or config.scripts_dir, sounds, recordings_dir=config.recordings_dir,
                    records=records, reactor=reactor, engine_clock=engine_clock,
                    max_call_duration_ms=config.max_call_duration, env_timeout_ms=config.env_timeout,
-                   max_line_length=config.max_line_length)
+                   max_line_length=config.max_line_length, speech=SpeechDefaults(config.voice, config.currency))
 
     def close(self) -> None:
         """Stop the duration guard and the compile thread (the service does this after the last call)."""
@@ -214,7 +217,8 @@ class AgiServer:
             live.log.debug("call started", fields={"script": route.name, "peer": connection.peer,
                                                    "caller": builtins.get("caller"), "attempt_id": live.attempt_id})
         return Call(program, channel, self.engine_clock, call_id=live.call_id, params=params, builtins=builtins,
-                    max_duration_ms=self.max_call_duration_ms, on_optout=lambda call: self._optout(live, call),
+                    max_duration_ms=self.max_call_duration_ms, speech=self.speech,
+                    on_optout=lambda call: self._optout(live, call),
                     on_log=lambda call, message: live.log.info(message, fields={"script": live.script}))
 
     # --- values ------------------------------------------------------------------------

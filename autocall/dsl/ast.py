@@ -389,7 +389,7 @@ class DialogueDecl(Node):
 
 @node
 class SettingDecl(Node):
-    """``voice``, ``rate``, ``timeout`` or ``tries`` at the top level."""
+    """``voice``, ``currency``, ``rate``, ``timeout`` or ``tries`` at the top level."""
 
     kind: str
     value: object

@@ -17,6 +17,7 @@ from autocall.dsl.lower import DEFAULT_INTERDIGIT_MS, DEFAULT_TIMEOUT_MS, DEFAUL
 from autocall.engine import decimals
 from autocall.engine.channel import ALL_KEYS
 from autocall.engine.ir import BUILTINS, OPS, op_targets
+from autocall.engine.spoken import is_currency
 from autocall.hours import HoursError, Schedule, parse_schedule
 from autocall.suggest import suggest
 
@@ -42,6 +43,7 @@ class Symbols:
 
     dialogue: str = ""
     voice: str | None = None
+    currency: str | None = None
     rate: int | None = None
     timeout_ms: int = DEFAULT_TIMEOUT_MS
     tries: int = DEFAULT_TRIES
@@ -160,6 +162,14 @@ class Checker:
                     self.options.resolve_voice(voice)
                 except Exception as exc:  # AudioError: its problem text names the voices
                     self.sink.error(getattr(exc, "problem", str(exc)), span)
+        elif decl.kind == "currency":
+            code, span = decl.value
+            if is_currency(code):
+                sym.currency = code
+            else:
+                hint = f" (write \"{code.strip().upper()}\")" if is_currency(code.strip().upper()) else ""
+                self.sink.error(f"'{code}' is not a currency code{hint}; write an ISO 4217 code such as "
+                                "\"EUR\" or \"USD\"", span)
         elif decl.kind == "rate":
             count: A.Count = decl.value
             if not 80 <= count.value <= 450:

@@ -17,7 +17,7 @@ MAX_NESTING = 32
 # Option words may also name things (the spec's own example declares
 # ``prompt beep``): they are keywords only where the grammar expects them.
 SOFT_KEYWORDS = frozenset({"file", "sound", "in", "digits", "max", "terminator", "interdigit",
-                           "secret", "callerid", "silence", "beep", "invalid", "failure"})
+                           "secret", "callerid", "silence", "beep", "invalid", "failure", "currency"})
 
 # One match per token, from the grammar's terminal patterns (``grammar/dialogue.lark``): leading blanks
 # (WS) are skipped by the prefix; the most frequent kinds come first. NL is a line end (after an optional

@@ -56,7 +56,7 @@ class Lowering:
             "version": VERSION,
             "dialogue": sym.dialogue,
             "source": self.source,
-            "settings": {"voice": sym.voice, "rate": sym.rate, "timeout_ms": sym.timeout_ms, "tries": sym.tries},
+            "settings": {"voice": sym.voice, "currency": sym.currency, "rate": sym.rate, "timeout_ms": sym.timeout_ms, "tries": sym.tries},
             "params": [{"name": p.name.text, "default": _literal(p.default)} for p in sym.params],
             "vars": [{"name": v.name.text, "init": expression(v.value), "line": v.span.line} for v in sym.vars],
             "gathered": list(sym.gathered),

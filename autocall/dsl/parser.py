@@ -109,6 +109,10 @@ class _AstBuilder(Transformer):
         c = _meaningful(c)
         return A.SettingDecl("voice", (self._plain(c[1]), _token_span(c[1])), _span(c[0], c[1]))
 
+    def currency_decl(self, c):
+        c = _meaningful(c)
+        return A.SettingDecl("currency", (self._plain(c[1]), _token_span(c[1])), _span(c[0], c[1]))
+
     def rate_decl(self, c):
         c = _meaningful(c)
         return A.SettingDecl("rate", A.Count(int(c[1].value), _token_span(c[1])), _span(c[0], c[1]))

@@ -1,12 +1,14 @@
-"""String literals: unescaping ``\\"`` and ``\\\\``, and splitting ``{name|digits}`` interpolations."""
+"""String literals: unescaping ``\\"`` and ``\\\\``, and splitting ``{name|form}`` interpolations."""
 
 from __future__ import annotations
 
 import re
 
 from autocall.dsl.ast import Interpolation, Span, Template
+from autocall.engine.spoken import FORMS
+from autocall.suggest import suggest
 
-FORMATS = ("digits",)
+FORMATS = FORMS
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -81,7 +83,8 @@ def parse_template(raw: str, line: int, column: int) -> Template:
                 raise StringProblem(f"'{{{inner}}}' is not a variable to interpolate "
                                     "(write {name}, or {{ for a literal brace)", offsets[index], close - index + 1)
             if "|" in inner and fmt not in FORMATS:
-                raise StringProblem(f"unknown format '|{fmt}' (the only format is |digits)",
+                raise StringProblem(f"unknown format '|{fmt}'" + suggest(fmt, FORMATS)
+                                    + f" (formats: {', '.join('|' + f for f in FORMATS)})",
                                     offsets[index], close - index + 1)
             if buffer:
                 parts.append("".join(buffer))

@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Callable
 
-from autocall.engine import decimals
+from autocall.engine import decimals, spoken
 from autocall.engine import values as V
 from autocall.engine.channel import (ALL_KEYS, CallerHangup, Channel, ChannelFailure, Clock, FilePrompt,
                                      Prompt, SoundPrompt, TtsPrompt)
@@ -43,6 +43,7 @@ class _EndCall(Exception):
 # -- compiling expressions and templates to closures -------------------------------------------
 
 NOW = "\0now"  # env key of the call's clock (no script name can contain NUL)
+SPEECH = "\0speech"  # env key of the call's spoken-form settings
 NUMBER_FUNCTIONS = {"round": V.rounded, "abs": V.absolute}
 
 
@@ -113,13 +114,45 @@ def _compile_template(parts: list) -> Evaluator:
         if isinstance(part, str):
             pieces.append(part)
         elif part.get("format") == "digits":
-            pieces.append((part["var"], V.spoken_digits))
+            pieces.append((part["var"], _digits))
+        elif part.get("format"):
+            pieces.append((part["var"], _spoken_form(part["var"], part["format"])))
         else:
-            pieces.append((part["var"], V.to_text))
+            pieces.append((part["var"], _plain))
 
     def render(env: Env) -> str:
-        return "".join(p if isinstance(p, str) else p[1](env[p[0]]) for p in pieces)
+        return "".join(p if isinstance(p, str) else p[1](env[p[0]], env) for p in pieces)
     return render
+
+
+def _plain(value: V.Value, env: Env) -> str:
+    return V.to_text(value)
+
+
+def _digits(value: V.Value, env: Env) -> str:
+    return V.spoken_digits(value)
+
+
+def _spoken_form(name: str, form: str):
+    """``{name|money}``, ``|date``, ``|time``: the words in the call's language, else the value as it is."""
+    def render(value: V.Value, env: Env) -> str:
+        text = V.to_text(value)
+        speech = env[SPEECH]
+        words = spoken.render(form, value, text, speech.language, speech.currency)
+        if words is None:
+            speech.note(f"{{{name}|{form}}}: the value is not {spoken.NOT_SPOKEN[form]}; spoken as it is")
+            return text
+        return words
+    return render
+
+
+class _Speech:
+    """The call's spoken-form settings (env key ``SPEECH``): language, currency, and where notes go."""
+
+    __slots__ = ("language", "currency", "note")
+
+    def __init__(self, language: str, currency: str, note: Callable[[str], None]) -> None:
+        self.language, self.currency, self.note = language, currency, note
 
 
 def _reads(expr: list) -> set[str]:
@@ -399,6 +432,7 @@ class Runtime:
         self.schedules = {name: Schedule.from_json(h) for name, h in data["hours"].items()}
         settings = data["settings"]
         self.voice, self.rate = settings.get("voice"), settings.get("rate")
+        self.currency = settings.get("currency")
         self.params = [(p["name"], p.get("default")) for p in data["params"]]
         self.vars = [(v["name"], self.expr(v["init"])) for v in data["vars"]]
         self.gathered = list(data["gathered"])
@@ -457,7 +491,8 @@ class Call:
                  max_statements: int = MAX_STATEMENTS, max_duration_ms: int = DEFAULT_MAX_DURATION_MS,
                  on_optout: Callable[["Call"], None] | None = None,
                  on_log: Callable[["Call", str], None] | None = None,
-                 on_event: Callable[[str, object], None] | None = None) -> None:
+                 on_event: Callable[[str, object], None] | None = None,
+                 speech: spoken.SpeechDefaults = spoken.SpeechDefaults()) -> None:
         self.runtime = runtime_of(program)
         self.channel = channel
         self.clock = clock
@@ -469,7 +504,9 @@ class Call:
         self.started = clock.now()
         self.state: str | None = None          # the state running now
         env: Env = {"caller": "", "caller_name": "", "called": "", "channel": "", "call_id": call_id,
-                    "choice": "", "dialstatus": "", "amd": "", "attempt": 1, NOW: clock.now}
+                    "choice": "", "dialstatus": "", "amd": "", "attempt": 1, NOW: clock.now,
+                    SPEECH: _Speech(spoken.language_of(self.runtime.voice or speech.voice),
+                                    self.runtime.currency or speech.currency, self._log)}
         if builtins:
             if builtins.keys() <= _SETTABLE_BUILTINS:
                 env.update(builtins)

@@ -3,7 +3,7 @@
 Shape (version 2)::
 
     {"format": "autocall.dialogue", "version": 1, "dialogue": NAME, "source": PATH,
-     "settings": {"voice": str|null, "rate": int|null, "timeout_ms": int, "tries": int},
+     "settings": {"voice": str|null, "currency": str|null, "rate": int|null, "timeout_ms": int, "tries": int},
      "params": [{"name", "default": str|int|null}], "vars": [{"name", "init": EXPR}],
      "gathered": [NAME...], "secret": [NAME...],
      "prompts": {NAME: PROMPT}, "hours": {NAME: {"spec", "timezone", "windows": [[day, start, end]]}},
@@ -11,7 +11,7 @@ Shape (version 2)::
 
     PROMPT   = {"kind": "tts", "text": TEMPLATE} | {"kind": "file", "path", "resolved"}
              | {"kind": "sound", "name"}
-    TEMPLATE = [str | {"var": NAME, "format": "digits"|null}, ...]
+    TEMPLATE = [str | {"var": NAME, "format": "digits"|"money"|"date"|"time"|null}, ...]
     EXPR     = ["int", n] | ["dec", "12.05"] | ["str", TEMPLATE] | ["var", NAME] | ["call", FUNC, [EXPR...]]
              | ["bin", OP, EXPR, EXPR] | ["not", EXPR] | ["neg", EXPR]
 

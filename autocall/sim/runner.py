@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from autocall.engine.interpreter import DEFAULT_MAX_DURATION_MS, Call
+from autocall.engine.spoken import SpeechDefaults
 from autocall.engine.ir import BUILTINS, Program
 from autocall.engine.record import CallRecord
 from autocall.errors import UserError
@@ -90,12 +91,13 @@ def parse_now(text: str | None) -> datetime:
 def simulate(program: Program, *, keys: str = "", caller: SimCaller | None = None,
              settings: SimSettings | None = None, now: datetime | None = None, call_id: str = "sim",
              max_duration_ms: int = DEFAULT_MAX_DURATION_MS,
-             on_event: Callable[[str, object], None] | None = None) -> CallRecord:
+             on_event: Callable[[str, object], None] | None = None,
+             speech: SpeechDefaults = SpeechDefaults()) -> CallRecord:
     """Run one call of ``program`` in the simulator and return its record."""
     settings = settings or parse_settings(program, {})
     clock = SimClock((now or datetime.now(timezone.utc)).timestamp())
     channel = SimChannel(caller or ScriptedCaller(keys), clock, call_id=call_id,
                          transfer_status=settings.transfer_status)
     call = Call(program, channel, clock, call_id=call_id, params=settings.params, builtins=settings.builtins,
-                initial=settings.initial, max_duration_ms=max_duration_ms, on_event=on_event)
+                initial=settings.initial, max_duration_ms=max_duration_ms, on_event=on_event, speech=speech)
     return run_sync(call.run())
