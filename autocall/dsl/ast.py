@@ -449,3 +449,4 @@ class Script:
 
     path: str
     declarations: list[Decl] = field(default_factory=list)
+    recovered: frozenset[int] = frozenset()     # lines read as neutral text after a syntax error

@@ -568,6 +568,42 @@ class Checker:
             route = " -> ".join(cycle + [cycle[0]])
             self.sink.error(f"these states can loop forever without waiting for the caller: {route}; "
                             "put a menu, gather, record, transfer or wait on the loop", closing.span)
+        self._silent_menu_cycles(reachable)
+
+    def _silent_menu_cycles(self, reachable: set[str]) -> None:
+        """Warn where a caller who presses nothing goes round menus for ever (timeout/failure paths)."""
+        silent = {}
+        for name in (state for state in self.sym.states if state in reachable):
+            menu = _first_menu(self.sym.states[name].body)
+            target = _silent_target(menu) if menu is not None else None
+            silent[name] = {target: menu} if target in self.sym.states else {}
+        for cycle in _cycles(silent):
+            menu = silent[cycle[0]][cycle[1] if len(cycle) > 1 else cycle[0]]
+            route = " -> ".join(cycle + [cycle[0]])
+            self.sink.warning(f"a caller who presses nothing is never let go: the menus' timeout and failure "
+                              f"paths only lead to each other ({route}); give one of them a way out "
+                              "(failure -> goodbye)", menu.span)
+
+
+# What may come before a menu without giving a silent caller a way out of the state.
+_BEFORE_MENU = (A.Answer, A.Say, A.Play, A.Wait, A.Set, A.Log, A.Result, A.Gather, A.Optout)
+
+
+def _first_menu(body: tuple) -> A.Menu | None:
+    """The menu every run of the state reaches (only plain statements before it), else None."""
+    for stmt in body:
+        if isinstance(stmt, A.Menu):
+            return stmt
+        if not isinstance(stmt, _BEFORE_MENU):
+            return None
+    return None
+
+
+def _silent_target(menu: A.Menu) -> str | None:
+    """Where a menu sends a caller who presses nothing: its timeout jump, else its failure target."""
+    if menu.timeout is not None and menu.timeout.goto is not None:
+        return menu.timeout.goto.text
+    return menu.failure.text if menu.failure is not None else None
 
 
 def _key_name(keys: str) -> str:

@@ -52,12 +52,19 @@ class DiagnosticSink:
     def __init__(self, path: str) -> None:
         self.path = path
         self.items: list[Diagnostic] = []
+        self._seen: set[Diagnostic] = set()
 
     def error(self, message: str, span: Span | None) -> None:
-        self.items.append(Diagnostic(ERROR, message, span, self.path))
+        self._add(Diagnostic(ERROR, message, span, self.path))
 
     def warning(self, message: str, span: Span | None) -> None:
-        self.items.append(Diagnostic(WARNING, message, span, self.path))
+        self._add(Diagnostic(WARNING, message, span, self.path))
+
+    def _add(self, diagnostic: Diagnostic) -> None:
+        """Each problem once, however many times a part of the file is read (syntax error recovery)."""
+        if diagnostic not in self._seen:
+            self._seen.add(diagnostic)
+            self.items.append(diagnostic)
 
     @property
     def has_errors(self) -> bool:

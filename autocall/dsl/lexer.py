@@ -171,4 +171,8 @@ class DialogueLexer:
             return LexProblem('unterminated string (close it with " on the same line)', line, column,
                               max(stop - pos, 1))
         shown = char if char.isprintable() and not char.isspace() else repr(char)[1:-1]
+        if char.isalpha():
+            word = re.match(r"\w+", text[pos:])[0]
+            return LexProblem(f"'{word}': names are ASCII letters, digits and '_' ('{shown}' is not one of them)",
+                              line, column, len(word))
         return LexProblem(f"unexpected character '{shown}'", line, column)
