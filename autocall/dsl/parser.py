@@ -567,16 +567,23 @@ class DialogueParser:
                     return None
                 if line_no in recovered:        # our own neutral line does not fit: blank it, quietly
                     recovered[line_no] += 1
-                    attempt = "".join(_neutralise(lines, line_no, blank=True))
+                    attempt = "".join(_neutralise(lines, line_no, self.reserved_words, blank=True))
                     continue
                 self._report(exc, lines, sink, tab_lines)
                 reported += 1
                 if reported >= MAX_SYNTAX_ERRORS:
                     sink.error(f"too many syntax errors; stopping after {MAX_SYNTAX_ERRORS}", None)
                     return None
+                if isinstance(exc, _SyntaxProblem) and exc.expected == {"_INDENT"}:
+                    # A line ending in ':' with no block under it: read that line as a plain one instead
+                    # (reading the line under it as the block would report each following line in turn).
+                    opener = _opener_line(lines, line_no)
+                    if opener is not None:
+                        recovered[line_no] = 0      # a second error there is the same mistake: quiet
+                        line_no = opener
                 recovered[line_no] = 1
                 keyword_alone = isinstance(exc, _SyntaxProblem) and exc.token.type in self._orphans
-                attempt = "".join(_neutralise(lines, line_no, orphan=keyword_alone))
+                attempt = "".join(_neutralise(lines, line_no, self.reserved_words, orphan=keyword_alone))
                 continue
             finally:
                 self._builder.sink = None
@@ -701,6 +708,15 @@ def _indent_of(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
+def _opener_line(lines: list[str], line_no: int) -> int | None:
+    """The code line before ``line_no`` when it ends with ':' (it opens a block), else None."""
+    for index in range(line_no - 2, -1, -1):
+        code = lines[index].split("#", 1)[0].rstrip() if '"' not in lines[index] else lines[index].rstrip()
+        if code.strip():
+            return index + 1 if code.endswith(":") else None
+    return None
+
+
 _NAMED = re.compile(r"(dialogue|start|var|param|prompt|hours|state|gather|record|set)[ ]+([A-Za-z_][A-Za-z0-9_]*)\b")
 # A neutral line keeping the name a broken line defines, so the rest of the script still finds it.
 _KEEP_NAME = {"dialogue": "dialogue {}", "start": "start {}", "var": "var {} = 0", "param": "param {} = \"\"",
@@ -709,7 +725,8 @@ _KEEP_NAME = {"dialogue": "dialogue {}", "start": "start {}", "var": "var {} = 0
 _NEUTRAL_CHOICE = '"*#*#*#" -> repeat'      # a menu line no real menu has: no duplicate key with the author's
 
 
-def _neutralise(lines: list[str], line_no: int, *, blank: bool = False, orphan: bool = False) -> list[str]:
+def _neutralise(lines: list[str], line_no: int, reserved: frozenset[str], *, blank: bool = False,
+                orphan: bool = False) -> list[str]:
     """Replace line ``line_no`` by a harmless line of the same shape, so parsing can go on."""
     lines = list(lines)
     index = line_no - 1
@@ -737,8 +754,10 @@ def _neutralise(lines: list[str], line_no: int, *, blank: bool = False, orphan: 
     parent = next((lines[i] for i in range(index - 1, -1, -1)
                    if lines[i].strip() and _indent_of(lines[i]) < indent), "")
     in_menu = parent.strip().startswith("menu")
+    if named and named[2] in reserved:
+        named = None
     if blank:
-        replacement = "if 1:" if opens_block and indent else ""
+        replacement = ("if 1:" if indent else f"state __recover_{line_no}:") if opens_block else ""
     elif opens_block:
         if indent == 0:
             replacement = f"state {named[2]}:" if named and named[1] == "state" else f"state __recover_{line_no}:"
