@@ -172,7 +172,10 @@ class DialogueLexer:
                               max(stop - pos, 1))
         shown = char if char.isprintable() and not char.isspace() else repr(char)[1:-1]
         if char.isalpha():
-            word = re.match(r"\w+", text[pos:])[0]
-            return LexProblem(f"'{word}': names are ASCII letters, digits and '_' ('{shown}' is not one of them)",
-                              line, column, len(word))
+            start = pos
+            while start > line_start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+                start -= 1
+            word = re.match(r"\w+", text[start:])[0]
+            return LexProblem(f"'{word}' is not a name: names are ASCII letters, digits and '_' "
+                              f"('{shown}' is not one of them)", line, start - line_start + 1, len(word))
         return LexProblem(f"unexpected character '{shown}'", line, column)

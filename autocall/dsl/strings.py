@@ -101,8 +101,8 @@ def parse_template(raw: str, line: int, column: int) -> Template:
                                               "(write {name}, or {{ for a literal brace)", offsets[index],
                                               offsets[close] - offsets[index] + 1))
             elif "|" in inner and fmt not in FORMATS:
-                problems.append(StringProblem(f"unknown format '|{fmt}'" + suggest(fmt, FORMATS)
-                                              + f" (formats: {', '.join('|' + f for f in FORMATS)})",
+                problems.append(StringProblem(f"unknown format '|{fmt}'" + (suggest(fmt, FORMATS) or
+                                              f" (formats: {', '.join('|' + f for f in FORMATS)})"),
                                               offsets[index], offsets[close] - offsets[index] + 1))
             else:
                 if buffer:
