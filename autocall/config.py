@@ -6,9 +6,13 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
 
 from autocall.durations import parse_duration_ms
 from autocall.errors import ConfigError, UserError
+from autocall.peers import LOOPBACK, parse_networks
+from autocall.services_config import EventRoute, ServiceConfig, parse_events, parse_services
 from autocall.suggest import suggest
 
 DEFAULT_FILE = "autocall.toml"
@@ -17,7 +21,12 @@ ENV_PREFIX = "AUTOCALL_"
 NOT_SETTINGS = frozenset({ENV_PREFIX + "CONFIG", ENV_PREFIX + "DEBUG"})
 SECRET_KEYS = frozenset({"ami_secret"})
 _PATH_KEYS = frozenset({"database", "scripts_dir", "sounds_dir", "recordings_dir", "tts_cache_dir"})
-_DURATION_KEYS = frozenset({"grace_period", "max_call_duration", "env_timeout", "ami_ping_interval"})
+_LIST_KEYS = frozenset({"allowed_peers"})
+_DURATION_KEYS = frozenset({"grace_period", "max_call_duration", "env_timeout", "command_margin",
+                            "ami_ping_interval"})
+# Tables kept as tables (not flattened into keys), set in the file only: [services.NAME] and [events].
+_TABLES = frozenset({"services", "events"})
+_NO_TABLE: Mapping = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -29,10 +38,12 @@ class Config:
     # FastAGI server
     host: str = "127.0.0.1"
     port: int = 4573
+    allowed_peers: tuple = LOOPBACK
     scripts_dir: str = "."
     grace_period: int = 30_000
     env_timeout: int = 10_000
     max_line_length: int = 16_384
+    command_margin: int = 10_000
     # calls
     max_call_duration: int = 3_600_000
     recordings_dir: str = "recordings"
@@ -42,6 +53,8 @@ class Config:
     voice: str = "en-us"
     rate: int = 160
     currency: str = "EUR"           # of {x|money} in scripts that declare none (ISO 4217)
+    tts_max_chars: int = 3_000
+    sound_cache_max_mb: int = 2_048
     # outbound campaigns
     pbx: str = "sim"
     ami_secret: str = field(default="", repr=False)
@@ -54,18 +67,36 @@ class Config:
     log_level: str = "info"
     # privacy: call records, recordings and campaign attempts older than this are deleted (0: kept)
     retention: int = 0
+    # web services and events (autocall.services_config)
+    services: Mapping[str, ServiceConfig] = field(default_factory=lambda: _NO_TABLE, repr=False)
+    events: Mapping[str, EventRoute] = field(default_factory=lambda: _NO_TABLE)
 
     def describe(self) -> dict[str, object]:
         """The settings for display, secrets masked."""
-        return {f.name: ("***" if f.name in SECRET_KEYS and getattr(self, f.name) else getattr(self, f.name))
-                for f in fields(self)}
+        shown: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "services":
+                value = {name: service.describe() for name, service in value.items()}
+            elif f.name == "events":
+                value = {name: {"service": route.service, "path": route.path} for name, route in value.items()}
+            elif f.name in SECRET_KEYS and value:
+                value = "***"
+            shown[f.name] = value
+        return shown
 
 
-_FIELDS = {f.name: f for f in fields(Config)}
+_FIELDS = {f.name: f for f in fields(Config) if f.name not in _TABLES}
 
 
 def _coerce(key: str, value: object, source: str) -> object:
     kind = _FIELDS[key].type
+    if key in _LIST_KEYS:
+        entries = value.split(",") if isinstance(value, str) else value
+        if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+            raise ConfigError(f"{source}: {key} = {value!r} is not valid; expected a list of networks "
+                              f"such as [\"127.0.0.1\", \"10.0.0.0/24\"]")
+        return parse_networks([e for e in entries if e.strip()], f"{source}: {key}")
     if key == "retention":
         return _retention_ms(value, source)
     if key == "currency":
@@ -115,6 +146,9 @@ def _retention_ms(value: object, source: str) -> int:
 
 
 def _check_key(key: str, source: str) -> None:
+    if key in _TABLES and source.startswith(ENV_PREFIX):
+        raise ConfigError(f"{source}: [{key}] is set in the configuration file only (secrets in it read the "
+                          f"environment with env:NAME)")
     if key not in _FIELDS:
         hint = suggest(key, _FIELDS) or f"; known keys: {', '.join(sorted(_FIELDS))}"
         raise ConfigError(f"{source}: unknown setting '{key}'{hint}")
@@ -145,10 +179,14 @@ def load_config(path: str | None = None, environ: dict[str, str] | None = None,
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{chosen}: not valid TOML ({exc}); fix the file") from None
         file_dir = config_path.parent
+        services = parse_services(data.pop("services", {}), str(chosen), environ)
+        values["services"] = services
+        if "events" in data:
+            values["events"] = parse_events(data.pop("events"), str(chosen), services)
         for key, value in _flatten(data):
             _check_key(key, str(chosen))
             values[key] = _coerce(key, value, str(chosen))
-    from_file = set(values)
+    from_file = set(values) - _TABLES
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
             continue

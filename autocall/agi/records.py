@@ -13,6 +13,13 @@ stall it is taken away:
 - the connection never waits for a lock (``busy_timeout = 0``): when
   another process (the dialer) holds the write lock, the batch stays queued
   and is tried again shortly; nothing is dropped;
+- a write that fails because of the database itself (full disk, read-only
+  file, I/O error, damage) is kept queued the same way and tried again every
+  ``DISK_RETRY_S``, with one line every ``LOCKED_WARNING_S`` naming the file
+  and what to do (``autocall.store.db.database_problem``);
+- a write that fails because of one record (a value SQLite or JSON cannot
+  take) costs only that record, which is stored without the parts that
+  failed and says so in its ``error``; the record in full goes to the log;
 - the WAL is never checkpointed by these commits (``wal_autocheckpoint =
   0``, the only step that fsyncs); a small thread of its own checkpoints
   every few seconds with another connection, and spends its time in SQLite
@@ -30,6 +37,8 @@ database) is stored as ``<id>-2``, ``-3``... rather than overwriting it.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import logging
 import sqlite3
@@ -42,13 +51,14 @@ from twisted.internet import defer
 
 from autocall.engine.record import CallRecord
 from autocall.store import calls as store
-from autocall.store.db import transaction
+from autocall.store.db import check_writable, database_problem, is_file_problem, is_locked, transaction
 
 log = logging.getLogger("autocall.agi.records")
 
 DEFAULT_BATCH_DELAY_S = 0.1
 DEFAULT_CHUNK = 64
 RETRY_DELAY_S = 0.05
+DISK_RETRY_S = 1.0
 LOCKED_WARNING_S = 10.0
 CHECKPOINT_EVERY_S = 5.0
 CLOSE_BUSY_TIMEOUT_MS = 30_000
@@ -66,7 +76,7 @@ class RecordWriter:
 
     def __init__(self, database: str, reactor=None, *, clock=None, batch_delay: float = DEFAULT_BATCH_DELAY_S,
                  chunk: int = DEFAULT_CHUNK, checkpoint_every: float = CHECKPOINT_EVERY_S,
-                 connect: Callable[[str], sqlite3.Connection] | None = None) -> None:
+                 connect: Callable[[str], sqlite3.Connection] | None = None, events=None) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.database = database
@@ -75,14 +85,16 @@ class RecordWriter:
         self._chunk = chunk
         self._checkpoint_every = checkpoint_every
         self._connect = connect
+        self.events = events      # an autocall.outbox.events.EventWriter: call_ended queued with each record
         self._conn: sqlite3.Connection | None = None
         self._pending: deque[tuple] = deque()
         self._scheduled = None
         self._waiters: list[defer.Deferred] = []
-        self._locked_since: float | None = None
+        self._held_since: float | None = None
         self._checkpointer: _Checkpointer | None = None
         self.written = 0          # records committed
         self.failed = 0           # writes given up (logged one by one)
+        self.salvaged = 0         # records stored without the parts that could not be stored
 
     # --- life cycle ------------------------------------------------------------------
 
@@ -94,6 +106,11 @@ class RecordWriter:
             from autocall.store.db import connect
             self._connect = connect
         conn = self._connect(self.database)
+        try:
+            check_writable(conn, self.database)
+        except Exception:
+            conn.close()
+            raise
         conn.execute("PRAGMA busy_timeout = 0")
         if self.database != ":memory:":
             conn.execute("PRAGMA wal_autocheckpoint = 0")
@@ -111,8 +128,7 @@ class RecordWriter:
         self._scheduled = None
         conn.execute(f"PRAGMA busy_timeout = {CLOSE_BUSY_TIMEOUT_MS}")
         while self._pending:
-            if not self._write_chunk(final=True):
-                break
+            self._write_chunk(final=True)
         self._release_waiters()
         if self._checkpointer is not None:
             self._checkpointer.stop()
@@ -179,68 +195,111 @@ class RecordWriter:
         self._scheduled = None
         if self._conn is None:
             return
-        if not self._write_chunk(final=False):
-            self._schedule(RETRY_DELAY_S)           # locked by another process: try again shortly
+        problem = self._write_chunk(final=False)
+        if problem is not None:                     # locked, or the database failed: try again later
+            self._schedule(RETRY_DELAY_S if is_locked(problem) else DISK_RETRY_S)
             return
         if self._pending:
             self._schedule(0)                       # the next chunk, after the reactor's other work
         else:
             self._release_waiters()
 
-    def _write_chunk(self, final: bool) -> bool:
-        """Write up to ``chunk`` queued items in one transaction; False when the database was locked."""
+    def _write_chunk(self, final: bool) -> Exception | None:
+        """Write up to ``chunk`` queued items in one transaction; the error when the database itself failed
+        (locked, full, read-only...: the items are queued again), else None."""
         pending = self._pending
         jobs = [pending.popleft() for _ in range(min(self._chunk, len(pending)))]
         try:
-            _transaction(self._conn, jobs)
+            _transaction(self._conn, jobs, events=self._events_now())
             self.written += [job[0] for job in jobs].count(_SAVE)
         except Exception as exc:
-            if _is_locked(exc):
-                return self._locked(jobs, final)
+            if is_file_problem(exc):
+                return self._held(jobs, final, exc)
             # One bad write must not cost the others: each in its own transaction. (A call id
             # already stored lands here too, and is given a new one.)
             for position, job in enumerate(jobs):
                 try:
-                    _transaction(self._conn, [job], one_by_one=True)
+                    _transaction(self._conn, [job], one_by_one=True, events=self._events_now())
                     self.written += job[0] == _SAVE
                 except Exception as exc:
-                    if _is_locked(exc):
-                        return self._locked(jobs[position:], final)
-                    self._give_up(job, f"{exc.__class__.__name__}: {exc}")
-        self._locked_since = None
-        return True
+                    if is_file_problem(exc):
+                        return self._held(jobs[position:], final, exc)
+                    self._salvage(job, exc)
+        self._held_since = None
+        return None
 
-    def _locked(self, jobs: list[tuple], final: bool) -> bool:
-        """Another process holds the write lock: requeue; at close, after the busy timeout, log what is left."""
+    def _held(self, jobs: list[tuple], final: bool, problem: Exception) -> Exception | None:
+        """The database cannot take writes now: requeue; at close (after the busy timeout), log what is left."""
         if not final:
             self._pending.extendleft(reversed(jobs))
-            self._note_locked()
-            return False
+            self._note_held(problem)
+            return problem
         left = jobs + list(self._pending)
         self._pending.clear()
+        why = (f"the database stayed locked for {CLOSE_BUSY_TIMEOUT_MS // 1000} s at shutdown" if is_locked(problem)
+               else f"{database_problem(self.database, problem)}; still so at shutdown")
         for job in left:       # the last resort: the record in full in the log, rather than nowhere
-            self._give_up(job, f"the database stayed locked for {CLOSE_BUSY_TIMEOUT_MS // 1000} s at shutdown")
-        return True
+            self._give_up(job, why)
+        return None
+
+    def _salvage(self, job: tuple, problem: Exception) -> None:
+        """A record SQLite would not take: store what can be stored, saying what was left out."""
+        why = _describe(problem)
+        if job[0] != _SAVE:
+            self._give_up(job, why)
+            return
+        record = job[1]
+        self._log_record(logging.WARNING, job, f"the call record could not be stored in full ({why}); "
+                                               "stored without the parts that failed")
+        try:
+            kept = _storable(record, why)
+            _transaction(self._conn, [(_SAVE, kept, *job[2:])], one_by_one=True)
+        except Exception as exc:
+            if is_file_problem(exc):
+                self._pending.appendleft(job)     # the database went away meanwhile: the whole record waits
+                return
+            self._give_up(job, _describe(exc))
+            return
+        self.written += 1
+        self.salvaged += 1
 
     def _give_up(self, job: tuple, why: str) -> None:
         self.failed += 1
+        self._log_record(logging.ERROR, job, f"could not write to the database: {why}")
+
+    def _log_record(self, level: int, job: tuple, message: str) -> None:
+        """``message`` with the item in full, as far as it can be shown (never raises: it is the last resort)."""
         fields: dict = {"database": self.database}
         if job[0] == _SAVE:
-            fields["record"] = json.dumps(job[1].to_dict(), default=str, ensure_ascii=False)
-            fields["call_id"] = job[1].call_id
+            fields["call_id"] = _text(job[1].call_id)
+            try:
+                fields["record"] = json.dumps(job[1].to_dict(), default=repr, ensure_ascii=True)
+            except Exception as exc:
+                fields["record"] = f"(cannot be shown: {_describe(exc)})"
         else:
-            fields["item"] = repr(job[1:])
-        log.error("could not write to the database: %s", why, extra={"fields": fields})
+            fields["item"] = _text(repr(job[1:]))
+        log.log(level, "%s", message, extra={"fields": fields})
 
-    def _note_locked(self) -> None:
+    def _note_held(self, problem: Exception) -> None:
         now = self._clock.seconds()
-        if self._locked_since is None:
-            self._locked_since = now
-        elif now - self._locked_since >= LOCKED_WARNING_S:
+        locked = is_locked(problem)
+        if self._held_since is None:
+            self._held_since = now
+            if locked:
+                return           # a lock is usually gone in a moment: say so only if it lasts
+        elif now - self._held_since < LOCKED_WARNING_S:
+            return
+        else:
+            self._held_since = now
+        if locked:
             log.warning("the database has been locked by another process for %.0f s; %d records wait",
-                        now - self._locked_since, len(self._pending),
-                        extra={"fields": {"database": self.database}})
-            self._locked_since = now
+                        LOCKED_WARNING_S, len(self._pending), extra={"fields": {"database": self.database}})
+        else:
+            log.error("%s; %d records wait and are tried again", database_problem(self.database, problem),
+                      len(self._pending), extra={"fields": {"database": self.database}})
+
+    def _events_now(self) -> tuple | None:
+        return (self.events, self._clock.seconds()) if self.events else None
 
     def _release_waiters(self) -> None:
         waiters, self._waiters = self._waiters, []
@@ -248,7 +307,8 @@ class RecordWriter:
             d.callback(None)
 
 
-def _transaction(conn: sqlite3.Connection, jobs: list[tuple], one_by_one: bool = False) -> None:
+def _transaction(conn: sqlite3.Connection, jobs: list[tuple], one_by_one: bool = False,
+                 events: tuple | None = None) -> None:
     """Write ``jobs`` in one transaction. The records go in with one plain INSERT, which fails (and
     with it the transaction) if a call id is already stored; ``one_by_one`` checks each id first
     and gives a taken one a new id (``_unique_id``): the writer's second try after such a failure."""
@@ -270,13 +330,40 @@ def _transaction(conn: sqlite3.Connection, jobs: list[tuple], one_by_one: bool =
                 note_amd(conn, job[1], job[2])
         if calls:
             store.insert_calls(conn, calls)
+        if events is not None:      # (EventWriter, now): call_ended in the record's own transaction
+            for job in jobs:
+                if job[0] == _SAVE:
+                    events[0].call_ended(conn, job[1].call_id, events[1])
 
 
-def _is_locked(exc: Exception) -> bool:
-    if not isinstance(exc, sqlite3.OperationalError):
-        return False
-    message = str(exc).lower()
-    return "locked" in message or "busy" in message
+def _describe(exc: BaseException) -> str:
+    return _text(f"{exc.__class__.__name__}: {exc}")[:500]
+
+
+def _text(value: str) -> str:
+    """``value`` as text SQLite and the log can take (a lone surrogate becomes U+FFFD)."""
+    return value.encode("utf-8", "replace").decode("utf-8") if isinstance(value, str) else repr(value)
+
+
+def _storable(record: CallRecord, why: str) -> CallRecord:
+    """A copy of ``record`` that can be stored: texts made valid, every list or dict that cannot be written
+    as JSON left empty; ``error`` says what was left out."""
+    changes: dict = {name: _text(getattr(record, name)) for name in ("call_id", "script", "caller", "called")}
+    left_out = []
+    for name in store.JSON_COLUMNS:
+        value = getattr(record, name)
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")     # what storing it does, as strictly
+        except Exception:
+            changes[name] = {} if isinstance(value, dict) else []
+            left_out.append(name)
+    if record.result is not None:
+        changes["result"] = _text(str(record.result))
+    note = f"the record could not be stored in full ({why})"
+    if left_out:
+        note += "; left out: " + ", ".join(left_out)
+    changes["error"] = note if not record.error else f"{_text(str(record.error))}; {note}"
+    return dataclasses.replace(record, **changes)
 
 
 def _unique_id(conn: sqlite3.Connection, record: CallRecord) -> None:
@@ -292,7 +379,11 @@ def _unique_id(conn: sqlite3.Connection, record: CallRecord) -> None:
 
 
 class _Checkpointer:
-    """Checkpoints the WAL every few seconds from a thread of its own (SQLite releases the GIL meanwhile)."""
+    """Checkpoints the WAL every few seconds from a thread of its own (SQLite releases the GIL meanwhile).
+
+    It never stops while the writer is open: a checkpoint that fails (the database locked for long, gone,
+    a full disk) is logged once, with the fix, and tried again at the next turn on a fresh connection;
+    the line saying it works again follows. Without checkpoints the WAL file grows without bound."""
 
     def __init__(self, connect, database: str, every: float) -> None:
         self._connect = connect
@@ -300,6 +391,8 @@ class _Checkpointer:
         self._every = every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="autocall-checkpoint", daemon=True)
+        self.checkpoints = 0       # checkpoints done
+        self.failures = 0          # checkpoints that failed
 
     def start(self) -> None:
         self._thread.start()
@@ -310,14 +403,34 @@ class _Checkpointer:
 
     def _run(self) -> None:
         conn = None
+        failing = False
         try:
             while not self._stop.wait(self._every):
-                if conn is None:
-                    conn = self._connect(self._database)
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except Exception as exc:   # checkpoints are housekeeping: readers and later commits still work
-            log.warning("WAL checkpoints stopped: %s: %s", exc.__class__.__name__, exc,
-                        extra={"fields": {"database": self._database}})
+                try:
+                    if conn is None:
+                        conn = self._connect(self._database)
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except Exception as exc:
+                    self.failures += 1
+                    if not failing:
+                        problem = (database_problem(self._database, exc) if isinstance(exc, sqlite3.Error)
+                                   else f"{self._database}: {_describe(exc)}")
+                        log.error("WAL checkpoint failed: %s; tried again every %g s", problem, self._every,
+                                  extra={"fields": {"database": self._database}})
+                    failing = True
+                    if conn is not None:
+                        with contextlib.suppress(Exception):
+                            conn.close()
+                    conn = None
+                    continue
+                self.checkpoints += 1
+                if failing:
+                    failing = False
+                    log.warning("WAL checkpoints work again", extra={"fields": {"database": self._database}})
+        except BaseException as exc:      # never silently: the thread itself is going away
+            log.error("WAL checkpoints stopped: %s", _describe(exc), extra={"fields": {"database": self._database}})
+            raise
         finally:
             if conn is not None:
-                conn.close()
+                with contextlib.suppress(Exception):
+                    conn.close()

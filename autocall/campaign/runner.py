@@ -17,12 +17,14 @@ from typing import Any, Callable
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
+from autocall.agi.service import outbox_events
 from autocall.campaign.pbx_sim import SimPbx
 from autocall.campaign.scheduler import CampaignFailed, Observer, Scheduler
 from autocall.campaign.setup import PbxAddress, settings_from
 from autocall.config import Config
 from autocall.engine.ir import Program
 from autocall.errors import UserError
+from autocall.outbox.delivery import make_outbox
 
 
 def drive_clock(clock: Clock, finished: Callable[[], bool], *, now: Callable[[], float] = time.time,
@@ -48,7 +50,8 @@ def run_sim(conn, campaign_id: int, *, program: Program, options: dict, config: 
     pbx = SimPbx(program, clock, conn, campaign=name, speed=speed, amd=bool(options.get("amd")),
                  caller_id=options.get("caller_id") or "", max_call_duration_ms=config.max_call_duration,
                  recordings_dir=config.recordings_dir)
-    scheduler = Scheduler(conn, campaign_id, pbx, clock, settings_from(options), observer)
+    scheduler = Scheduler(conn, campaign_id, pbx, clock, settings_from(options), observer,
+                          events=outbox_events(config))
     results: list = []
     scheduler.run().addBoth(results.append)
     try:
@@ -76,6 +79,7 @@ def run_ami(conn, campaign_id: int, *, options: dict, config: Config, pbx_addres
     from autocall.campaign.pbx_ami import AmiPbx
 
     reactor = reactor or global_reactor
+    outbox = make_outbox(config, reactor)
     client = AmiClient(host=pbx_address.host, port=pbx_address.port, username=pbx_address.user,
                        secret=config.ami_secret, reactor=reactor, ping_interval_ms=config.ami_ping_interval or None)
     box: dict[str, Any] = {}
@@ -97,13 +101,16 @@ def run_ami(conn, campaign_id: int, *, options: dict, config: Config, pbx_addres
                          context=config.outbound_context, script=script, agi_url=config.agi_url,
                          caller_id=options.get("caller_id") or "", amd=bool(options.get("amd")),
                          max_call_duration_ms=config.max_call_duration)
-            box["scheduler"] = Scheduler(conn, campaign_id, pbx, reactor, settings_from(options), observer)
+            box["scheduler"] = Scheduler(conn, campaign_id, pbx, reactor, settings_from(options), observer,
+                                         events=outbox_events(config))
+            outbox.start()
             box["result"] = yield box["scheduler"].run()
         except Exception as exc:  # reported by the caller as one line
             box["error"] = exc
         finally:
             if pbx is not None:
                 pbx.close()
+            yield outbox.stop()
             yield client.stop()
             if reactor.running:
                 reactor.stop()

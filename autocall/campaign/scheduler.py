@@ -37,6 +37,7 @@ from autocall.engine.record import CallRecord
 from autocall.hours import Schedule
 from autocall.store import campaigns as store
 from autocall.store.calls import is_dnc
+from autocall.store.db import transaction
 
 log = logging.getLogger("autocall.campaign")
 
@@ -116,8 +117,9 @@ class Scheduler:
     """Runs one campaign to its end: ``run()`` fires when every contact is done or after ``stop()``."""
 
     def __init__(self, conn, campaign_id: int, backend: Backend, clock: Any, settings: CampaignSettings,
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None, *, events=None) -> None:
         self.conn = conn
+        self.events = events              # an autocall.outbox.events.EventWriter, or None
         self.campaign_id = campaign_id
         self.backend = backend
         self.clock = clock
@@ -284,10 +286,14 @@ class Scheduler:
         else:
             final = True
         state = store.UNKNOWN if result.outcome == "unknown" else store.DONE
-        store.finish_attempt(self.conn, request.attempt_id, request.contact_id, outcome=result.outcome,
-                             detail=result.detail, now=now, final=final, next_try_at=next_try_at, state=state,
-                             uniqueid=result.uniqueid, call=result.call, record=result.record,
-                             refund=result.not_dialled)
+        with transaction(self.conn):     # the attempt and its events are stored together
+            store.finish_attempt(self.conn, request.attempt_id, request.contact_id, outcome=result.outcome,
+                                 detail=result.detail, now=now, final=final, next_try_at=next_try_at, state=state,
+                                 uniqueid=result.uniqueid, call=result.call, record=result.record,
+                                 refund=result.not_dialled)
+            if self.events and not result.not_dialled:
+                self.events.attempt_finished(self.conn, request.attempt_id,
+                                             result.record.call_id if result.record else None, now)
         if final:
             self.final[result.outcome] += 1
         self.observer.attempt_ended(request, result, final, next_try_at)
@@ -358,7 +364,10 @@ class Scheduler:
         if self.stopping:
             self._finish()
         elif self._all_done():
-            store.set_campaign_state(self.conn, self.campaign_id, store.CAMPAIGN_DONE, self.clock.seconds())
+            with transaction(self.conn):
+                store.set_campaign_state(self.conn, self.campaign_id, store.CAMPAIGN_DONE, self.clock.seconds())
+                if self.events:
+                    self.events.campaign_finished(self.conn, self.campaign_id, self.clock.seconds())
             self._finish()
 
     def _finish(self) -> None:

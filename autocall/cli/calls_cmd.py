@@ -1,12 +1,22 @@
-"""``autocall calls [--last N] [--json]``: the most recent call records, newest first."""
+"""``autocall calls [--last N] [--json]``: the most recent call records, newest first.
+
+Most fields of a record come from the peer (caller id, channel, script
+name, a script's ``result``), so nothing is printed as is: control and
+format characters (an escape sequence that would drive the terminal, a
+right-to-left override) are shown escaped, ``\\x1b`` or ``\\u202e``, in the
+table and in ``--json`` alike.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
+import unicodedata
 
+from autocall.cli import common
 from autocall.cli.common import add_config_option, config_from
 from autocall.errors import UserError
 
@@ -40,7 +50,7 @@ def run(args) -> int:
     finally:
         conn.close()
     if args.json:
-        sys.stdout.write(json.dumps(calls, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(_CANDIDATE.sub(_json_escape, json.dumps(calls, indent=2, ensure_ascii=False)) + "\n")
         return 0
     if not calls:
         sys.stdout.write("no calls recorded yet\n")
@@ -54,12 +64,42 @@ def row_of(call: dict) -> tuple[str, ...]:
     path = " > ".join(call["path"])
     if len(path) > PATH_WIDTH:
         path = path[:PATH_WIDTH - 3] + "..."
-    return (started, call["call_id"], call["script"], call["caller"] or "-", f"{call['duration']:.1f}s",
-            call["ended_by"] or "-", call["result"] if call["result"] is not None else "-", path or "-")
+    return tuple(map(terminal_safe, (
+        started, call["call_id"], call["script"], call["caller"] or "-", f"{call['duration']:.1f}s",
+        call["ended_by"] or "-", call["result"] if call["result"] is not None else "-", path or "-")))
+
+
+# What a terminal may act on rather than show: C0 and C1 controls, DEL, and Unicode's format characters
+# (bidirectional overrides, zero-width joiners) and line separators. Anything else prints as itself.
+_CANDIDATE = re.compile(r"[^\x20-\x7e]")
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control or format character shown as its escape (``\\x1b``, ``\\u202e``)."""
+    return _CANDIDATE.sub(_escape, str(text))
+
+
+def _unsafe(char: str) -> bool:
+    return unicodedata.category(char) in _UNSAFE_CATEGORIES
+
+
+def _escape(match: re.Match) -> str:
+    char = match.group()
+    if not _unsafe(char):
+        return char
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _json_escape(match: re.Match) -> str:
+    """Inside JSON text these occur only in strings, where ``\\uXXXX`` (UTF-16 units) is the same character."""
+    char = match.group()
+    if char == "\n" or not _unsafe(char):     # a line break of the layout (one in a string is "\\n" already)
+        return char
+    data = char.encode("utf-16-be")
+    return "".join(f"\\u{int.from_bytes(data[i:i + 2], 'big'):04x}" for i in range(0, len(data), 2))
 
 
 def render_table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(COLUMNS[i]), *(len(row[i]) for row in rows)) for i in range(len(COLUMNS))]
-    lines = ["  ".join(title.ljust(width) for title, width in zip(COLUMNS, widths)).rstrip()]
-    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join(lines) + "\n"
+    return common.render_table(COLUMNS, rows)

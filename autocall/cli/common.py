@@ -61,3 +61,11 @@ def load_program(path: str, compiler: Compiler | None = None) -> Program | None:
             from autocall.errors import UserError
             raise UserError(f"{path}: cannot read ({exc.strerror})") from None
     return compile_or_report(path, compiler)
+
+
+def render_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """A plain text table: a title line, then the rows, each column as wide as its widest cell."""
+    widths = [max(len(columns[i]), *(len(row[i]) for row in rows)) for i in range(len(columns))]
+    lines = ["  ".join(title.ljust(width) for title, width in zip(columns, widths)).rstrip()]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines) + "\n"

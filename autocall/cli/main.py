@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "autocall.cli.test_cmd",
     "autocall.cli.serve_cmd",
     "autocall.cli.calls_cmd",
+    "autocall.cli.outbox_cmd",
     "autocall.cli.report_cmd",
     "autocall.cli.privacy_cmd",
     "autocall.cli.campaign_cmd",

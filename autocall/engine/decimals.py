@@ -31,9 +31,10 @@ class NumberProblem(ArithmeticError):
 
 def read_number(text: str) -> int | Decimal | None:
     """The number a text reads as (``"1234"`` -> 1234, ``"-42.50"`` -> Decimal("-42.50")), else None."""
-    if len(text) > MAX_DIGITS + 2 or not text.isascii() or _NUMBER_TEXT.match(text) is None:
+    if not text.isascii() or _NUMBER_TEXT.match(text) is None:
         return None
-    return Decimal(text) if "." in text else int(text)
+    # Past the digits a number may have, still a number to compare with (never an int: no size limit).
+    return Decimal(text) if "." in text or len(text) > MAX_DIGITS + 1 else int(text)
 
 
 def literal(text: str) -> Decimal:
@@ -46,28 +47,28 @@ def arithmetic(op: str, left: int | Decimal, right: int | Decimal) -> Decimal:
     try:
         return _tidy(_EXACT_OPS[op](_decimal(left), _decimal(right)))
     except (Inexact, Overflow):
-        raise NumberProblem(f"the result of '{op}' needs more than {MAX_DIGITS:,} digits") from None
+        raise NumberProblem(f"a number grew past the limit of {MAX_DIGITS:,} digits") from None
 
 
 def divide(left: int | Decimal, right: int | Decimal) -> int | Decimal:
     """Whole by whole truncates toward zero; with a decimal side, rounded half-even to 6 places."""
     if right == 0:
         raise NumberProblem("division by zero")
-    if left.__class__ is int and right.__class__ is int:
+    if isinstance(left, int) and isinstance(right, int):
         quotient = abs(left) // abs(right)
         return quotient if (left >= 0) == (right >= 0) else -quotient
     try:
         exact = _ROUNDING.divide(_decimal(left), _decimal(right))
         return _trimmed(_ROUNDING.quantize(exact, Decimal(1).scaleb(-DIVISION_PLACES)))
     except (Overflow, InvalidOperation):
-        raise NumberProblem(f"the result of '/' needs more than {MAX_DIGITS:,} digits") from None
+        raise NumberProblem(f"a number grew past the limit of {MAX_DIGITS:,} digits") from None
 
 
 def round_to(value: int | Decimal, places: int) -> int | Decimal:
     """``round(x, N)``: half-even to N places (N from 0 to 20; 0 gives a whole number)."""
     if not 0 <= places <= MAX_ROUND_PLACES:
         raise NumberProblem(f"round() takes 0 to {MAX_ROUND_PLACES} places, not {places}")
-    if value.__class__ is int:
+    if isinstance(value, int):
         return value
     rounded = _ROUNDING.quantize(value, Decimal(1).scaleb(-places))
     return int(rounded) if places == 0 else _tidy(rounded)
@@ -78,12 +79,8 @@ def text(value: Decimal) -> str:
     return format(value, "f")
 
 
-def whole_part(value: Decimal) -> int:
-    return int(value)
-
-
 def _decimal(value: int | Decimal) -> Decimal:
-    return value if value.__class__ is Decimal else Decimal(value)
+    return value if value.__class__ is Decimal else Decimal(value)      # a secret one becomes plain
 
 
 def _tidy(value: Decimal) -> Decimal:

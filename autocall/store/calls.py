@@ -9,7 +9,7 @@ from json.encoder import c_make_encoder, encode_basestring
 
 from autocall.engine.record import CallRecord
 
-_JSON_COLUMNS = ("path", "prompts", "inputs", "transfers", "recordings", "variables", "log")
+JSON_COLUMNS = ("path", "prompts", "inputs", "transfers", "recordings", "variables", "log")
 _COLUMNS = ("call_id, script, caller, called, channel, started_at, ended_at, duration, ended_by, result, error, keys,"
             " path, prompts, inputs, transfers, recordings, variables, log, optout, attempt_id, origin, detail")
 _VALUES = "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)"
@@ -142,7 +142,7 @@ def insert_calls(conn: sqlite3.Connection, calls: list[tuple[CallRecord, str, in
 
 def _row(row: sqlite3.Row) -> dict:
     data = dict(row)
-    for column in _JSON_COLUMNS:
+    for column in JSON_COLUMNS:
         data[column] = json.loads(data[column])
     data["optout"] = bool(data["optout"])
     data.pop("detail", None)            # which report rows the record has: the store's business

@@ -95,23 +95,14 @@ def test_a_script_that_never_compiled_fails_its_calls_with_the_reason(serve, scr
 def test_params_come_from_the_query_then_arguments_then_channel_variables_then_defaults(serve, scripts):
     write(scripts, "params.dlg", PARAMS)
     running = serve(scripts)
-    # query: first; named argument second=; a positional fills the first param still open (third);
-    # GET VARIABLE fills fourth; a repeated name in the arguments loses to the query.
+    # query: first; named argument second=; a positional fills nothing (third: GET VARIABLE, then its
+    # default); GET VARIABLE fills fourth; a repeated name in the arguments loses to the query.
     fake = FakeAsterisk("params?first=Q%201", args=["first=ignored", "second=N2", "P3"],
                         variables={"fourth": "V4", "first": "not-asked"}, uniqueid="p1")
     transcript = running.call(fake)
-    assert running.last()["result"] == "Q 1|N2|P3|V4"
-    assert "GET VARIABLE fourth" in transcript.commands()
+    assert running.last()["result"] == "Q 1|N2|default3|V4"
+    assert "GET VARIABLE fourth" in transcript.commands() and "GET VARIABLE third" in transcript.commands()
     assert "GET VARIABLE first" not in transcript.commands()        # given: never asked
-
-
-def test_positional_arguments_fill_params_in_declaration_order(serve, scripts):
-    write(scripts, "params.dlg", PARAMS)
-    running = serve(scripts)
-    running.call(FakeAsterisk("params", args=["A", "B"], uniqueid="p2"))
-    assert running.last()["result"] == "A|B|default3|default4"
-    running.call(FakeAsterisk("params?second=S", args=["A", "C", "D", "extra"], uniqueid="p3"))
-    assert running.last()["result"] == "A|S|C|D"
 
 
 def test_a_required_param_still_missing_ends_the_call_with_an_error(serve, scripts, caplog):
@@ -229,7 +220,8 @@ def test_a_script_error_and_every_other_ending_leave_records(serve, scripts):
 def test_a_command_that_never_returns_is_cut_at_the_maximum_call_duration(serve, scripts):
     write(scripts, "hello.dlg", HELLO)
     clock = task.Clock()
-    running = serve(scripts, clock=clock, max_call_duration_ms=60_000)
+    running = serve(scripts, clock=clock, max_call_duration_ms=60_000,
+                    command_margin_ms=3_600_000)   # the call guard, not the command guard
     held = running.start(HeldAsterisk(FakeAsterisk("hello", uniqueid="d1"), hold_at="WAIT FOR DIGIT"))
     running.live.run(held.reached)
     clock.advance(59)
@@ -263,3 +255,25 @@ def test_everything_script_runs_end_to_end(serve, scripts):
     assert record["result"] == "done 12" and record["path"] == ["main", "more", "bye"]
     assert transcript.dialled == ["PJSIP/100,5"] and transcript.variables["CALLERID(all)"] == "Acme <100>"
     assert transcript.recordings == ["/var/spool/autocall/all-message.wav"]
+
+
+def test_the_text_one_call_may_render_is_capped_and_the_cut_logged(serve, scripts, caplog):
+    """One call's 15 KB ``say`` cannot hold the TTS worker for everyone: a call renders at most
+    ``tts_max_chars`` (cut at a word's end, logged with the lengths, never the text); past that, prompts
+    that need rendering are skipped, logged too."""
+    import logging
+    from tests.server.helpers import CountingSounds
+    write(scripts, "speak.dlg", 'dialogue speak\nparam text = ""\nstart main\n\nstate main:\n    answer\n'
+                                '    say "{text}"\n    say "Then {text}"\n    result "said"\n')
+    sounds = CountingSounds()
+    running = serve(scripts, sounds=sounds)
+    caplog.set_level(logging.WARNING, logger="autocall")
+    running.call(FakeAsterisk("speak?text=" + "word+" * 3000, uniqueid="long1"))
+    record = running.last()
+    assert (record["ended_by"], record["result"]) == ("hangup", "said")
+    [spoken] = [prompt.text for prompt in sounds.asked if prompt.text.startswith("word")]
+    assert 2990 <= len(spoken) <= 3000 and spoken.endswith("word")
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("cut from 15000 to 2999 characters" in line for line in lines), lines
+    assert any("was skipped" in line and "tts_max_chars" in line for line in lines)
+    assert not any("word word" in line for line in lines)
