@@ -97,7 +97,7 @@ def test_value_helpers_keep_ints_whole_and_decimals_decimal():
     assert V.add(Decimal("0.1"), "0.2") == Decimal("0.3")
     assert V.to_text(Decimal("12.50")) == "12.50"
     assert V.negate(Decimal("0.0")) == 0 and V.to_text(V.negate(Decimal("0.0"))) == "0.0"
-    with pytest.raises(V.ScriptError, match="more than"):
+    with pytest.raises(V.ScriptError, match="grew past the limit"):
         V.multiply(Decimal("1." + "1" * 600), Decimal("1." + "1" * 600))
 
 
@@ -173,3 +173,13 @@ def test_languages_and_amounts_beyond_the_table():
     assert render("money", 5, "5", "de", "EUR") == "5 euros"            # no joining words: English
     assert render("date", "2026-03-02", "2026-03-02", "de", "EUR") == "Montag, 2. März"
     assert render("time", "24:00", "24:00", "en", "EUR") is None
+
+
+def test_a_decimal_computed_from_a_secret_stays_secret(program):
+    compiled = program('var fee = 0\nstate main:\n    gather pin digits 4 secret\n    set fee = pin * 0.5\n'
+                       '    say "Fee {fee|money}, {fee}."\n    log fee\n')
+    record = simulate(compiled, keys="1234")
+    assert record.ended_by == "hangup", record.error
+    assert record.variables["fee"] == "***"
+    assert said(record) == ["Fee ***, ***."] and logged(record) == ["***"]
+    assert "617" not in json.dumps(record.to_dict())
