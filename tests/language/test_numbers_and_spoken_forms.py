@@ -15,17 +15,7 @@ from autocall.engine.spoken import SpeechDefaults, language_of, render
 from autocall.errors import ConfigError
 from autocall.sim.runner import parse_settings, simulate
 from tests.fakes.agi_fixtures import run_on_agi
-
-HEADER = "dialogue t\nstart main\n"
-
-
-@pytest.fixture
-def program(compile_text):
-    def build(body: str, header: str = HEADER):
-        result = compile_text(header + body)
-        assert result.ok, result.render()
-        return result.program
-    return build
+from tests.language.conftest import HEADER
 
 
 @pytest.fixture(params=["simulator", "agi"])
