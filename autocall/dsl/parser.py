@@ -587,7 +587,8 @@ class DialogueParser:
                 continue
             finally:
                 self._builder.sink = None
-            return A.Script(path, declarations, frozenset(recovered) | frozenset(tab_lines) if reported else frozenset())
+            recovered_lines = frozenset(recovered) | frozenset(tab_lines) if reported else frozenset()
+            return A.Script(path, declarations, recovered_lines)
 
     # -- syntax errors in words ---------------------------------------------------------------------
     def _error_line(self, exc, lines: list[str]) -> int:
