@@ -23,7 +23,7 @@ SECRET_KEYS = frozenset({"ami_secret"})
 _PATH_KEYS = frozenset({"database", "scripts_dir", "sounds_dir", "recordings_dir", "tts_cache_dir"})
 _LIST_KEYS = frozenset({"allowed_peers"})
 _DURATION_KEYS = frozenset({"grace_period", "max_call_duration", "env_timeout", "command_margin",
-                            "ami_ping_interval"})
+                            "ami_ping_interval", "dnc_max_age"})
 # Tables kept as tables (not flattened into keys), set in the file only: [services.NAME] and [events].
 _TABLES = frozenset({"services", "events"})
 _NO_TABLE: Mapping = MappingProxyType({})
@@ -63,6 +63,8 @@ class Config:
     outbound_context: str = "autocall-outbound"
     agi_url: str = "agi://127.0.0.1:4573"
     caller_id: str = ""
+    country: str = ""              # two-letter code: how national numbers in contact lists are read
+    dnc_max_age: int = 0           # a --dnc file older than this refuses the run (0: no limit)
     # logging
     log_level: str = "info"
     # privacy: call records, recordings and campaign attempts older than this are deleted (0: kept)

@@ -102,7 +102,7 @@ class AgiServer:
                  max_call_duration_ms: int = DEFAULT_MAX_DURATION_MS, env_timeout_ms: int = 10_000,
                  max_line_length: int = agi.DEFAULT_MAX_LINE_LENGTH, allowed_peers=LOOPBACK,
                  command_margin_ms: int = DEFAULT_COMMAND_MARGIN_MS,
-                 tts_max_chars: int = DEFAULT_TTS_MAX_CHARS,
+                 tts_max_chars: int = DEFAULT_TTS_MAX_CHARS, country: str | None = None,
                  speech: SpeechDefaults = SpeechDefaults()) -> None:
         if reactor is None:
             from twisted.internet import reactor
@@ -120,6 +120,7 @@ class AgiServer:
         self.speech = speech
         self.command_margin_ms = command_margin_ms
         self.tts_max_chars = tts_max_chars
+        self.country = country            # how a national caller id is read for ``optout``
         self.factory = FastAgiFactory(self._serve, clock=self.clock, env_timeout_ms=env_timeout_ms,
                                       max_line_length=max_line_length, allowed_peers=PeerFilter(allowed_peers))
         self.active: dict[FastAgiProtocol, LiveCall] = {}
@@ -153,7 +154,7 @@ class AgiServer:
                    max_call_duration_ms=config.max_call_duration, env_timeout_ms=config.env_timeout,
                    max_line_length=config.max_line_length, allowed_peers=config.allowed_peers,
                    command_margin_ms=config.command_margin, tts_max_chars=config.tts_max_chars,
-                   speech=SpeechDefaults(config.voice, config.currency))
+                   country=config.country or None, speech=SpeechDefaults(config.voice, config.currency))
 
     def close(self) -> None:
         """Stop the duration guard and the compile thread (the service does this after the last call)."""
@@ -268,17 +269,21 @@ class AgiServer:
 
     async def _campaign_values(self, live: LiveCall, program: Program, attempt: str, params: dict,
                                builtins: dict, channel: AgiChannel) -> None:
-        """A campaign call (``AUTOCALL_ATTEMPT`` set by the dialer): the contact's values from the database."""
-        from autocall.store.campaigns import attempt_context
+        """A campaign call (``AUTOCALL_ATTEMPT`` set by the dialer): the contact's values from the database.
+
+        The token must be the attempt's own (an HMAC bound to its number) and unused: a forged or replayed
+        one is refused and logged (never echoed), and the call runs as inbound, settling no attempt."""
+        from autocall.phone import caller_id_number
+        from autocall.store.campaigns import AttemptRefused, claim_attempt
         try:
-            context = await self.records.query(attempt_context, attempt)
+            context = await self.records.query(claim_attempt, attempt, time.time())
+        except AttemptRefused as exc:
+            live.log.warning(f"{ATTEMPT_VARIABLE} refused: {exc}; the call runs as inbound",
+                             fields={"peer": live.connection.peer})
+            return
         except Exception as exc:
             live.log.error("could not read the campaign attempt; the call runs as inbound",
-                           fields={"attempt": attempt, "error": f"{exc.__class__.__name__}: {exc}"})
-            return
-        if context is None:
-            live.log.warning(f"{ATTEMPT_VARIABLE} names no attempt in the database; the call runs as inbound",
-                             fields={"attempt": attempt})
+                           fields={"error": f"{exc.__class__.__name__}: {exc}"})
             return
         live.attempt_id = context["attempt_id"]
         live.log.extra = {**live.log.extra, "attempt_id": live.attempt_id}
@@ -286,6 +291,7 @@ class AgiServer:
             live.log.warning("the campaign's script is not the one the AGI URL names; running the URL's",
                              fields={"campaign_script": context["script"], "script": live.script})
         builtins["caller"] = context["number"]
+        builtins["called"] = caller_id_number(context.get("caller_id") or "")    # as on the simulated PBX
         builtins["attempt"] = context["attempt_number"]
         declared = {param["name"] for param in program.params}
         for name, value in (context.get("params") or {}).items():
@@ -301,9 +307,9 @@ class AgiServer:
 
     def _optout(self, live: LiveCall, call: Call) -> None:
         """``optout``: the caller's number goes on the do-not-call list at once."""
-        from autocall.numbers import try_normalise
+        from autocall.phone import try_e164
         raw = str(call.env.get("caller", ""))
-        number = try_normalise(raw)
+        number = try_e164(raw, self.country)
         if number is None:
             live.log.warning("optout: the caller's number is not a phone number; nothing added to the "
                              "do-not-call list", fields={"caller": raw})

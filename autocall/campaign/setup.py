@@ -7,6 +7,8 @@ have the same file name and still accept the list's columns. Every other
 option is taken from the new command and replaces the stored one; the
 changes are reported. Raising ``--attempts`` reopens contacts that had ended
 busy/noanswer/congestion/failed with fewer attempts than the new limit.
+The campaign is claimed for this dialer before anything stored changes: a
+run refused because another dialer runs the campaign changes nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from autocall.campaign.contacts import Contact, ContactReader, file_sha256
+from autocall.campaign.contacts import Contact, ContactReader, file_sha256, parse_column_map
 from autocall.campaign.scheduler import DEFAULT_RETRY_MS, RETRYABLE, CampaignSettings
 from autocall.durations import parse_duration_ms
 from autocall.engine.ir import Program
@@ -149,21 +151,40 @@ class ImportReport:
             self.listed.append((line, number, reason))
 
 
+def exported_variables(program: Program) -> list[str]:
+    """The script's variables and gathered names that the export shows as columns (never a secret one)."""
+    data = program.data
+    secret = set(data.get("secret", []))
+    names = [v["name"] for v in data.get("vars", [])] + list(data.get("gathered", []))
+    return [name for index, name in enumerate(names) if name not in secret and name not in names[:index]]
+
+
+def _reader(contacts_path: str, program: Program, options: dict) -> ContactReader:
+    return ContactReader(contacts_path, program, delimiter=options.get("delimiter"),
+                         column_map=parse_column_map(options.get("columns")), country=options.get("country"))
+
+
 def prepare_campaign(conn, *, name: str, contacts_path: str, script_path: str, program: Program,
-                     options: dict, now: float) -> tuple[int, ImportReport]:
-    """The id of campaign ``name``, importing ``contacts_path`` when it is new; see the module docstring."""
+                     options: dict, now: float, claim: bool = False) -> tuple[int, ImportReport]:
+    """The id of campaign ``name``, importing ``contacts_path`` when it is new; see the module docstring.
+
+    ``claim``: make this process the campaign's dialer first (``campaign run``); UserError if another runs it.
+    """
     existing = store.campaign_by_name(conn, name)
     script = Path(script_path).stem
     if existing is not None:
+        if claim:
+            _claim(conn, existing["id"], name, now)
         return existing["id"], _resume(conn, existing, contacts_path, script, program, options, now)
-    reader = ContactReader(contacts_path, program)
+    reader = _reader(contacts_path, program, options)
     report = ImportReport(ignored_columns=[c for c in reader.columns.extra])
     try:
         with store.transaction(conn):
             campaign_id = store.create_campaign(
                 conn, name=name, script=script, script_path=str(Path(script_path).resolve()),
                 dialogue=program.name, contacts_path=str(Path(contacts_path).resolve()), contacts_sha256="",
-                header=reader.columns.header, options=options, now=now)
+                header=reader.columns.header, options=options, now=now,
+                param_headers=reader.columns.param_headers(), variables=exported_variables(program))
             for item in reader.rows():
                 if isinstance(item, Contact):
                     _import_contact(conn, campaign_id, item, report, now)
@@ -174,19 +195,28 @@ def prepare_campaign(conn, *, name: str, contacts_path: str, script_path: str, p
     finally:
         reader.close()
     report.rows_read, report.blank_lines = reader.rows_read, reader.blank_lines
+    if claim:
+        _claim(conn, campaign_id, name, now)
     return campaign_id, report
+
+
+def _claim(conn, campaign_id: int, name: str, now: float) -> None:
+    other = store.claim_campaign(conn, campaign_id, now)
+    if other is not None:
+        raise UserError(f"campaign '{name}' is being run by another dialer ({other}); stop it first, "
+                        f"or pause it with autocall campaign pause {name}")
 
 
 def _import_contact(conn, campaign_id: int, contact: Contact, report: ImportReport, now: float) -> None:
     on_dnc = is_dnc(conn, contact.number)
     if store.add_contact(conn, campaign_id, line=contact.line, number=contact.number, params=contact.params,
                          extra=contact.extra, sim_outcome=contact.sim_outcome, sim_keys=contact.sim_keys,
-                         now=now, dnc=on_dnc):
+                         now=now, dnc=on_dnc, timezone=contact.timezone):
         report.imported += 1
         report.dnc += on_dnc
         return
     first = store.line_of_number(conn, campaign_id, contact.number)
-    reason = f"duplicate of line {first} (same number {contact.number} after normalisation)"
+    reason = f"duplicate of line {first} (the same number {contact.number})"
     store.add_reject(conn, campaign_id, contact.line, contact.number, reason)
     report.add_reject(contact.line, contact.number, reason)
 
@@ -201,7 +231,7 @@ def _resume(conn, campaign: dict, contacts_path: str, script: str, program: Prog
     if script != campaign["script"]:
         raise UserError(f"campaign '{name}' runs the script '{campaign['script']}', not '{script}'; "
                         f"use the same script or another --name")
-    ContactReader(contacts_path, program).close()       # the header still gives every required param
+    _reader(contacts_path, program, options).close()    # the header still gives every required param
     report = ImportReport(created=False, rows_read=campaign["rows_read"], blank_lines=campaign["blank_lines"])
     counts = store.status_counts(conn, campaign["id"])
     report.imported, report.rejected = counts["contacts"], counts["rejected"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 
 from autocall.config import Config, load_config
 from autocall.dsl.compiler import CompileResult, Compiler
@@ -23,8 +24,15 @@ def add_config_option(parser) -> None:
     parser.add_argument("--config", metavar="FILE", help="configuration file (default: ./autocall.toml if present)")
 
 
+def add_database_option(parser) -> None:
+    parser.add_argument("--database", metavar="FILE", help="the database file (default: configuration 'database')")
+
+
 def config_from(args) -> Config:
-    return load_config(getattr(args, "config", None))
+    """The configuration, with ``--database`` (when the command has it and it was given) winning."""
+    config = load_config(getattr(args, "config", None))
+    database = getattr(args, "database", None)
+    return replace(config, database=os.path.abspath(database)) if database else config
 
 
 def use_color(stream) -> bool:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from twisted.internet import task
 
 from autocall.agi.server import ShiftedClock
@@ -156,13 +158,13 @@ def test_a_campaign_call_takes_its_values_from_the_attempt(serve, scripts):
                                params={"first": "F", "second": "S", "unknown": "x"})
     conn.close()
     fake = FakeAsterisk("params?third=T", uniqueid="c1",
-                        variables={"AUTOCALL_ATTEMPT": str(attempt), "AMDSTATUS": "machine", "fourth": "V"})
+                        variables={"AUTOCALL_ATTEMPT": attempt.token, "AMDSTATUS": "machine", "fourth": "V"})
     running.call(fake)
     record = running.last()
     assert record["result"] == "+15550142|1|MACHINE|F|S|T|V"
-    assert record["attempt_id"] == attempt and record["origin"] == "campaign"
+    assert record["attempt_id"] == attempt.attempt_id and record["origin"] == "campaign"
     conn = open_database(running.database)
-    assert conn.execute("SELECT amd FROM attempts WHERE id = ?", (attempt,)).fetchone()[0] == "MACHINE"
+    assert conn.execute("SELECT amd FROM attempts WHERE id = ?", (attempt.attempt_id,)).fetchone()[0] == "MACHINE"
 
 
 def test_an_attempt_id_unknown_to_the_database_runs_as_an_inbound_call(serve, scripts, caplog):
@@ -172,7 +174,47 @@ def test_an_attempt_id_unknown_to_the_database_runs_as_an_inbound_call(serve, sc
     running.call(FakeAsterisk("hello", keys="1234", uniqueid="i1", variables={"AUTOCALL_ATTEMPT": "99999"}))
     record = running.last()
     assert record["result"] == "ok" and record["attempt_id"] is None
-    assert any("names no attempt" in r.getMessage() for r in caplog.records)
+    assert any("AUTOCALL_ATTEMPT refused" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("forge", ["guessed id", "other number", "replayed"])
+def test_a_forged_or_replayed_attempt_token_is_refused_and_logged(serve, scripts, caplog, forge):
+    """The token is an HMAC bound to the attempt's number, good once: a peer cannot settle an attempt."""
+    from autocall.store import campaigns
+    write(scripts, "hello.dlg", HELLO)
+    running = serve(scripts)
+    conn = open_database(running.database)
+    attempt = campaign_attempt(conn, script="hello", number="+15550142", params={})
+    other = campaign_attempt(conn, script="hello", number="+15550143", params={})
+    conn.close()
+    caplog.set_level(logging.WARNING, logger="autocall")
+    if forge == "guessed id":
+        token = str(attempt.attempt_id)
+    elif forge == "other number":      # another attempt's valid MAC under this attempt's id
+        token = f"{attempt.attempt_id}.{other.token.partition('.')[2]}"
+    else:
+        running.call(FakeAsterisk("hello", keys="1234", uniqueid="first", variables={"AUTOCALL_ATTEMPT": attempt.token}))
+        assert running.last()["attempt_id"] == attempt.attempt_id
+        token = attempt.token
+    running.call(FakeAsterisk("hello", keys="1234", uniqueid="forged", variables={"AUTOCALL_ATTEMPT": token}))
+    record = running.last()
+    assert record["call_id"] == "forged" and record["attempt_id"] is None and record["origin"] != "campaign"
+    refusals = [r.getMessage() for r in caplog.records if "AUTOCALL_ATTEMPT refused" in r.getMessage()]
+    assert refusals and ("replayed" if forge == "replayed" else "forged") in refusals[-1]
+    assert token.partition(".")[2] == "" or token.partition(".")[2] not in refusals[-1]
+    with pytest.raises(campaigns.AttemptRefused):
+        campaigns.claim_attempt(open_database(running.database), token, 0)
+
+
+def test_a_campaign_call_sees_called_as_the_campaign_caller_id(serve, scripts):
+    """``called`` is the caller-id number the campaign sends, as on the simulated PBX (not Asterisk's ``s``)."""
+    write(scripts, "who.dlg", 'dialogue who\nstart main\nstate main:\n    result "{called}"\n')
+    running = serve(scripts)
+    conn = open_database(running.database)
+    attempt = campaign_attempt(conn, script="who", number="+15550142", params={}, caller_id="Acme <5551234>")
+    conn.close()
+    running.call(FakeAsterisk("who", uniqueid="w1", variables={"AUTOCALL_ATTEMPT": attempt.token}))
+    assert running.last()["result"] == "5551234"
 
 
 def test_optout_puts_the_normalised_caller_number_on_the_do_not_call_list(serve, scripts):
@@ -277,3 +319,12 @@ def test_the_text_one_call_may_render_is_capped_and_the_cut_logged(serve, script
     assert any("cut from 15000 to 2999 characters" in line for line in lines), lines
     assert any("was skipped" in line and "tts_max_chars" in line for line in lines)
     assert not any("word word" in line for line in lines)
+
+
+def test_optout_reads_a_national_caller_id_with_the_configured_country(serve, scripts):
+    """The do-not-call list holds E.164, as campaigns compare it: ``06 5551234`` from an Italian trunk."""
+    write(scripts, "stop.dlg", "dialogue stop\nstart main\nstate main:\n    optout\n    say \"Done.\"\n")
+    running = serve(scripts, country="IT")
+    running.call(FakeAsterisk("stop", callerid="06 5551234", uniqueid="o2"))
+    conn = open_database(running.database)
+    assert [row[0] for row in conn.execute("SELECT number FROM dnc")] == ["+39065551234"]

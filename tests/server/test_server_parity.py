@@ -82,7 +82,7 @@ def test_simulator_and_server_give_the_same_call(script, number, serve, tmp_path
         attempt = campaign_attempt(conn, script=script[:-4], number=builtins.get("caller") or CONTACT_NUMBER,
                                    params={}, amd="amd" in builtins)
         conn.close()
-        variables = {"AUTOCALL_ATTEMPT": str(attempt), "AMDSTATUS": str(builtins.get("amd", ""))}
+        variables = {"AUTOCALL_ATTEMPT": attempt.token, "AMDSTATUS": str(builtins.get("amd", ""))}
     query = "&".join(f"{quote(name)}={quote(str(value))}" for name, value in settings.params.items())
     environment = transcript_environment(
         script[:-4] + (f"?{query}" if query else ""), uniqueid=f"parity.{number}",
