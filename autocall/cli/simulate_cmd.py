@@ -8,6 +8,7 @@ import sys
 from autocall.cli.common import add_config_option, config_from, load_program, use_color
 from autocall.engine.dial import QUEUE_PREFIX
 from autocall.engine.record import ENDED_ERROR, SECRET_MASK
+from autocall.engine.spoken import SpeechDefaults
 
 
 def register(subparsers) -> None:
@@ -52,15 +53,16 @@ def run(args) -> int:
         for follow in followers:
             follow(kind, data)
 
+    speech = SpeechDefaults(config.voice, config.currency)
     if interactive:
         from autocall.sim.terminal import TerminalCaller
         with TerminalCaller(program=program, color=use_color(sys.stdout)) as caller:
             followers.append(caller.event)
             record = simulate(program, caller=caller, settings=settings, now=now, on_event=on_event,
-                              max_duration_ms=config.max_call_duration, replies=replies, web=web)
+                              max_duration_ms=config.max_call_duration, replies=replies, web=web, speech=speech)
     else:
         record = simulate(program, keys=args.keys or "", settings=settings, now=now, on_event=on_event,
-                          max_duration_ms=config.max_call_duration, replies=replies, web=web)
+                          max_duration_ms=config.max_call_duration, replies=replies, web=web, speech=speech)
     if args.json:
         data = {**record.simulate_json(), "sets": sets, "optout": record.optout}
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")

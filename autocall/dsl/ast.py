@@ -103,6 +103,14 @@ class IntLit(Node):
 
 
 @node
+class DecimalLit(Node):
+    """A number with a fractional part, kept as written (``12.50``) so it stays exact."""
+
+    text: str
+    span: Span
+
+
+@node
 class StrLit(Node):
     template: Template
     span: Span
@@ -151,7 +159,7 @@ class Negate(Node):
     span: Span
 
 
-Expr = IntLit | StrLit | NameRef | PathRef | Call | Binary | Not | Negate
+Expr = IntLit | DecimalLit | StrLit | NameRef | PathRef | Call | Binary | Not | Negate
 
 
 # -- small pieces -------------------------------------------------------------------
@@ -447,7 +455,7 @@ class DialogueDecl(Node):
 
 @node
 class SettingDecl(Node):
-    """``voice``, ``rate``, ``timeout`` or ``tries`` at the top level."""
+    """``voice``, ``currency``, ``rate``, ``timeout`` or ``tries`` at the top level."""
 
     kind: str
     value: object
@@ -457,7 +465,7 @@ class SettingDecl(Node):
 @node
 class ParamDecl(Node):
     name: Name
-    default: IntLit | StrLit | None
+    default: IntLit | DecimalLit | StrLit | None
     span: Span
 
 
@@ -527,3 +535,4 @@ class Script:
 
     path: str
     declarations: list[Decl] = field(default_factory=list)
+    recovered: frozenset[int] = frozenset()     # lines read as neutral text after a syntax error

@@ -16,15 +16,18 @@ from urllib.parse import urlsplit
 from autocall.dsl import ast as A
 from autocall.dsl.diagnostics import DiagnosticSink
 from autocall.dsl.lower import DEFAULT_INTERDIGIT_MS, DEFAULT_TIMEOUT_MS, DEFAULT_TRIES, exits
+from autocall.engine import decimals
 from autocall.engine.channel import ALL_KEYS
 from autocall.engine.ir import BUILTINS, OPS, op_targets
+from autocall.engine.spoken import is_currency
 from autocall.hours import HoursError, Schedule, parse_schedule
 from autocall.suggest import suggest
 
 MAX_WEB_TIMEOUT_MS = 10_000         # a caller should not wait longer in silence for a service
 REPLY_FIELDS = ("ok", "status", "error", "data")
 
-FUNCTIONS = {"len": 1, "within": 1}
+# Function name -> the numbers of arguments it takes.
+FUNCTIONS = {"len": (1,), "within": (1,), "round": (1, 2), "abs": (1,)}
 KEY_CHARS = frozenset(ALL_KEYS)
 MAX_EXPRESSION_DEPTH = 64
 MAX_KEYS = 64
@@ -50,6 +53,7 @@ class Symbols:
 
     dialogue: str = ""
     voice: str | None = None
+    currency: str | None = None
     rate: int | None = None
     timeout_ms: int = DEFAULT_TIMEOUT_MS
     tries: int = DEFAULT_TRIES
@@ -184,6 +188,14 @@ class Checker:
                     self.options.resolve_voice(voice)
                 except Exception as exc:  # AudioError: its problem text names the voices
                     self.sink.error(getattr(exc, "problem", str(exc)), span)
+        elif decl.kind == "currency":
+            code, span = decl.value
+            if is_currency(code):
+                sym.currency = code
+            else:
+                hint = f" (write \"{code.strip().upper()}\")" if is_currency(code.strip().upper()) else ""
+                self.sink.error(f"'{code}' is not a currency code{hint}; write an ISO 4217 code such as "
+                                "\"EUR\" or \"USD\"", span)
         elif decl.kind == "rate":
             count: A.Count = decl.value
             if not 80 <= count.value <= 450:
@@ -460,10 +472,12 @@ class Checker:
         arity = FUNCTIONS.get(node.function)
         if arity is None:
             self.sink.error(f"unknown function '{node.function}'" + suggest(node.function, FUNCTIONS)
-                            + " (functions: len, within)", node.function_span)
+                            + f" (functions: {', '.join(FUNCTIONS)})", node.function_span)
             return
-        if len(node.args) != arity:
-            self.sink.error(f"{node.function}() takes {arity} argument, not {len(node.args)}", node.span)
+        if len(node.args) not in arity:
+            counts = " or ".join(str(n) for n in arity)
+            self.sink.error(f"{node.function}() takes {counts} argument{'s' if arity[-1] > 1 else ''}, "
+                            f"not {len(node.args)}", node.span)
             return
         if node.function == "within":
             arg = node.args[0]
@@ -473,7 +487,13 @@ class Checker:
                                                                if isinstance(d, A.HoursDecl)):
                 self.sink.error(f"unknown hours '{arg.name}'" + suggest(arg.name, self.sym.hours), arg.span)
             return
-        stack.append((node.args[0], depth + 1))
+        if node.function == "round" and len(node.args) == 2:
+            places = node.args[1]
+            if isinstance(places, A.DecimalLit) or (isinstance(places, A.IntLit)
+                                                     and places.value > decimals.MAX_ROUND_PLACES):
+                self.sink.error(f"round() takes a whole number of places from 0 to {decimals.MAX_ROUND_PLACES}",
+                                places.span)
+        stack.extend((arg, depth + 1) for arg in node.args)
 
     def _var_initialiser(self, decl: A.VarDecl) -> None:
         order = [d.name.text for d in self.script.declarations if isinstance(d, A.VarDecl)]
@@ -644,8 +664,8 @@ class Checker:
         elif kind == "built-in":
             self.sink.error(f"cannot assign built-in '{target.text}' (built-ins are read-only)", target.span)
         elif kind is None:
-            self.sink.error(f"unknown variable '{target.text}'" + (suggest(target.text, self.value_kinds)
-                            or f"; declare it with 'var {target.text} = ...'"), target.span)
+            self.sink.error(f"unknown variable '{target.text}'" + suggest(target.text, self.value_kinds)
+                            + f"; declare it at the top with 'var {target.text} = ...'", target.span)
 
     def _gather(self, stmt: A.Gather) -> None:
         options = self._options(stmt.options, "gather")
@@ -738,6 +758,44 @@ class Checker:
             route = " -> ".join(cycle + [cycle[0]])
             self.sink.error(f"these states can loop forever without waiting for the caller: {route}; "
                             "put a menu, gather, record, transfer, queue or wait on the loop", closing.span)
+        self._silent_menu_cycles(reachable)
+
+    def _silent_menu_cycles(self, reachable: set[str]) -> None:
+        """Warn where a caller who presses nothing goes round menus for ever (timeout/failure paths)."""
+        silent = {}
+        for name in (state for state in self.sym.states if state in reachable):
+            menu = _first_menu(self.sym.states[name].body)
+            target = _silent_target(menu) if menu is not None else None
+            silent[name] = {target: menu} if target in self.sym.states else {}
+        for cycle in _cycles(silent):
+            menu = silent[cycle[0]][cycle[1] if len(cycle) > 1 else cycle[0]]
+            route = " -> ".join(cycle + [cycle[0]])
+            self.sink.warning(f"a caller who presses nothing is never let go: the menus' timeout and failure "
+                              f"paths only lead to each other ({route}); give one of them a way out "
+                              "(failure -> goodbye)", menu.span)
+
+
+# What may come before a menu without giving a silent caller a way out of the state.
+_BEFORE_MENU = (A.Answer, A.Say, A.Play, A.Wait, A.Set, A.Log, A.Result, A.Gather, A.Optout, A.Fetch, A.Send,
+                A.Notify)
+
+
+def _first_menu(body: tuple) -> A.Menu | None:
+    """The menu every run of the state reaches (only plain statements before it), else None."""
+    for stmt in body:
+        if isinstance(stmt, A.Menu):
+            return stmt
+        if not isinstance(stmt, _BEFORE_MENU):
+            return None
+    return None
+
+
+def _silent_target(menu: A.Menu) -> str | None:
+    """Where a menu sends a caller who presses nothing: its timeout jump, else its failure target."""
+    if menu.timeout is not None and menu.timeout.goto is not None:
+        return menu.timeout.goto.text
+    return menu.failure.text if menu.failure is not None else None
+
 
 
 def _shared(decl) -> bool:

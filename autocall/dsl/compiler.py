@@ -103,7 +103,9 @@ class Compiler:
                 includes = Includes(self.parser, sink, base_dir, path, read_script)
                 includes.expand(script)
                 result.includes, result.sources = includes.files, includes.sources
-            if script is not None:
+            if script is not None and script.recovered:
+                self._check_recovered(script, sink, base_dir)
+            elif script is not None:
                 options = self._options(base_dir)
                 symbols = Checker(script, sink, options).run()
                 if not sink.has_errors:
@@ -114,6 +116,16 @@ class Compiler:
                 gc.enable()
         result.diagnostics = sink.sorted()
         return result
+
+    def _check_recovered(self, script: A.Script, sink: DiagnosticSink, base_dir: str) -> None:
+        """After syntax errors, the rest of the script's errors too: not those about the neutral lines the
+        parser read in place of the broken ones, and no warnings (reads and flow are not all known)."""
+        checked = DiagnosticSink(sink.path)
+        Checker(script, checked, self._options(base_dir)).run()
+        for diagnostic in checked.items:
+            if diagnostic.is_error and (diagnostic.span is None or getattr(diagnostic.span, "source", None) is not None
+                                        or diagnostic.span.line not in script.recovered):
+                sink.error(diagnostic.message, diagnostic.span)
 
     def _options(self, base_dir: str) -> CheckOptions:
         return CheckOptions(base_dir=base_dir, audio_roots=self.audio_roots, validate_audio=self.validate_audio,

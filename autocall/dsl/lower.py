@@ -52,6 +52,8 @@ def expression(node) -> list:
         return ["path", node.name, list(node.path)]
     if kind is A.IntLit:
         return ["int", node.value]
+    if kind is A.DecimalLit:
+        return ["dec", node.text]
     if kind is A.StrLit:
         return ["str", template(node.template)]
     if kind is A.Binary:
@@ -76,7 +78,8 @@ class Lowering:
             "version": VERSION,
             "dialogue": sym.dialogue,
             "source": self.source,
-            "settings": {"voice": sym.voice, "rate": sym.rate, "timeout_ms": sym.timeout_ms, "tries": sym.tries},
+            "settings": {"voice": sym.voice, "currency": sym.currency, "rate": sym.rate,
+                         "timeout_ms": sym.timeout_ms, "tries": sym.tries},
             "params": [{"name": p.name.text, "default": _literal(p.default)} for p in sym.params],
             "vars": [{"name": v.name.text, "init": expression(v.value), "line": v.span.line} for v in sym.vars],
             "gathered": list(sym.gathered),
@@ -260,4 +263,6 @@ def _literal(node) -> str | int | None:
         return None
     if isinstance(node, A.IntLit):
         return node.value
+    if isinstance(node, A.DecimalLit):
+        return node.text
     return "".join(p for p in node.template.parts if isinstance(p, str))

@@ -12,6 +12,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Callable
 
+from autocall.engine import decimals, spoken
 from autocall.engine import values as V
 from autocall.engine import web as W
 from autocall.engine.channel import (ALL_KEYS, CallerHangup, Channel, ChannelFailure, Clock, FilePrompt,
@@ -44,6 +45,8 @@ class _EndCall(Exception):
 # -- compiling expressions and templates to closures -------------------------------------------
 
 NOW = "\0now"  # env key of the call's clock (no script name can contain NUL)
+SPEECH = "\0speech"  # env key of the call's spoken-form settings
+NUMBER_FUNCTIONS = {"round": V.rounded, "abs": V.absolute}
 
 
 def _compile_expr(expr: list, schedules: dict[str, Schedule]) -> Evaluator:
@@ -51,6 +54,9 @@ def _compile_expr(expr: list, schedules: dict[str, Schedule]) -> Evaluator:
     if kind == "int":
         value = expr[1]
         return lambda env: value
+    if kind == "dec":
+        number = decimals.literal(expr[1])
+        return lambda env: number
     if kind == "str":
         return _compile_template(expr[1])
     if kind == "var":
@@ -119,6 +125,14 @@ def _compile_expr(expr: list, schedules: dict[str, Schedule]) -> Evaluator:
                 value = inner(env)
                 return V._derived(len(V.to_text(value)), value)
             return length
+        if name in NUMBER_FUNCTIONS:
+            function = NUMBER_FUNCTIONS[name]
+            inners = [_compile_expr(arg, schedules) for arg in args]
+            if len(inners) == 1:
+                only = inners[0]
+                return lambda env: function(only(env))
+            first, second = inners
+            return lambda env: function(first(env), second(env))
         if name == "within":
             schedule = schedules[args[0][1]]
             return lambda env: 1 if schedule.contains(datetime.fromtimestamp(env[NOW](), timezone.utc)) else 0
@@ -135,10 +149,11 @@ def _compile_template(parts: list, shown: bool = False) -> Evaluator:
         if isinstance(part, str):
             pieces.append(part)
             continue
-        form = V.spoken_digits if part.get("format") == "digits" else V.to_text
+        fmt = part.get("format")
+        form = _digits if fmt == "digits" else _spoken_form(part["var"], fmt) if fmt else _plain
         if part.get("path"):
             path = tuple(part["path"])
-            pieces.append((part["var"], lambda reply, form=form, path=path: form(reply.read(path))))
+            pieces.append((part["var"], lambda reply, env, form=form, path=path: form(reply.read(path), env)))
         else:
             pieces.append((part["var"], form))
     Secret, bounded_text = V.Secret, V.bounded_text
@@ -156,12 +171,42 @@ def _compile_template(parts: list, shown: bool = False) -> Evaluator:
                     texts.append(SECRET_MASK)
                     continue
                 secret = True
-            texts.append(piece[1](value))
+            texts.append(piece[1](value, env))
         text = "".join(texts)
         if len(text) > V.MAX_TEXT_CHARS:
             bounded_text(text)
         return V.SecretText(text) if secret else text
     return render
+
+
+def _plain(value: V.Value, env: Env) -> str:
+    return V.to_text(value)
+
+
+def _digits(value: V.Value, env: Env) -> str:
+    return V.spoken_digits(value)
+
+
+def _spoken_form(name: str, form: str):
+    """``{name|money}``, ``|date``, ``|time``: the words in the call's language, else the value as it is."""
+    def render(value: V.Value, env: Env) -> str:
+        text = V.to_text(value)
+        speech = env[SPEECH]
+        words = spoken.render(form, value, text, speech.language, speech.currency)
+        if words is None:
+            speech.note(f"{{{name}|{form}}}: the value is not {spoken.NOT_SPOKEN[form]}; spoken as it is")
+            return text
+        return words
+    return render
+
+
+class _Speech:
+    """The call's spoken-form settings (env key ``SPEECH``): language, currency, and where notes go."""
+
+    __slots__ = ("language", "currency", "note")
+
+    def __init__(self, language: str, currency: str, note: Callable[[str], None]) -> None:
+        self.language, self.currency, self.note = language, currency, note
 
 
 def _reads(expr: list) -> set[str]:
@@ -505,6 +550,7 @@ class Runtime:
         self.schedules = {name: Schedule.from_json(h) for name, h in data["hours"].items()}
         settings = data["settings"]
         self.voice, self.rate = settings.get("voice"), settings.get("rate")
+        self.currency = settings.get("currency")
         self.params = [(p["name"], p.get("default")) for p in data["params"]]
         self.vars = [(v["name"], self.expr(v["init"])) for v in data["vars"]]
         self.gathered = list(data["gathered"])
@@ -567,7 +613,8 @@ class Call:
                  on_optout: Callable[["Call"], None] | None = None,
                  on_log: Callable[["Call", str], None] | None = None,
                  on_event: Callable[[str, object], None] | None = None,
-                 web: W.WebPort | None = None) -> None:
+                 web: W.WebPort | None = None,
+                 speech: spoken.SpeechDefaults = spoken.SpeechDefaults()) -> None:
         self.runtime = runtime_of(program)
         self.channel = channel
         self.web = web if web is not None else W.NoWeb()
@@ -581,7 +628,9 @@ class Call:
         self.state: str | None = None          # the state running now
         self.recorded_transfers = 0            # names the recorded conversations: transfer-1, transfer-2...
         env: Env = {"caller": "", "caller_name": "", "called": "", "channel": "", "call_id": call_id,
-                    "choice": "", "dialstatus": "", "queuestatus": "", "amd": "", "attempt": 1, NOW: clock.now}
+                    "choice": "", "dialstatus": "", "queuestatus": "", "amd": "", "attempt": 1, NOW: clock.now,
+                    SPEECH: _Speech(spoken.language_of(self.runtime.voice or speech.voice),
+                                    self.runtime.currency or speech.currency, self._log)}
         if builtins:
             if builtins.keys() <= _SETTABLE_BUILTINS:
                 env.update(builtins)
@@ -685,8 +734,8 @@ class Call:
                 self.env[name] = V.secret(value) if name in runtime.secret else value
 
     def _output_variables(self) -> dict:
-        env, masked = self.env, V.masked
-        return {name: masked(env.get(name, "")) for name in self.runtime.output_names}
+        env, masked, exported = self.env, V.masked, V.exported
+        return {name: exported(masked(env.get(name, ""))) for name in self.runtime.output_names}
 
     def _evaluate(self, evaluate, line: int):
         try:
@@ -920,7 +969,7 @@ class Call:
         """The ``set`` event (before the assignment, so the shown form reads the values the expression read)."""
         if isinstance(value, V.Secret):
             value = op.display(self.env)
-        self.on_event("set", {"state": self.state, "name": op.name, "value": value})
+        self.on_event("set", {"state": self.state, "name": op.name, "value": V.exported(value)})
 
     def _result(self, op: ResultOp) -> None:
         value = V.to_text(self._evaluate(op.evaluate, op.line))

@@ -3,7 +3,7 @@
 Shape (version 3)::
 
     {"format": "autocall.dialogue", "version": 1, "dialogue": NAME, "source": PATH,
-     "settings": {"voice": str|null, "rate": int|null, "timeout_ms": int, "tries": int},
+     "settings": {"voice": str|null, "currency": str|null, "rate": int|null, "timeout_ms": int, "tries": int},
      "params": [{"name", "default": str|int|null}], "vars": [{"name", "init": EXPR}],
      "gathered": [NAME...], "secret": [NAME...],
      "services": {NAME: URL}, "replies": [NAME...],        (optional: absent means none)
@@ -12,8 +12,8 @@ Shape (version 3)::
 
     PROMPT   = {"kind": "tts", "text": TEMPLATE} | {"kind": "file", "path", "resolved"}
              | {"kind": "sound", "name"}
-    TEMPLATE = [str | {"var": NAME, "format": "digits"|null[, "path": [SEGMENT...]]}, ...]
-    EXPR     = ["int", n] | ["str", TEMPLATE] | ["var", NAME] | ["path", REPLY, [SEGMENT...]]
+    TEMPLATE = [str | {"var": NAME, "format": "digits"|"money"|"date"|"time"|null[, "path": [SEGMENT...]]}, ...]
+    EXPR     = ["int", n] | ["dec", "12.05"] | ["str", TEMPLATE] | ["var", NAME] | ["path", REPLY, [SEGMENT...]]
              | ["call", FUNC, [EXPR...]]
              | ["bin", OP, EXPR, EXPR] | ["not", EXPR] | ["neg", EXPR]
 

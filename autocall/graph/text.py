@@ -38,7 +38,7 @@ def expression_text(expr: list) -> str:
 def _render(expr: list) -> tuple[str, int]:
     """(text, precedence of its outermost operator); recursion depth is bounded by the parser's own."""
     kind = expr[0]
-    if kind == "int":
+    if kind == "int" or kind == "dec":
         return str(expr[1]), _ATOM
     if kind == "str":
         return template_text(expr[1]), _ATOM

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from autocall.engine.interpreter import DEFAULT_MAX_DURATION_MS, Call
+from autocall.engine.spoken import SpeechDefaults
 from autocall.engine.ir import BUILTINS, Program
 from autocall.engine.record import CallRecord
 from autocall.errors import UserError
@@ -103,7 +104,8 @@ def simulate(program: Program, *, keys: str = "", caller: SimCaller | None = Non
              settings: SimSettings | None = None, now: datetime | None = None, call_id: str = "sim",
              max_duration_ms: int = DEFAULT_MAX_DURATION_MS,
              on_event: Callable[[str, object], None] | None = None,
-             replies: list[CannedReply] = (), web: Callable[[SimClock], WebPort] | None = None) -> CallRecord:
+             replies: list[CannedReply] = (), web: Callable[[SimClock], WebPort] | None = None,
+             speech: SpeechDefaults = SpeechDefaults()) -> CallRecord:
     """Run one call of ``program`` in the simulator and return its record.
 
     ``fetch``/``send`` are answered from ``replies`` (canned), or by the port ``web(clock)`` makes
@@ -115,5 +117,6 @@ def simulate(program: Program, *, keys: str = "", caller: SimCaller | None = Non
     channel = SimChannel(caller or ScriptedCaller(keys), clock, call_id=call_id,
                          transfer_status=settings.transfer_status, queue_status=settings.queue_status)
     call = Call(program, channel, clock, call_id=call_id, params=settings.params, builtins=settings.builtins,
-                initial=settings.initial, max_duration_ms=max_duration_ms, on_event=on_event, web=port)
+                initial=settings.initial, max_duration_ms=max_duration_ms, on_event=on_event, web=port,
+                speech=speech)
     return run_sync(call.run())

@@ -18,7 +18,6 @@ from autocall.sim.caller import ScriptedCaller
 from autocall.sim.channel import SimChannel, SimClock, run_sync
 from autocall.sim.runner import parse_settings, simulate
 
-from tests.language.test_semantics import program  # noqa: F401,E402  (a fixture: the script body compiled)
 
 PIN = "4739"
 

@@ -13,17 +13,7 @@ from autocall.sim.channel import SimChannel, SimClock, run_sync
 from autocall.sim.runner import parse_settings, simulate
 from autocall.engine.interpreter import Call
 from tests.fakes.agi_fixtures import run_on_agi
-
-HEADER = "dialogue t\nstart main\n"
-
-
-@pytest.fixture
-def program(compile_text):
-    def build(body: str, header: str = HEADER):
-        result = compile_text(header + body)
-        assert result.ok, result.render()
-        return result.program
-    return build
+from tests.language.conftest import HEADER
 
 
 @pytest.fixture(params=["simulator", "agi"])
