@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import time
-import unicodedata
 
 from autocall.cli import common
 from autocall.cli.common import add_config_option, config_from
+from autocall.cli.safe_text import json_safe, terminal_safe
 from autocall.errors import UserError
 
 COLUMNS = ("time", "call id", "script", "caller", "duration", "ended by", "result", "path")
@@ -50,7 +49,7 @@ def run(args) -> int:
     finally:
         conn.close()
     if args.json:
-        sys.stdout.write(_CANDIDATE.sub(_json_escape, json.dumps(calls, indent=2, ensure_ascii=False)) + "\n")
+        sys.stdout.write(json_safe(json.dumps(calls, indent=2, ensure_ascii=False)) + "\n")
         return 0
     if not calls:
         sys.stdout.write("no calls recorded yet\n")
@@ -67,38 +66,6 @@ def row_of(call: dict) -> tuple[str, ...]:
     return tuple(map(terminal_safe, (
         started, call["call_id"], call["script"], call["caller"] or "-", f"{call['duration']:.1f}s",
         call["ended_by"] or "-", call["result"] if call["result"] is not None else "-", path or "-")))
-
-
-# What a terminal may act on rather than show: C0 and C1 controls, DEL, and Unicode's format characters
-# (bidirectional overrides, zero-width joiners) and line separators. Anything else prints as itself.
-_CANDIDATE = re.compile(r"[^\x20-\x7e]")
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
-
-
-def terminal_safe(text: str) -> str:
-    """``text`` with every control or format character shown as its escape (``\\x1b``, ``\\u202e``)."""
-    return _CANDIDATE.sub(_escape, str(text))
-
-
-def _unsafe(char: str) -> bool:
-    return unicodedata.category(char) in _UNSAFE_CATEGORIES
-
-
-def _escape(match: re.Match) -> str:
-    char = match.group()
-    if not _unsafe(char):
-        return char
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-
-
-def _json_escape(match: re.Match) -> str:
-    """Inside JSON text these occur only in strings, where ``\\uXXXX`` (UTF-16 units) is the same character."""
-    char = match.group()
-    if char == "\n" or not _unsafe(char):     # a line break of the layout (one in a string is "\\n" already)
-        return char
-    data = char.encode("utf-16-be")
-    return "".join(f"\\u{int.from_bytes(data[i:i + 2], 'big'):04x}" for i in range(0, len(data), 2))
 
 
 def render_table(rows: list[tuple[str, ...]]) -> str:
