@@ -1,6 +1,6 @@
 """``include "file.dlg"``: shared files read, parsed and spliced into the including script's declarations.
 
-An included file brings states, prompts, vars and hours (and includes of its
+An included file brings states, prompts, vars, hours and services (and includes of its
 own, relative to it); it has no ``dialogue``, ``start``, settings or params,
 which belong to the script that includes it. Every span of an included file
 is marked with the file it came from (``span.source``), so the checker's

@@ -12,6 +12,7 @@ import pytest
 
 from autocall.graph import build_graph
 from autocall.sim.runner import parse_settings, simulate
+from autocall.sim.web import parse_replies
 from tests.fakes.agi_fixtures import run_on_agi
 
 SHARED = '''\
@@ -137,3 +138,41 @@ def test_a_symlink_out_of_the_scripts_folder_is_outside_it(tmp_path, compiler):
                                       encoding="utf-8")
     result = compiler.compile_file(str(scripts / "main.dlg"))
     assert any("outside the script's folder" in d.message for d in result.errors)
+
+
+CRM = '''\
+service crm = "https://crm.example.com/api"
+
+state lookup:
+    fetch account from crm "/accounts/{caller}"
+    if account.ok:
+        say "Hello {account.data.name}."
+    hangup
+'''
+
+
+def test_a_service_declared_in_an_included_file_compiles_and_answers_canned_replies(tmp_path, compiler):
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "crm.dlg").write_text(CRM, encoding="utf-8")
+    (tmp_path / "main.dlg").write_text('dialogue m\ninclude "shared/crm.dlg"\nstart main\n'
+                                       'state main:\n    answer\n    goto lookup\n', encoding="utf-8")
+    result = compiler.compile_file(str(tmp_path / "main.dlg"))
+    assert result.ok and not result.warnings, result.render()
+    program = result.program
+    assert program.data["services"] == {"crm": "https://crm.example.com/api"}
+    record = simulate(program, settings=parse_settings(program, {"caller": "5550100"}), replies=parse_replies(
+        [{"service": "crm", "path": "/accounts/5550100", "json": {"name": "Ada"}}], "test"))
+    assert record.path == ["main", "lookup"], record.error
+    assert [p["text"] for p in record.prompts] == ["Hello Ada."]
+    assert [(r["service"], r["method"], r["path"], r["status"]) for r in record.requests] == [
+        ("crm", "GET", "/accounts/5550100", 200)]
+
+
+def test_a_service_used_by_the_including_script_may_be_declared_in_the_shared_file(tmp_path, compiler):
+    (tmp_path / "crm.dlg").write_text('service crm = "https://crm.example.com/api"\n', encoding="utf-8")
+    (tmp_path / "main.dlg").write_text('dialogue m\ninclude "crm.dlg"\nstart main\nstate main:\n'
+                                       '    send crm "/events" with kind = "call"\n    hangup\n', encoding="utf-8")
+    result = compiler.compile_file(str(tmp_path / "main.dlg"))
+    assert result.ok, result.render()
+    record = simulate(result.program, replies=parse_replies([{"service": "crm", "status": 204}], "test"))
+    assert [(r["service"], r["method"], r["path"]) for r in record.requests] == [("crm", "POST", "/events")]
