@@ -10,12 +10,11 @@ table and in ``--json`` alike.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
 from autocall.cli import common
-from autocall.cli.common import add_config_option, config_from
+from autocall.cli.common import add_config_option, config_from, open_existing_database
 from autocall.cli.safe_text import json_safe, terminal_safe
 from autocall.errors import UserError
 
@@ -35,15 +34,10 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from autocall.store.calls import recent_calls
-    from autocall.store.db import connect
 
     if args.last < 1:
         raise UserError(f"--last {args.last}: give a number of calls, 1 or more")
-    config = config_from(args)
-    if config.database != ":memory:" and not os.path.isfile(config.database):
-        raise UserError(f"{config.database}: no database there yet (no call has been recorded); "
-                        "check the 'database' setting or --config")
-    conn = connect(config.database)
+    conn = open_existing_database(config_from(args))
     try:
         calls = recent_calls(conn, args.last)
     finally:

@@ -35,6 +35,17 @@ def config_from(args) -> Config:
     return replace(config, database=os.path.abspath(database)) if database else config
 
 
+def open_existing_database(config: Config, why_none: str = "no call has been recorded"):
+    """The configured database, which must exist already (a listing or report never creates one)."""
+    from autocall.errors import UserError
+    from autocall.store.db import connect
+
+    if config.database != ":memory:" and not os.path.isfile(config.database):
+        raise UserError(f"{config.database}: no database there yet ({why_none}); "
+                        "check the 'database' setting or --config")
+    return connect(config.database)
+
+
 def use_color(stream) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 

@@ -30,13 +30,13 @@ def register(subparsers) -> None:
 
 def run_purge(args) -> int:
     from autocall.ages import parse_when
-    from autocall.cli.report_cmd import open_database
+    from autocall.cli.common import open_existing_database
     from autocall.privacy import purge_before
 
     config = config_from(args)
     now = time.time()
     cutoff = parse_when(args.before, now, "--before")
-    conn = open_database(config)
+    conn = open_existing_database(config)
     try:
         done = purge_before(conn, cutoff, config.recordings_dir)
     finally:
@@ -48,14 +48,14 @@ def run_purge(args) -> int:
 
 
 def run_forget(args) -> int:
-    from autocall.cli.report_cmd import open_database
+    from autocall.cli.common import open_existing_database
     from autocall.errors import UserError
     from autocall.privacy import forget, number_forms
 
     if not any(ch.isdigit() for ch in args.number):
         raise UserError(f"{args.number!r}: not a phone number; give the number to forget, e.g. +390655512000")
     config = config_from(args)
-    conn = open_database(config)
+    conn = open_existing_database(config)
     try:
         done = forget(conn, args.number, config.recordings_dir)
     finally:

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from autocall.cli.common import add_config_option, config_from
+from autocall.cli.common import add_config_option, config_from, open_existing_database
 from autocall.errors import UserError
 
 DEFAULT_SINCE = "7d"
@@ -36,16 +36,6 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def open_database(config):
-    """The configured database, which must exist already (a report never creates one)."""
-    from autocall.store.db import connect
-
-    if config.database != ":memory:" and not os.path.isfile(config.database):
-        raise UserError(f"{config.database}: no database there yet (no call has been recorded); "
-                        "check the 'database' setting or --config")
-    return connect(config.database)
-
-
 def run(args) -> int:
     from autocall.ages import parse_when
     from autocall.report.figures import build_report
@@ -61,7 +51,7 @@ def run(args) -> int:
     script, script_file = _script(args.script)
     if args.html:
         _check_writable(args.html)
-    conn = open_database(config)
+    conn = open_existing_database(config)
     try:
         chosen = None
         if args.campaign is not None:
