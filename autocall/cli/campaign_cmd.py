@@ -193,10 +193,9 @@ def run_command(args) -> int:
     _report_import(name, args.contacts, report)
     if report.imported == 0:
         raise UserError(f"{args.contacts}: no contact to call ({report.rejected} rows skipped, listed above)")
-    other = store.claim_campaign(conn, campaign_id, time.time())
-    if other is not None:
-        raise UserError(f"campaign '{name}' is being run by another dialer ({other}); stop it first, "
-                        f"or pause it with autocall campaign pause {name}")
+    others = store.live_workers(conn, campaign_id, time.time())
+    if others:
+        print(f"campaign {name}: joining {len(others)} other dialer(s) running it; the work is shared")
     observer = progress_for(name, sys.stdout)
     previous_term = signal.getsignal(signal.SIGTERM)
     try:
@@ -211,7 +210,6 @@ def run_command(args) -> int:
                                          script=Path(args.script).stem, observer=observer)
     finally:
         signal.signal(signal.SIGTERM, previous_term)
-        store.release_campaign(conn, campaign_id)
     print_status(conn, store.campaign_by_name(conn, name), sys.stdout)
     if summary.get("stopped"):
         print(f"campaign {name}: stopped; run the same command again to resume")
@@ -329,6 +327,6 @@ def resume_command(args) -> int:
         print(f"campaign {campaign['name']}: resumed")
     elif not args.retry_unknown:
         print(f"campaign {campaign['name']} is {campaign['state']}, not paused")
-    if not (campaign["owner"] and now - campaign["owner_seen"] < store.OWNER_STALE_S):
+    if not store.live_workers(conn, campaign["id"], now):
         print(f"no dialer is running it now: run the same 'autocall campaign run' command to call")
     return 0
