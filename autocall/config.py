@@ -127,9 +127,25 @@ def load_config(path: str | None = None, environ: dict[str, str] | None = None,
     resolved = {}
     for key in _PATH_KEYS:
         value = getattr(config, key)
+        if key == "database" and is_database_url(value):
+            continue
         if value and not os.path.isabs(value):
             resolved[key] = str(((file_dir if key in from_file else base) / value).resolve())
     return replace(config, **resolved)
+
+
+def is_database_url(value: str) -> bool:
+    """``postgresql://...`` (or ``postgres://``): a PostgreSQL database rather than an SQLite file."""
+    return value.lower().startswith(("postgresql://", "postgres://"))
+
+
+def with_database(config: Config, database: str | None, cwd: str | None = None) -> Config:
+    """``config`` with ``--database`` applied (a relative file is relative to the working directory)."""
+    if not database:
+        return config
+    if not is_database_url(database) and database != ":memory:" and not os.path.isabs(database):
+        database = str((Path(cwd or os.getcwd()) / database).resolve())
+    return replace(config, database=database)
 
 
 def _flatten(data: dict, prefix: str = ""):

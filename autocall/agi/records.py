@@ -26,6 +26,15 @@ this time: a record handed over before the server stops is never lost.
 A record whose ``call_id`` is already in the database (Asterisk reusing a
 channel's uniqueid across server restarts, or two Asterisks sharing a
 database) is stored as ``<id>-2``, ``-3``... rather than overwriting it.
+
+On PostgreSQL (``database = "postgresql://..."``, several servers writing
+into one database) there is no lock to wait for and no WAL to checkpoint;
+what can happen instead is the database going away (down, restarting,
+failing over). The server keeps answering calls: records queue in memory
+and are written once the database is back, with one log line when it goes
+and one when it returns. The queue is bounded, by age (``outage_limit_s``,
+10 minutes) and by size (``outage_limit_records``): past that, the oldest
+records are given up, each written in full to the log, never silently.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -42,7 +52,7 @@ from twisted.internet import defer
 
 from autocall.engine.record import CallRecord
 from autocall.store import calls as store
-from autocall.store.db import transaction
+from autocall.store.db import engine_of, transaction, unavailable_errors
 
 log = logging.getLogger("autocall.agi.records")
 
@@ -52,6 +62,12 @@ RETRY_DELAY_S = 0.05
 LOCKED_WARNING_S = 10.0
 CHECKPOINT_EVERY_S = 5.0
 CLOSE_BUSY_TIMEOUT_MS = 30_000
+OUTAGE_LIMIT_S = 600.0
+OUTAGE_LIMIT_RECORDS = 200_000
+OUTAGE_RETRY_S = 1.0
+OUTAGE_REMINDER_S = 30.0
+# How long one write may wait for a pooled PostgreSQL connection: it runs on the reactor.
+PG_WAIT_S = 0.5
 
 _SAVE, _DNC, _AMD = range(3)
 
@@ -66,7 +82,8 @@ class RecordWriter:
 
     def __init__(self, database: str, reactor=None, *, clock=None, batch_delay: float = DEFAULT_BATCH_DELAY_S,
                  chunk: int = DEFAULT_CHUNK, checkpoint_every: float = CHECKPOINT_EVERY_S,
-                 connect: Callable[[str], sqlite3.Connection] | None = None) -> None:
+                 connect: Callable[[str], Any] | None = None, outage_limit_s: float = OUTAGE_LIMIT_S,
+                 outage_limit_records: int = OUTAGE_LIMIT_RECORDS) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.database = database
@@ -75,8 +92,13 @@ class RecordWriter:
         self._chunk = chunk
         self._checkpoint_every = checkpoint_every
         self._connect = connect
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Any = None
         self._pending: deque[tuple] = deque()
+        self._outage_limit_s = outage_limit_s
+        self._outage_limit_records = outage_limit_records
+        self._unavailable: tuple[type[BaseException], ...] = ()
+        self.down_since: float | None = None        # the database could not be reached since then
+        self._reminded = 0.0
         self._scheduled = None
         self._waiters: list[defer.Deferred] = []
         self._locked_since: float | None = None
@@ -94,6 +116,11 @@ class RecordWriter:
             from autocall.store.db import connect
             self._connect = connect
         conn = self._connect(self.database)
+        self._unavailable = unavailable_errors(conn)
+        if engine_of(conn) == "postgresql":
+            conn.set_wait(PG_WAIT_S)
+            self._conn = conn
+            return
         conn.execute("PRAGMA busy_timeout = 0")
         if self.database != ":memory:":
             conn.execute("PRAGMA wal_autocheckpoint = 0")
@@ -109,6 +136,13 @@ class RecordWriter:
         if self._scheduled is not None and self._scheduled.active():
             self._scheduled.cancel()
         self._scheduled = None
+        postgresql = engine_of(conn) == "postgresql"
+        if postgresql:
+            self._close_postgresql()
+            self._release_waiters()
+            self._conn = None
+            conn.close()
+            return
         conn.execute(f"PRAGMA busy_timeout = {CLOSE_BUSY_TIMEOUT_MS}")
         while self._pending:
             if not self._write_chunk(final=True):
@@ -123,6 +157,21 @@ class RecordWriter:
         except sqlite3.Error:
             pass
         conn.close()
+
+    def _close_postgresql(self) -> None:
+        """Write what is queued; a database still away after ``CLOSE_BUSY_TIMEOUT_MS``: log the rest in full."""
+        deadline = time.monotonic() + CLOSE_BUSY_TIMEOUT_MS / 1000
+        while self._pending:
+            if self._write_chunk(final=False):
+                continue
+            if time.monotonic() >= deadline:
+                left = list(self._pending)
+                self._pending.clear()
+                for job in left:
+                    self._give_up(job, f"the database was unreachable for {CLOSE_BUSY_TIMEOUT_MS // 1000} s at "
+                                       f"shutdown")
+                return
+            time.sleep(OUTAGE_RETRY_S / 2)
 
     @property
     def running(self) -> bool:
@@ -180,7 +229,8 @@ class RecordWriter:
         if self._conn is None:
             return
         if not self._write_chunk(final=False):
-            self._schedule(RETRY_DELAY_S)           # locked by another process: try again shortly
+            # Locked by another process: try again shortly. Unreachable: once a second.
+            self._schedule(RETRY_DELAY_S if self.down_since is None else OUTAGE_RETRY_S)
             return
         if self._pending:
             self._schedule(0)                       # the next chunk, after the reactor's other work
@@ -194,6 +244,8 @@ class RecordWriter:
         try:
             _transaction(self._conn, jobs)
             self.written += [job[0] for job in jobs].count(_SAVE)
+        except self._unavailable as exc:
+            return self._unreachable(jobs, exc)
         except Exception as exc:
             if _is_locked(exc):
                 return self._locked(jobs, final)
@@ -203,12 +255,48 @@ class RecordWriter:
                 try:
                     _transaction(self._conn, [job], one_by_one=True)
                     self.written += job[0] == _SAVE
+                except self._unavailable as exc:
+                    return self._unreachable(jobs[position:], exc)
                 except Exception as exc:
                     if _is_locked(exc):
                         return self._locked(jobs[position:], final)
                     self._give_up(job, f"{exc.__class__.__name__}: {exc}")
         self._locked_since = None
+        if self.down_since is not None:
+            log.warning("database back after %.0f s: the queued call records are being written (%d left)",
+                        self._clock.seconds() - self.down_since, len(self._pending),
+                        extra={"fields": {"database": self._shown()}})
+            self.down_since = None
         return True
+
+    def _shown(self) -> str:
+        from autocall.store.pg import is_url, shown
+        return shown(self.database) if is_url(self.database) else self.database
+
+    def _unreachable(self, jobs: list[tuple], exc: BaseException) -> bool:
+        """The database cannot be reached: keep everything queued, within the outage bounds."""
+        self._pending.extendleft(reversed(jobs))
+        now = self._clock.seconds()
+        if self.down_since is None:
+            self.down_since = self._reminded = now
+            reason = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+            log.warning("database unavailable (%s): calls go on, their records wait in memory (%d now; kept up to "
+                        "%.0f s)", reason, len(self._pending), self._outage_limit_s,
+                        extra={"fields": {"database": self._shown()}})
+        elif now - self._reminded >= OUTAGE_REMINDER_S:
+            self._reminded = now
+            log.warning("database still unavailable after %.0f s; %d records wait in memory",
+                        now - self.down_since, len(self._pending), extra={"fields": {"database": self._shown()}})
+        self._drop_beyond_bounds(now)
+        return False
+
+    def _drop_beyond_bounds(self, now: float) -> None:
+        over = len(self._pending) - self._outage_limit_records
+        if now - self.down_since >= self._outage_limit_s:
+            over = len(self._pending)
+        for _ in range(max(0, over)):
+            self._give_up(self._pending.popleft(), f"the database was unavailable for {now - self.down_since:.0f} s "
+                                                   f"and the in-memory queue is bounded")
 
     def _locked(self, jobs: list[tuple], final: bool) -> bool:
         """Another process holds the write lock: requeue; at close, after the busy timeout, log what is left."""
@@ -224,7 +312,7 @@ class RecordWriter:
 
     def _give_up(self, job: tuple, why: str) -> None:
         self.failed += 1
-        fields: dict = {"database": self.database}
+        fields: dict = {"database": self._shown()}
         if job[0] == _SAVE:
             fields["record"] = json.dumps(job[1].to_dict(), default=str, ensure_ascii=False)
             fields["call_id"] = job[1].call_id
@@ -248,7 +336,7 @@ class RecordWriter:
             d.callback(None)
 
 
-def _transaction(conn: sqlite3.Connection, jobs: list[tuple], one_by_one: bool = False) -> None:
+def _transaction(conn: Any, jobs: list[tuple], one_by_one: bool = False) -> None:
     """Write ``jobs`` in one transaction. The records go in with one plain INSERT, which fails (and
     with it the transaction) if a call id is already stored; ``one_by_one`` checks each id first
     and gives a taken one a new id (``_unique_id``): the writer's second try after such a failure."""
@@ -279,7 +367,7 @@ def _is_locked(exc: Exception) -> bool:
     return "locked" in message or "busy" in message
 
 
-def _unique_id(conn: sqlite3.Connection, record: CallRecord) -> None:
+def _unique_id(conn: Any, record: CallRecord) -> None:
     """Never overwrite an earlier call: a taken ``call_id`` gets ``-2``, ``-3``..."""
     if not store.call_exists(conn, record.call_id):
         return

@@ -352,8 +352,11 @@ class Scheduler:
             if self.db_down_since is not None:
                 self._database_back(now)
             if now >= self._settle_after:
-                for how, count in store.settle_orphans(self.conn, self.campaign_id, now, late_records=False).items():
-                    self.recovered[how] = self.recovered.get(how, 0) + count
+                self._settle_after = now + self.settings.lease_s / 4
+                if store.has_dead_workers(self.conn, self.campaign_id, now):
+                    settled = store.settle_orphans(self.conn, self.campaign_id, now, late_records=False)
+                    for how, count in settled.items():
+                        self.recovered[how] = self.recovered.get(how, 0) + count
         except self._unavailable as exc:
             self._database_down(exc)
         else:

@@ -46,14 +46,14 @@ def register(subparsers) -> None:
     run.add_argument("--amd", action="store_true", help="run answering-machine detection before the script")
     run.add_argument("--sim-speed", type=float, default=1.0, metavar="X",
                      help="simulated PBX only: ringing and talking take 1/X of their simulated time (default 1)")
-    add_config_option(run)
+    add_config_option(run, database=True)
     run.set_defaults(func=run_command)
 
     status = commands.add_parser("status", help="contacts by state and outcome",
                                  description="Counts of a campaign's contacts by state and by outcome.")
     status.add_argument("name", metavar="NAME")
     status.add_argument("--json", action="store_true", help="one JSON object")
-    add_config_option(status)
+    add_config_option(status, database=True)
     status.set_defaults(func=status_command)
 
     export = commands.add_parser("export", help="results per contact as CSV",
@@ -62,7 +62,7 @@ def register(subparsers) -> None:
     export.add_argument("name", metavar="NAME")
     export.add_argument("-o", "--output", metavar="FILE", help="CSV file to write (default: standard output)")
     export.add_argument("--rejected", action="store_true", help="export the rejected rows of the list instead")
-    add_config_option(export)
+    add_config_option(export, database=True)
     export.set_defaults(func=export_command)
 
     for verb, text in (("pause", "stop starting calls (calls in flight finish)"),
@@ -73,7 +73,7 @@ def register(subparsers) -> None:
             sub.add_argument("--retry-unknown", action="store_true",
                              help="also dial again the contacts whose outcome is unknown after a crash "
                                   "(they may have been called already)")
-        add_config_option(sub)
+        add_config_option(sub, database=True)
         sub.set_defaults(func=pause_command if verb == "pause" else resume_command)
 
 

@@ -5,19 +5,24 @@ from __future__ import annotations
 import os
 import sys
 
-from autocall.config import Config, load_config
+from autocall.config import Config, load_config, with_database
 from autocall.dsl.compiler import CompileResult, Compiler
 from autocall.engine.ir import Program
 
 _COLORS = {"error": "\033[1;31m", "warning": "\033[1;35m"}
 
 
-def add_config_option(parser) -> None:
+def add_config_option(parser, database: bool = False) -> None:
+    """``--config``; with ``database``, also ``--database`` (for the commands that store or read calls)."""
     parser.add_argument("--config", metavar="FILE", help="configuration file (default: ./autocall.toml if present)")
+    if database:
+        parser.add_argument("--database", metavar="FILE|postgresql://...",
+                            help="where calls and campaigns are stored: an SQLite file or a PostgreSQL URL "
+                                 "(default: configuration database, autocall.db)")
 
 
 def config_from(args) -> Config:
-    return load_config(getattr(args, "config", None))
+    return with_database(load_config(getattr(args, "config", None)), getattr(args, "database", None))
 
 
 def use_color(stream) -> bool:

@@ -111,12 +111,13 @@ def register_worker(conn: Connection, campaign_id: int, worker: str, now: float,
 def renew_worker(conn: Connection, campaign_id: int, worker: str, now: float, lease_s: float) -> tuple[str, bool]:
     """This worker's heartbeat. Returns the campaign's state (the pause/resume poll) and whether the
     registration was still there (False: others took it for dead and settled its attempts)."""
-    cursor = conn.execute("UPDATE campaign_workers SET seen_at = ?, lease_until = ? WHERE worker = ?",
-                          (now, now + lease_s, worker))
-    kept = cursor.rowcount > 0
-    if not kept:
-        register_worker(conn, campaign_id, worker, now, lease_s)
-    return campaign_state(conn, campaign_id), kept
+    row = conn.execute("UPDATE campaign_workers SET seen_at = ?, lease_until = ? WHERE worker = ?"
+                       " RETURNING (SELECT state FROM campaigns WHERE id = campaign_id)",
+                       (now, now + lease_s, worker)).fetchone()
+    if row is not None:
+        return row[0] or CAMPAIGN_DONE, True
+    register_worker(conn, campaign_id, worker, now, lease_s)
+    return campaign_state(conn, campaign_id), False
 
 
 def release_worker(conn: Connection, worker: str) -> None:
@@ -145,6 +146,12 @@ def _alive(worker: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def has_dead_workers(conn: Connection, campaign_id: int, now: float) -> bool:
+    """Whether a worker of the campaign is dead (a cheap read, before ``settle_orphans``)."""
+    rows = conn.execute("SELECT worker, lease_until FROM campaign_workers WHERE campaign_id = ?", (campaign_id,))
+    return any(row["lease_until"] < now or not _alive(row["worker"]) for row in rows)
 
 
 def _lock_campaign(conn: Connection, campaign_id: int) -> Row | None:

@@ -154,6 +154,11 @@ class PgDatabase:
     def open(self, wait_s: float | None = None) -> None:
         self.pool.open(wait=True, timeout=wait_s if wait_s is not None else self.timeout)
 
+    def set_wait(self, seconds: float) -> None:
+        """How long a statement may wait for a pooled connection before failing (``PoolTimeout``)."""
+        self.timeout = seconds
+        self.pool.timeout = seconds
+
     def close(self) -> None:
         self.pool.close()
 

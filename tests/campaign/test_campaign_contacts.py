@@ -122,6 +122,7 @@ def test_the_dnc_file_reader_normalises_and_lists_bad_lines(tmp_path):
     assert bad == [(5, "not-a-number", "not a phone number ('n' is not allowed; use digits, a leading + or 00)")]
 
 
+@pytest.mark.one_engine
 def test_a_list_of_100000_rows_is_streamed_with_bad_rows_listed(db, program, tmp_path, clock):
     path = tmp_path / "big.csv"
     with open(path, "w", encoding="utf-8") as handle:
