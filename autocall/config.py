@@ -17,7 +17,7 @@ ENV_PREFIX = "AUTOCALL_"
 NOT_SETTINGS = frozenset({ENV_PREFIX + "CONFIG", ENV_PREFIX + "DEBUG"})
 SECRET_KEYS = frozenset({"ami_secret"})
 _PATH_KEYS = frozenset({"database", "scripts_dir", "sounds_dir", "recordings_dir", "tts_cache_dir"})
-_DURATION_KEYS = frozenset({"grace_period", "max_call_duration", "env_timeout", "ami_ping_interval"})
+_DURATION_KEYS = frozenset({"grace_period", "max_call_duration", "env_timeout", "ami_ping_interval", "worker_lease"})
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class Config:
     outbound_context: str = "autocall-outbound"
     agi_url: str = "agi://127.0.0.1:4573"
     caller_id: str = ""
+    worker_lease: int = 20_000          # a dialer silent this long is taken for dead; its attempts are settled
     # logging
     log_level: str = "info"
 

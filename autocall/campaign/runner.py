@@ -48,7 +48,7 @@ def run_sim(conn, campaign_id: int, *, program: Program, options: dict, config: 
     pbx = SimPbx(program, clock, conn, campaign=name, speed=speed, amd=bool(options.get("amd")),
                  caller_id=options.get("caller_id") or "", max_call_duration_ms=config.max_call_duration,
                  recordings_dir=config.recordings_dir)
-    scheduler = Scheduler(conn, campaign_id, pbx, clock, settings_from(options), observer)
+    scheduler = Scheduler(conn, campaign_id, pbx, clock, settings_from(options, config), observer)
     results: list = []
     scheduler.run().addBoth(results.append)
     try:
@@ -97,7 +97,7 @@ def run_ami(conn, campaign_id: int, *, options: dict, config: Config, pbx_addres
                          context=config.outbound_context, script=script, agi_url=config.agi_url,
                          caller_id=options.get("caller_id") or "", amd=bool(options.get("amd")),
                          max_call_duration_ms=config.max_call_duration)
-            box["scheduler"] = Scheduler(conn, campaign_id, pbx, reactor, settings_from(options), observer)
+            box["scheduler"] = Scheduler(conn, campaign_id, pbx, reactor, settings_from(options, config), observer)
             box["result"] = yield box["scheduler"].run()
         except Exception as exc:  # reported by the caller as one line
             box["error"] = exc

@@ -23,7 +23,8 @@ from autocall.engine.ir import Program
 from autocall.errors import UserError
 from autocall.hours import HoursError, parse_schedule
 from autocall.store import campaigns as store
-from autocall.store.calls import is_dnc
+from autocall.store.calls import dnc_among
+from autocall.store.db import integrity_errors
 
 MAX_LISTED_REJECTS = 50
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|m|min|h|hour)\s*$")
@@ -109,12 +110,14 @@ def parse_pbx(text: str) -> PbxAddress:
     return PbxAddress("ami", userinfo, parts.hostname, port)
 
 
-def settings_from(options: dict) -> CampaignSettings:
-    """The scheduler's settings from the stored options (``options_from_args`` form)."""
+def settings_from(options: dict, config=None) -> CampaignSettings:
+    """The scheduler's settings from the stored options (``options_from_args`` form) and, for this dialer's
+    lease, the configuration."""
+    lease = {"lease_s": config.worker_lease / 1000} if config is not None else {}
     return CampaignSettings(
         concurrency=options["concurrency"], rate=parse_rate(options.get("rate")),
         max_attempts=options["attempts"], retry_after_ms=parse_retry_after(options.get("retry_after")),
-        window=parse_window(options.get("window"), options.get("timezone")))
+        window=parse_window(options.get("window"), options.get("timezone")), **lease)
 
 
 def check_options(options: dict) -> None:
@@ -159,36 +162,62 @@ def prepare_campaign(conn, *, name: str, contacts_path: str, script_path: str, p
     reader = ContactReader(contacts_path, program)
     report = ImportReport(ignored_columns=[c for c in reader.columns.extra])
     try:
-        with store.transaction(conn):
-            campaign_id = store.create_campaign(
-                conn, name=name, script=script, script_path=str(Path(script_path).resolve()),
-                dialogue=program.name, contacts_path=str(Path(contacts_path).resolve()), contacts_sha256="",
-                header=reader.columns.header, options=options, now=now)
-            for item in reader.rows():
-                if isinstance(item, Contact):
-                    _import_contact(conn, campaign_id, item, report, now)
-                else:
-                    store.add_reject(conn, campaign_id, item.line, item.number, item.reason)
-                    report.add_reject(item.line, item.number, item.reason)
-            store.finish_import(conn, campaign_id, reader.sha256, reader.rows_read, reader.blank_lines)
+        campaign_id = _import(conn, reader, report, name, script, script_path, contacts_path, options, now)
+    except integrity_errors():
+        # Another dialer, started at the same time, created it first: join it.
+        existing = store.campaign_by_name(conn, name)
+        if existing is None:
+            raise
+        return existing["id"], _resume(conn, existing, contacts_path, script, program, options, now)
     finally:
         reader.close()
     report.rows_read, report.blank_lines = reader.rows_read, reader.blank_lines
     return campaign_id, report
 
 
-def _import_contact(conn, campaign_id: int, contact: Contact, report: ImportReport, now: float) -> None:
-    on_dnc = is_dnc(conn, contact.number)
-    if store.add_contact(conn, campaign_id, line=contact.line, number=contact.number, params=contact.params,
-                         extra=contact.extra, sim_outcome=contact.sim_outcome, sim_keys=contact.sim_keys,
-                         now=now, dnc=on_dnc):
-        report.imported += 1
-        report.dnc += on_dnc
-        return
-    first = store.line_of_number(conn, campaign_id, contact.number)
-    reason = f"duplicate of line {first} (same number {contact.number} after normalisation)"
-    store.add_reject(conn, campaign_id, contact.line, contact.number, reason)
-    report.add_reject(contact.line, contact.number, reason)
+IMPORT_BATCH = 500
+
+
+def _import(conn, reader: ContactReader, report: ImportReport, name: str, script: str, script_path: str,
+            contacts_path: str, options: dict, now: float) -> int:
+    """Create the campaign and import every row of the list, in one transaction, a batch of rows per
+    statement (a round trip to PostgreSQL per row would make a big list take minutes)."""
+    with store.transaction(conn):
+        campaign_id = store.create_campaign(
+            conn, name=name, script=script, script_path=str(Path(script_path).resolve()),
+            dialogue=reader.program.name, contacts_path=str(Path(contacts_path).resolve()), contacts_sha256="",
+            header=reader.columns.header, options=options, now=now)
+        batch: list = []
+        for item in reader.rows():
+            batch.append(item)
+            if len(batch) >= IMPORT_BATCH:
+                _import_batch(conn, campaign_id, batch, report, now)
+                batch = []
+        _import_batch(conn, campaign_id, batch, report, now)
+        store.finish_import(conn, campaign_id, reader.sha256, reader.rows_read, reader.blank_lines)
+    return campaign_id
+
+
+def _import_batch(conn, campaign_id: int, items: list, report: ImportReport, now: float) -> None:
+    """Rows in file order: contacts inserted together; rejected rows and duplicates stored and reported in order."""
+    contacts = [item for item in items if isinstance(item, Contact)]
+    on_dnc = dnc_among(conn, [contact.number for contact in contacts])
+    inserted = store.add_contacts(conn, campaign_id, contacts, now=now, dnc=on_dnc)
+    seen: set[str] = set()
+    for item in items:
+        if not isinstance(item, Contact):
+            store.add_reject(conn, campaign_id, item.line, item.number, item.reason)
+            report.add_reject(item.line, item.number, item.reason)
+            continue
+        if item.number in inserted and item.number not in seen:
+            seen.add(item.number)
+            report.imported += 1
+            report.dnc += item.number in on_dnc
+            continue
+        first = store.line_of_number(conn, campaign_id, item.number)
+        reason = f"duplicate of line {first} (same number {item.number} after normalisation)"
+        store.add_reject(conn, campaign_id, item.line, item.number, reason)
+        report.add_reject(item.line, item.number, reason)
 
 
 def _resume(conn, campaign: dict, contacts_path: str, script: str, program: Program, options: dict,

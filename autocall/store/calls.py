@@ -127,5 +127,13 @@ def is_dnc(conn: Connection, number: str) -> bool:
     return conn.execute("SELECT 1 FROM dnc WHERE number = ?", (number,)).fetchone() is not None
 
 
+def dnc_among(conn: Connection, numbers: list[str]) -> set[str]:
+    """Which of ``numbers`` are on the do-not-call list (one query)."""
+    if not numbers:
+        return set()
+    marks = ",".join("?" * len(numbers))
+    return {row[0] for row in conn.execute(f"SELECT number FROM dnc WHERE number IN ({marks})", numbers)}
+
+
 def dnc_numbers(conn: Connection) -> list[str]:
     return [row[0] for row in conn.execute("SELECT number FROM dnc ORDER BY number")]

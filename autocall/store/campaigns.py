@@ -207,6 +207,26 @@ def add_contact(conn: Connection, campaign_id: int, *, line: int, number: str, p
     return cursor.rowcount > 0
 
 
+def add_contacts(conn: Connection, campaign_id: int, contacts: list, *, now: float, dnc: set[str]) -> set[str]:
+    """Insert contacts (``campaign.contacts.Contact``) in one statement; returns the numbers inserted (a number
+    the campaign already has, or that comes twice, is inserted once: the first time)."""
+    if not contacts:
+        return set()
+    rows = []
+    for contact in contacts:
+        on_dnc = contact.number in dnc
+        status, outcome, detail = (DONE, "dnc", "on the do-not-call list at import") if on_dnc else (PENDING, None, "")
+        rows.append((campaign_id, contact.line, contact.number, json.dumps(contact.params, ensure_ascii=False),
+                     json.dumps(contact.extra, ensure_ascii=False), contact.sim_outcome, contact.sim_keys, status,
+                     outcome, detail, now, now))
+    marks = ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?)"] * len(rows))
+    cursor = conn.execute(
+        "INSERT INTO contacts (campaign_id, line, number, params, extra, sim_outcome, sim_keys, status, outcome,"
+        f" detail, next_try_at, updated_at) VALUES {marks} ON CONFLICT (campaign_id, number) DO NOTHING"
+        " RETURNING number", [value for row in rows for value in row])
+    return {row[0] for row in cursor.fetchall()}
+
+
 def line_of_number(conn: Connection, campaign_id: int, number: str) -> int | None:
     row = conn.execute("SELECT line FROM contacts WHERE campaign_id = ? AND number = ?",
                        (campaign_id, number)).fetchone()

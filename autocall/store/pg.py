@@ -15,6 +15,7 @@ until the COMMIT. Results are read in full before the connection goes back
 
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Sequence
@@ -25,6 +26,8 @@ from psycopg.types.numeric import FloatLoader
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 SCHEMES = ("postgresql://", "postgres://")
+# The pool's own notes on broken connections would repeat ours ("database unavailable", "database back").
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 DEFAULT_POOL_SIZE = 4
 
 
@@ -148,7 +151,7 @@ class PgDatabase:
         self._local = threading.local()
         self.pool = ConnectionPool(
             url, min_size=1, max_size=max_size, open=False, timeout=timeout, configure=_configure,
-            check=ConnectionPool.check_connection, name="autocall", reconnect_timeout=0,
+            check=ConnectionPool.check_connection, name="autocall",
             kwargs={"autocommit": True, "application_name": application_name, "connect_timeout": 5})
 
     def open(self, wait_s: float | None = None) -> None:
