@@ -180,8 +180,10 @@ def run_command(args) -> int:
     program = load_program(args.script)
     if program is None:
         return 1
-    from autocall.store.db import connect
+    from autocall.store.db import connect, engine_of
     conn = connect(config.database)
+    if engine_of(conn) == "postgresql":
+        conn.set_wait(DIALER_DB_WAIT_S)
     now = time.time()
     if args.dnc:
         _load_dnc(conn, args.dnc, now)
@@ -215,6 +217,10 @@ def run_command(args) -> int:
         print(f"campaign {name}: stopped; run the same command again to resume")
         return 130
     return 0
+
+
+# How long a dialer's statement waits for PostgreSQL before the dialer pauses (and tries again every second).
+DIALER_DB_WAIT_S = 2.0
 
 
 def _interrupt(signum, frame):

@@ -68,7 +68,9 @@ def test_workers_killed_and_postgresql_restarted_lose_no_contact_and_dial_none_t
             if left is not None and left[0] == 0 and kills >= 3 and restarted_db:
                 break
             if not restarted_db and now - started > 2.5:
-                cluster.restart()
+                cluster.stop()                          # down long enough for every worker to notice
+                time.sleep(2.5)
+                cluster.start()
                 restarted_db = True
                 next_kill = time.monotonic() + 3.0     # let the workers tell that it is back
             if now >= next_kill:
