@@ -78,6 +78,10 @@ class AmiPbx:
         self._poll = None
         self._unsubscribe = client.on_event(self._event)
 
+    @property
+    def name(self) -> str:
+        return f"ami://{self.client.address}"
+
     def ready(self) -> bool:
         return self.client.ready
 
@@ -129,7 +133,8 @@ class AmiPbx:
             return self._wait_for_record(request.attempt_id, self.unknown_wait_s, "unknown",
                                          f"outcome unknown ({result.detail}); not redialled automatically",
                                          None)
-        return DialResult(outcome.value, result.detail, uniqueid=result.uniqueid)
+        refused = outcome is OriginateOutcome.FAILED and not result.queued and result.event is None
+        return DialResult(outcome.value, result.detail, uniqueid=result.uniqueid, refused=refused)
 
     # -- waiting for the FastAGI server's call record -------------------------------------------------------------
     def _wait_for_record(self, attempt_id: int, wait_s: float, outcome: str, detail: str,

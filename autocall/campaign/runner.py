@@ -17,12 +17,16 @@ from typing import Any, Callable
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
+from autocall.campaign.pbx_pool import Member, PbxPool, shares
 from autocall.campaign.pbx_sim import SimPbx
 from autocall.campaign.scheduler import CampaignFailed, Observer, Scheduler
 from autocall.campaign.setup import PbxAddress, settings_from
 from autocall.config import Config
 from autocall.engine.ir import Program
 from autocall.errors import UserError
+
+
+RECONNECT_S = 10.0
 
 
 def drive_clock(clock: Clock, finished: Callable[[], bool], *, now: Callable[[], float] = time.time,
@@ -67,44 +71,91 @@ def _outcome(result: Any) -> dict:
     result.raiseException()
 
 
-def run_ami(conn, campaign_id: int, *, options: dict, config: Config, pbx_address: PbxAddress, script: str,
+def run_ami(conn, campaign_id: int, *, options: dict, config: Config, pbx_addresses: list[PbxAddress], script: str,
             observer: Observer | None = None, reactor: Any = None) -> dict:
-    """Run the campaign through Asterisk; connects and logs in first (refused or unreachable: UserError)."""
+    """Run the campaign through Asterisk: one server, or several sharing the concurrency (``pbx_pool``).
+
+    Connects and logs in first. With one server, refused or unreachable is a
+    ``UserError``; with several, only when none of them can be reached (the
+    others are skipped, and connected again every ``RECONNECT_S``, until
+    they answer).
+    """
     from twisted.internet import reactor as global_reactor
 
-    from autocall.ami.client import AmiClient
-    from autocall.campaign.pbx_ami import AmiPbx
-
     reactor = reactor or global_reactor
-    client = AmiClient(host=pbx_address.host, port=pbx_address.port, username=pbx_address.user,
-                       secret=config.ami_secret, reactor=reactor, ping_interval_ms=config.ami_ping_interval or None)
     box: dict[str, Any] = {}
-
     ami_log = logging.getLogger("autocall.ami")
     quiet_until_ready = ami_log.disabled
+    settings = settings_from(options, config)
+    several = len(pbx_addresses) > 1
+    members = [Member(str(address), share) for address, share in
+               zip(pbx_addresses, shares(settings.concurrency, len(pbx_addresses)))]
+    clients: list = []
+
+    def new_pbx(address: PbxAddress):
+        from autocall.ami.client import AmiClient
+        from autocall.campaign.pbx_ami import AmiPbx
+        client = AmiClient(host=address.host, port=address.port, username=address.user, secret=config.ami_secret,
+                           reactor=reactor, ping_interval_ms=config.ami_ping_interval or None)
+        clients.append(client)
+
+        def started(_):
+            return AmiPbx(client, conn, reactor, channel_template=options["channel"],
+                          context=config.outbound_context, script=script, agi_url=config.agi_url,
+                          caller_id=options.get("caller_id") or "", amd=bool(options.get("amd")),
+                          max_call_duration_ms=config.max_call_duration)
+        return client.start().addCallback(started)
+
+    def connect_later(member: Member, address: PbxAddress) -> None:
+        def retry():
+            if "done" in box:
+                return
+            new_pbx(address).addCallbacks(lambda pbx: _joined(member, pbx),
+                                          lambda failure: connect_later(member, address))
+        reactor.callLater(RECONNECT_S, retry)
+
+    def _joined(member: Member, pbx) -> None:
+        if "done" in box:
+            pbx.close()
+            return
+        member.pbx = pbx
+        logging.getLogger("autocall.campaign").warning("%s is back: it takes its share of the calls again",
+                                                       member.address)
 
     @defer.inlineCallbacks
     def main():
-        pbx = None
+        pool = None
         try:
             # A refused login or an unreachable host is reported once, by the caller, as one line.
             ami_log.disabled = True
             try:
-                yield client.start()
+                results = yield defer.DeferredList([new_pbx(address) for address in pbx_addresses],
+                                                   consumeErrors=True)
             finally:
                 ami_log.disabled = quiet_until_ready
-            pbx = AmiPbx(client, conn, reactor, channel_template=options["channel"],
-                         context=config.outbound_context, script=script, agi_url=config.agi_url,
-                         caller_id=options.get("caller_id") or "", amd=bool(options.get("amd")),
-                         max_call_duration_ms=config.max_call_duration)
-            box["scheduler"] = Scheduler(conn, campaign_id, pbx, reactor, settings_from(options, config), observer)
+            errors = [value for ok, value in results if not ok]
+            if len(errors) == len(results) or (errors and not several):
+                errors[0].raiseException()
+            for member, address, (ok, value) in zip(members, pbx_addresses, results):
+                if ok:
+                    member.pbx = value
+                else:
+                    logging.getLogger("autocall.campaign").warning(
+                        "%s: %s; skipped until it answers (tried again every %g s)", member.address,
+                        value.getErrorMessage(), RECONNECT_S)
+                    connect_later(member, address)
+            backend = PbxPool(members, reactor) if several else members[0].pbx
+            pool = backend
+            box["scheduler"] = Scheduler(conn, campaign_id, backend, reactor, settings, observer)
             box["result"] = yield box["scheduler"].run()
         except Exception as exc:  # reported by the caller as one line
             box["error"] = exc
         finally:
-            if pbx is not None:
-                pbx.close()
-            yield client.stop()
+            box["done"] = True
+            if pool is not None:
+                pool.close()
+            for client in clients:
+                yield client.stop()
             if reactor.running:
                 reactor.stop()
 

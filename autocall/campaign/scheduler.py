@@ -86,7 +86,7 @@ class DialRequest:
 class DialResult:
     """How an attempt ended. ``call``: call_id/result/keys/duration of a call record already saved (AMI);
     ``record``: a record to save with the attempt (the simulated PBX); ``not_dialled``: nothing was sent,
-    the attempt is given back."""
+    the attempt is given back; ``refused``: the PBX itself refused to place the call (nothing dialled)."""
 
     outcome: str
     detail: str = ""
@@ -94,6 +94,7 @@ class DialResult:
     call: dict | None = None
     record: CallRecord | None = None
     not_dialled: bool = False
+    refused: bool = False
 
 
 class Backend(Protocol):

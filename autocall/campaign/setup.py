@@ -110,6 +110,21 @@ def parse_pbx(text: str) -> PbxAddress:
     return PbxAddress("ami", userinfo, parts.hostname, port)
 
 
+def parse_pbxes(texts: list[str]) -> list[PbxAddress]:
+    """``--pbx`` given once or more: ``sim`` alone, or distinct ``ami://`` servers."""
+    addresses = [parse_pbx(text) for text in texts]
+    if len(addresses) > 1:
+        if any(address.kind == "sim" for address in addresses):
+            raise UserError("--pbx sim cannot be combined with other --pbx; give several ami://USER@HOST:5038 "
+                            "to spread the calls over several Asterisk servers")
+        seen = set()
+        for address in addresses:
+            if (address.host, address.port) in seen:
+                raise UserError(f"--pbx {address} is given twice; give each Asterisk server once")
+            seen.add((address.host, address.port))
+    return addresses
+
+
 def settings_from(options: dict, config=None) -> CampaignSettings:
     """The scheduler's settings from the stored options (``options_from_args`` form) and, for this dialer's
     lease, the configuration."""

@@ -27,8 +27,9 @@ def register(subparsers) -> None:
     run.add_argument("contacts", metavar="CONTACTS.csv", help="CSV with a 'number' column; other columns fill params")
     run.add_argument("--script", required=True, metavar="FILE.dlg", help="the dialogue each answered call runs")
     run.add_argument("--name", help="campaign name (default: the CSV file name without .csv)")
-    run.add_argument("--pbx", metavar="sim|ami://USER@HOST:5038",
+    run.add_argument("--pbx", metavar="sim|ami://USER@HOST:5038", action="append",
                      help="where calls go: the simulated PBX (default) or Asterisk's manager interface; "
+                          "give it several times to spread the calls over several Asterisk servers; "
                           "the AMI secret comes from ami_secret / AUTOCALL_AMI_SECRET")
     run.add_argument("--channel", metavar="TEMPLATE", help='dial string, e.g. "PJSIP/{number}@trunk" '
                                                            "(default: configuration channel_template)")
@@ -100,11 +101,13 @@ def _campaign(conn, name: str) -> dict:
 
 def _options(args, config) -> tuple:
     """The run options to store, and where the calls go."""
-    from autocall.campaign.setup import check_options, parse_pbx
-    pbx = parse_pbx(args.pbx or config.pbx)
+    from autocall.campaign.setup import check_options, parse_pbxes
+    pbxes = parse_pbxes(args.pbx or config.pbx.replace(",", " ").split() or ["sim"])
+    pbx = pbxes[0]
     options = {"concurrency": args.concurrency, "rate": args.rate, "attempts": args.attempts,
                "retry_after": args.retry_after, "window": args.window, "timezone": args.timezone,
-               "pbx": str(pbx), "channel": args.channel or config.channel_template,
+               "pbx": " ".join(str(address) for address in pbxes),
+               "channel": args.channel or config.channel_template,
                "caller_id": args.caller_id if args.caller_id is not None else config.caller_id,
                "amd": bool(args.amd)}
     if pbx.kind == "sim":
@@ -118,7 +121,7 @@ def _options(args, config) -> tuple:
         if not config.ami_secret:
             raise UserError("no AMI secret: set ami_secret in autocall.toml or the AUTOCALL_AMI_SECRET "
                             "environment variable (never in --pbx)")
-    return options, pbx
+    return options, pbxes
 
 
 def _load_dnc(conn, path: str, now: float) -> None:
@@ -176,7 +179,7 @@ def run_command(args) -> int:
     logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.INFO) if config.log_level
                         else logging.INFO, stream=sys.stderr, format="autocall: %(message)s")
     logging.getLogger("autocall").setLevel(logging.WARNING)
-    options, pbx = _options(args, config)
+    options, pbxes = _options(args, config)
     program = load_program(args.script)
     if program is None:
         return 1
@@ -201,14 +204,14 @@ def run_command(args) -> int:
     observer = progress_for(name, sys.stdout)
     previous_term = signal.getsignal(signal.SIGTERM)
     try:
-        if pbx.kind == "sim":
+        if pbxes[0].kind == "sim":
             signal.signal(signal.SIGTERM, _interrupt)
             with observer:
                 summary = runner.run_sim(conn, campaign_id, program=program, options=options, config=config,
                                          name=name, observer=observer)
         else:
             with observer:
-                summary = runner.run_ami(conn, campaign_id, options=options, config=config, pbx_address=pbx,
+                summary = runner.run_ami(conn, campaign_id, options=options, config=config, pbx_addresses=pbxes,
                                          script=Path(args.script).stem, observer=observer)
     finally:
         signal.signal(signal.SIGTERM, previous_term)
