@@ -68,6 +68,7 @@ OUTAGE_RETRY_S = 1.0
 OUTAGE_REMINDER_S = 30.0
 # How long one write may wait for a pooled PostgreSQL connection: it runs on the reactor.
 PG_WAIT_S = 0.5
+PG_OUTAGE_WAIT_S = 0.01
 
 _SAVE, _DNC, _AMD = range(3)
 
@@ -267,6 +268,8 @@ class RecordWriter:
                         self._clock.seconds() - self.down_since, len(self._pending),
                         extra={"fields": {"database": self._shown()}})
             self.down_since = None
+            if engine_of(self._conn) == "postgresql":
+                self._conn.set_wait(PG_WAIT_S)
         return True
 
     def _shown(self) -> str:
@@ -279,6 +282,8 @@ class RecordWriter:
         now = self._clock.seconds()
         if self.down_since is None:
             self.down_since = self._reminded = now
+            if engine_of(self._conn) == "postgresql":
+                self._conn.set_wait(PG_OUTAGE_WAIT_S)      # the pool reconnects in the background meanwhile
             reason = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
             log.warning("database unavailable (%s): calls go on, their records wait in memory (%d now; kept up to "
                         "%.0f s)", reason, len(self._pending), self._outage_limit_s,

@@ -252,3 +252,31 @@ def test_an_unreachable_postgresql_is_one_line_without_the_password():
     message = str(caught.value)
     assert "s3cret" not in message and "\n" not in message
     assert message.startswith(f"postgresql://alice:***@127.0.0.1:") and "cannot reach PostgreSQL" in message
+
+
+# -- the commands, on either engine ------------------------------------------------------------------------------
+
+def test_calls_and_campaign_status_read_the_database_given_by_database(database_url, capsys, monkeypatch,
+                                                                      tmp_path):
+    from autocall.cli.main import main
+    monkeypatch.chdir(tmp_path)
+    conn = connect(database_url)
+    calls.save_call(conn, _record("shown-call"))
+    _campaign(conn, 2, name="spring")
+    conn.close()
+    assert main(["calls", "--database", database_url]) == 0
+    assert "shown-call" in capsys.readouterr().out
+    monkeypatch.setenv("AUTOCALL_DATABASE", database_url)
+    assert main(["campaign", "status", "spring"]) == 0
+    out = capsys.readouterr().out
+    assert "campaign spring: running" in out and "2 contacts" in out
+
+
+def test_a_postgresql_url_in_the_configuration_is_not_taken_for_a_file(tmp_path):
+    from autocall.config import load_config, with_database
+    (tmp_path / "autocall.toml").write_text('database = "postgresql://u@db.example/autocall"\n', encoding="utf-8")
+    assert load_config(cwd=str(tmp_path), environ={}).database == "postgresql://u@db.example/autocall"
+    assert load_config(cwd=str(tmp_path), environ={"AUTOCALL_DATABASE": "postgres://x@h/d"}).database == \
+        "postgres://x@h/d"
+    config = load_config(cwd=str(tmp_path), environ={})
+    assert with_database(config, "local.db", cwd=str(tmp_path)).database == str(tmp_path / "local.db")
