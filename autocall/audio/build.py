@@ -9,7 +9,17 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from autocall.audio.errors import AudioError
+from autocall.audio.worker import prompt_label
 from autocall.engine.channel import FilePrompt, Prompt, SoundPrompt
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where one prompt's sound is: ``prompt`` as errors name it, ``name`` as Asterisk plays it (under sounds_dir)."""
+
+    prompt: str
+    name: str
+    made: bool
 
 
 @dataclass
@@ -20,6 +30,7 @@ class BuildReport:
     cached: int = 0
     failed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    placed: list[Placed] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -59,6 +70,8 @@ def build_prompts(prompts: Iterable[Prompt], library, progress: bool, workers: i
             report.cached += 1
         where = prompt.path if isinstance(prompt, FilePrompt) else outcome.name
         report.warnings += [f"{where}: {warning}" for warning in outcome.warnings]
+        label = prompt.path if isinstance(prompt, FilePrompt) else prompt_label(prompt.text)
+        report.placed.append(Placed(label, outcome.name, outcome.made))
     return report
 
 

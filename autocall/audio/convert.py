@@ -94,6 +94,22 @@ def convert_for_asterisk(src_path: str | os.PathLike[str], dest_dir: str | os.Pa
     return wide, narrow
 
 
+def outputs_for(path: str) -> list[Output]:
+    """The files to write for an output name, by extension: ``.sln16``, ``.sln``, ``.wav`` (16 kHz), or none for
+    both raw forms; AudioError for another extension or a folder that does not exist."""
+    base, ext = os.path.splitext(path)
+    forms = {".sln16": [Output(path, SLN16_RATE)], ".sln": [Output(path, SLN_RATE)],
+             ".wav": [Output(path, SLN16_RATE, "wav")],
+             "": [Output(base + ".sln16", SLN16_RATE), Output(base + ".sln", SLN_RATE)]}
+    if ext.lower() not in forms:
+        raise AudioError(path, f"cannot write '{ext}' files; name it .sln16, .sln, .wav, "
+                               f"or give no extension for both .sln16 and .sln")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise AudioError(path, f"the folder {folder} does not exist")
+    return forms[ext.lower()]
+
+
 def _remove_quietly(path: str) -> None:
     try:
         os.remove(path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from autocall.errors import UserError
@@ -63,7 +62,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from autocall.audio.convert import SLN16_RATE, SLN_RATE, Output, convert_audio
+    from autocall.audio.convert import convert_audio, outputs_for
     from autocall.audio.probe import NOT_AUDIO, inspect_audio, quality_warnings
 
     # Any audio ffmpeg decodes may be converted (that is how an Ogg file becomes a prompt),
@@ -75,17 +74,7 @@ def run_convert(args: argparse.Namespace) -> int:
         raise UserError(f"{args.input}: {info.problem}")
     for warning in quality_warnings(info):
         sys.stderr.write(f"autocall: warning: {args.input}: {warning}\n")
-    base, ext = os.path.splitext(args.output)
-    forms = {".sln16": [Output(args.output, SLN16_RATE)], ".sln": [Output(args.output, SLN_RATE)],
-             ".wav": [Output(args.output, SLN16_RATE, "wav")],
-             "": [Output(base + ".sln16", SLN16_RATE), Output(base + ".sln", SLN_RATE)]}
-    if ext.lower() not in forms:
-        raise UserError(f"{args.output}: cannot write '{ext}' files; name it .sln16, .sln, .wav, "
-                        f"or give no extension for both .sln16 and .sln")
-    folder = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(folder):
-        raise UserError(f"{args.output}: the folder {folder} does not exist")
-    outputs = forms[ext.lower()]
+    outputs = outputs_for(args.output)
     convert_audio(args.input, outputs)
     print("wrote " + ", ".join(output.path for output in outputs))
     return 0

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "autocall.cli.campaign_cmd",
     "autocall.cli.audio_cmd",
     "autocall.cli.prompts_cmd",
+    "autocall.cli.say_cmd",
     "autocall.cli.demo_cmd",
 ]
 

@@ -49,6 +49,9 @@ def run_build(args: argparse.Namespace) -> int:
     # report.warnings repeat what the compiler already said (it validates every file prompt)
     for message in report.failed:
         sys.stderr.write(f"autocall: error: {message}\n")
+    for placed in report.placed:
+        where = library.path_of(placed.name)
+        print(f"{'rendered' if placed.made else 'cached':<9} {placed.prompt} -> {where}.sln16 (+ .sln)")
     print(f"prompts: {report.summary()}; standard sounds: {', '.join(installed)}; in {library.sounds_dir}")
     if compile_failed:
         sys.stderr.write("autocall: error: some scripts did not compile; their prompts were not built\n")

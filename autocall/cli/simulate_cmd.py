@@ -6,6 +6,7 @@ import json
 import sys
 
 from autocall.cli.common import add_config_option, config_from, load_program, use_color
+from autocall.engine.record import ENDED_ERROR, SECRET_MASK
 
 
 def register(subparsers) -> None:
@@ -35,20 +36,30 @@ def run(args) -> int:
     now = parse_now(args.now)
     interactive = args.keys is None and sys.stdin.isatty() and not args.json
     printer = None if args.json else TranscriptPrinter(sys.stdout)
-    on_event = printer.event if printer else None
+    followers = [printer.event] if printer else []
+    sets: list[dict] = []
+
+    def on_event(kind: str, data) -> None:
+        if kind == "set":
+            sets.append(data)
+        for follow in followers:
+            follow(kind, data)
+
     if interactive:
         from autocall.sim.terminal import TerminalCaller
-        with TerminalCaller() as caller:
+        with TerminalCaller(program=program, color=use_color(sys.stdout)) as caller:
+            followers.append(caller.event)
             record = simulate(program, caller=caller, settings=settings, now=now, on_event=on_event,
                               max_duration_ms=config.max_call_duration)
     else:
         record = simulate(program, keys=args.keys or "", settings=settings, now=now, on_event=on_event,
                           max_duration_ms=config.max_call_duration)
     if args.json:
-        sys.stdout.write(json.dumps(record.simulate_json(), indent=2, ensure_ascii=False) + "\n")
+        data = {**record.simulate_json(), "sets": sets, "optout": record.optout}
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     else:
         printer.summary(record)
-    return 0
+    return 1 if record.ended_by == ENDED_ERROR else 0
 
 
 class TranscriptPrinter:
@@ -82,6 +93,12 @@ class TranscriptPrinter:
             self.line(f"   transfer  {data['destination']} -> {data['dialstatus']}")
         elif kind == "record":
             self.line(f"   record    -> {data}")
+        elif kind == "set":
+            value = data["value"]
+            shown = json.dumps(value, ensure_ascii=False) if isinstance(value, str) and value != SECRET_MASK else value
+            self.line(f"   set       {data['name']} = {shown}")
+        elif kind == "optout":
+            self.line("   optout    the caller's number goes on the do-not-call list")
         elif kind == "result":
             self.line(f"   result    {data}")
         elif kind == "log":

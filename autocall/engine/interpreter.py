@@ -350,7 +350,10 @@ class Call:
                             raise _EndCall()
                         break
                     elif kind == "set":
-                        env[op.b] = self._evaluate(op.a[0], op.line)
+                        value = self._evaluate(op.a[0], op.line)
+                        if self.on_event is not None:
+                            self._announce_set(current, op, value)
+                        env[op.b] = value
                     elif kind == "answer":
                         await self.channel.answer()
                     elif kind == "hangup":
@@ -371,6 +374,8 @@ class Call:
                         record.optout = True
                         if self.on_optout is not None:
                             self.on_optout(self)
+                        if self.on_event is not None:
+                            self.on_event("optout", current)
                     if now() - started > max_duration_s:
                         self._too_long()
                     pc += 1
@@ -515,6 +520,8 @@ class Call:
     async def _gather(self, op: _Op, state: str) -> None:
         name, digits, maximum, terminator = op.a, op.b, op.c, op.d
         plan, timeout_ms, interdigit_ms, tries, secret = op.e, op.f, op.g, op.h, op.i
+        if self.on_event is not None:
+            self.on_event("gather", {"state": state, "name": name, "secret": secret})
         attempt = 0
         while True:
             attempt += 1
@@ -562,6 +569,15 @@ class Call:
             self.on_event("record", outcome.file)
         if outcome.hung_up:
             raise CallerHangup()
+
+    def _announce_set(self, state: str, op: _Op, value: V.Value) -> None:
+        """The ``set`` event (before the assignment, so the shown form reads the values the expression read)."""
+        display = op.a[1]
+        if op.b in self.runtime.secret:
+            value = SECRET_MASK
+        elif display is not None:
+            value = display(self.env)
+        self.on_event("set", {"state": state, "name": op.b, "value": value})
 
     def _result(self, op: _Op) -> None:
         evaluate, display = op.a

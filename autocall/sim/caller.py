@@ -77,7 +77,7 @@ class ScriptedCaller:
         token = self._take()
         return None if token == SILENCE else token
 
-    def on_record(self, terminator: str | None) -> str | None:
+    def on_record(self, terminator: str | None, silence_ms: int | None = None) -> str | None:
         """A recording runs: it ends on silence, unless the terminator or ``h`` is next."""
         if self._tokens and (self._tokens[0] == HANGUP or self._tokens[0] == terminator):
             return self._take()

@@ -18,7 +18,7 @@ class SimCaller(Protocol):
     def on_step(self) -> str | None: ...
     def on_play(self, interrupt_keys: str, text: str = "") -> str | None: ...
     def on_wait_digit(self, timeout_ms: int | None = None) -> str | None: ...
-    def on_record(self, terminator: str | None) -> str | None: ...
+    def on_record(self, terminator: str | None, silence_ms: int | None = None) -> str | None: ...
 
 
 class SimClock:
@@ -85,7 +85,7 @@ class SimChannel:
 
     async def record(self, name: str, max_ms: int, silence_ms: int, beep: bool,
                      terminator: str | None) -> RecordOutcome:
-        reaction = self.caller.on_record(terminator)
+        reaction = self.caller.on_record(terminator, silence_ms)
         self.clock.advance(silence_ms)
         file = f"{self.recordings_dir}/{self.call_id}-{name}.wav"
         if reaction == HANGUP:

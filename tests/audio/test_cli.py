@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import types
@@ -112,12 +113,29 @@ def test_prompts_build_renders_the_scripts_prompts_into_sounds_dir(tmp_path, cap
     fake_compiler["a.dlg"] = FakeResult(True, [TtsPrompt("Welcome to Acme."), SoundPrompt("beep")])
     fake_compiler["b.dlg"] = FakeResult(True, [TtsPrompt("Welcome to Acme."), FilePrompt("closed.wav", audio)])
     assert main(["prompts", "build", "a.dlg", "b.dlg"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("prompts: 2 rendered, 0 already cached, 0 failed; standard sounds: autocall-beep")
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1].startswith("prompts: 2 rendered, 0 already cached, 0 failed; standard sounds: autocall-beep")
     sounds = sorted(os.listdir(tmp_path / "sounds"))
     assert {"tts", "file", "autocall-beep.sln16", "autocall-beep.sln"} <= set(sounds)
     assert main(["prompts", "build", "a.dlg", "b.dlg"]) == 0
     assert "0 rendered, 2 already cached" in capsys.readouterr().out
+
+
+def test_prompts_build_prints_where_each_sound_went(tmp_path, capsys, fake_compiler, monkeypatch):
+    sounds = tmp_path / "sounds"
+    monkeypatch.setenv("AUTOCALL_SOUNDS_DIR", str(sounds))
+    audio = tone(tmp_path / "closed.wav", seconds=1)
+    fake_compiler["a.dlg"] = FakeResult(True, [TtsPrompt("Welcome to Acme."), FilePrompt("closed.wav", audio),
+                                               SoundPrompt("beep")])
+    assert main(["prompts", "build", "a.dlg"]) == 0
+    first, second, _summary = capsys.readouterr().out.splitlines()
+    for line, label, folder in [(first, 'prompt "Welcome to Acme."', "tts"), (second, "closed.wav", "file")]:
+        found = re.fullmatch(r"(rendered|cached) +(.+) -> (\S+)\.sln16 \(\+ \.sln\)", line)
+        assert found and found[1] == "rendered" and found[2] == label, line
+        assert found[3].startswith(f"{sounds}/{folder}/")
+        assert os.path.exists(found[3] + ".sln16") and os.path.exists(found[3] + ".sln")
+    assert main(["prompts", "build", "a.dlg"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[:2]] == ["cached", "cached"]
 
 
 def test_prompts_build_exits_1_on_a_script_that_does_not_compile_or_a_bad_prompt(tmp_path, capsys, fake_compiler,

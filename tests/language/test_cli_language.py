@@ -11,7 +11,8 @@ import pytest
 from autocall.cli.main import main
 from tests.language.test_fuzz import SUPPORT
 
-SIMULATE_KEYS = {"script", "path", "prompts", "inputs", "transfers", "result", "ended_by", "variables", "error"}
+SIMULATE_KEYS = {"script", "path", "prompts", "inputs", "transfers", "result", "ended_by", "variables", "error",
+                 "sets", "optout"}
 
 
 @pytest.fixture
@@ -78,6 +79,61 @@ def test_simulate_json_has_exactly_the_specified_shape(capsys, support):
     assert data["transfers"] == [{"destination": "PJSIP/101", "dialstatus": "NOANSWER"}]
     assert data["result"] == "voicemail" and data["ended_by"] == "hangup" and data["error"] is None
     assert data["variables"]["attempts"] == 0 and data["variables"]["pin"] == "1234"
+
+
+BROKEN = """\
+dialogue broken
+var attempts = 0
+var copy = ""
+start main
+state main:
+    gather pin digits 4 secret prompt "Your PIN?"
+    set attempts = attempts + 1
+    set copy = pin
+    optout
+    say "Balance: {attempts}"
+    result 10 / (attempts - 1)
+"""
+
+
+@pytest.fixture
+def broken(tmp_path):
+    path = tmp_path / "broken.dlg"
+    path.write_text(BROKEN, encoding="utf-8")
+    return path
+
+
+def test_simulate_exits_1_when_the_call_ends_with_an_error_and_still_prints_it(capsys, broken):
+    code, out, err = run(capsys, "simulate", str(broken), "--keys", "1234")
+    assert code == 1
+    assert 'says      "Balance: 1"' in out
+    assert "call ended: error: broken.dlg:11: division by zero" in out
+
+
+def test_simulate_json_exits_1_on_an_error_with_the_whole_object(capsys, broken):
+    code, out, err = run(capsys, "simulate", str(broken), "--keys", "1234", "--json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["ended_by"] == "error" and "division by zero" in data["error"]
+    assert data["prompts"][-1] == {"kind": "tts", "text": "Balance: 1"}
+
+
+def test_simulate_shows_set_and_optout_in_the_transcript(capsys, broken):
+    code, out, err = run(capsys, "simulate", str(broken), "--keys", "1234")
+    lines = out.splitlines()
+    assert lines.index("   set       attempts = 1") < lines.index("   set       copy = ***") \
+        < lines.index("   optout    the caller's number goes on the do-not-call list")
+    assert "1234" not in out
+
+
+def test_simulate_json_lists_sets_and_optout(capsys, broken, support):
+    code, out, err = run(capsys, "simulate", str(broken), "--keys", "1234", "--json")
+    data = json.loads(out)
+    assert data["sets"] == [{"state": "main", "name": "attempts", "value": 1},
+                            {"state": "main", "name": "copy", "value": "***"}]
+    assert data["optout"] is True and "1234" not in json.dumps(data["sets"])
+    code, out, err = run(capsys, "simulate", str(support), "--keys", "1", "--json", "--now", "2026-11-26T10:00+01:00")
+    assert json.loads(out)["optout"] is False
 
 
 def test_simulate_set_dialstatus_answer_ends_the_call_there(capsys, support):

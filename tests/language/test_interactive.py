@@ -69,16 +69,16 @@ class Terminal:
         return code
 
 
-def start(tmp_path) -> Terminal:
+def start(tmp_path, script: str = SCRIPT) -> Terminal:
     path = tmp_path / "desk.dlg"
-    path.write_text(SCRIPT)
+    path.write_text(script)
     return Terminal([sys.executable, "-m", "autocall", "simulate", str(path)])
 
 
 def test_keyboard_caller_presses_keys_when_asked(tmp_path):
     terminal = start(tmp_path)
     terminal.expect("You are the caller")
-    terminal.expect("waiting 3s for a key")
+    terminal.expect("waiting for a key ... 3s")
     terminal.type("1")
     terminal.expect("Enter your two digit code.")
     terminal.type("42")
@@ -89,7 +89,7 @@ def test_keyboard_caller_presses_keys_when_asked(tmp_path):
 
 def test_keyboard_caller_hangs_up_with_q(tmp_path):
     terminal = start(tmp_path)
-    terminal.expect("waiting 3s for a key")
+    terminal.expect("waiting for a key ... 3s")
     terminal.type("q")
     assert terminal.finish() == 0
     assert "call ended: caller_hangup" in terminal.output
@@ -100,5 +100,68 @@ def test_keyboard_caller_timeouts_are_real(tmp_path):
     began = time.monotonic()
     terminal.expect("caller: (nothing) -> timeout", timeout=10)
     assert time.monotonic() - began >= 2.5
+    terminal.type("2")
+    assert terminal.finish() == 0 and "result: support" in terminal.output
+
+
+def test_the_wait_counts_down_visibly(tmp_path):
+    terminal = start(tmp_path)
+    terminal.expect("waiting for a key ... 3s")
+    terminal.expect("waiting for a key ... 2s")
+    terminal.expect("waiting for a key ... 1s")
+    terminal.type("2")
+    assert terminal.finish() == 0
+
+
+def test_gathered_digits_are_echoed_as_they_are_typed(tmp_path):
+    terminal = start(tmp_path)
+    terminal.expect("waiting for a key ... 3s")
+    terminal.type("1")
+    terminal.expect("Enter your two digit code.")
+    terminal.type("4")
+    terminal.expect("typed 4, waiting for the next key")
+    terminal.type("2")
+    assert terminal.finish() == 0 and "result: sales 42" in terminal.output
+
+
+SECRET = """\
+dialogue bank
+var count = 0
+start main
+state main:
+    gather pin digits 4 secret prompt "Your PIN, please." timeout 5s
+    set count = count + 1
+    optout
+    say "Leave a message."
+    record note silence 1s
+    result "done"
+"""
+
+
+def test_secret_digits_are_masked_and_set_optout_record_are_shown(tmp_path):
+    terminal = start(tmp_path, SECRET)
+    terminal.expect("Your PIN, please.")
+    terminal.expect("waiting for a key ... 5s")
+    terminal.type("9")
+    terminal.expect("typed *, waiting")
+    terminal.type("876")
+    terminal.expect("set       count = 1")
+    terminal.expect("optout    the caller's number goes on the do-not-call list")
+    began = time.monotonic()
+    terminal.expect("recording: silence ends it in 1s; press # to stop")
+    assert terminal.finish() == 0
+    assert 0.5 <= time.monotonic() - began < 3.5, "the recording waits the script's silence (1s), not 4s"
+    assert "gather    caller: *** -> complete" in terminal.output
+    assert "9876" not in terminal.output and "typed 9" not in terminal.output and "98" not in terminal.output
+
+
+def test_a_key_that_is_no_phone_key_gets_a_hint_and_a_wrong_choice_names_the_choices(tmp_path):
+    terminal = start(tmp_path)
+    terminal.expect("waiting for a key ... 3s")
+    terminal.type("x")
+    terminal.expect("hint: 'x' is not a phone key: press 0-9, * or #; q hangs up")
+    terminal.type("7")
+    terminal.expect("menu      caller: 7 -> invalid")
+    terminal.expect("hint: 7 is not a choice of this menu; it takes 1, 2")
     terminal.type("2")
     assert terminal.finish() == 0 and "result: support" in terminal.output
