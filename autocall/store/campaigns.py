@@ -345,24 +345,30 @@ def claim_contacts(conn: Connection, campaign_id: int, worker: str, now: float, 
             if row["on_dnc"]:
                 close_contact(conn, row["id"], "dnc", "on the do-not-call list at dial time", now)
                 claim.dnc.append(row["number"])
-                continue
-            claim.contacts.append(row)
-            claim.attempts.append(_begin_attempt(conn, campaign_id, row, now, worker))
+            else:
+                claim.contacts.append(row)
+        claim.attempts = _begin_attempts(conn, campaign_id, claim.contacts, now, worker)
         if interval and claim.contacts:
             conn.execute("UPDATE campaigns SET next_dial_at = ? WHERE id = ?", (now + interval, campaign_id))
     return claim
 
 
-def _begin_attempt(conn: Connection, campaign_id: int, contact: Row, now: float, worker: str) -> tuple[int, int]:
-    number_of_attempt = contact["attempts"] + 1
-    cursor = conn.execute(
+def _begin_attempts(conn: Connection, campaign_id: int, contacts: list[Row], now: float,
+                    worker: str) -> list[tuple[int, int]]:
+    """One attempt per contact, and the contacts marked dialling: two statements whatever their number."""
+    if not contacts:
+        return []
+    numbers = [contact["attempts"] + 1 for contact in contacts]
+    values = [value for contact, number in zip(contacts, numbers)
+              for value in (campaign_id, contact["id"], contact["number"], number, now, worker)]
+    marks = ",".join(["(?,?,?,?,?,?)"] * len(contacts))
+    ids = dict(conn.execute(
         "INSERT INTO attempts (campaign_id, contact_id, number, attempt_number, started_at, worker)"
-        " VALUES (?,?,?,?,?,?) RETURNING id",
-        (campaign_id, contact["id"], contact["number"], number_of_attempt, now, worker))
-    attempt_id = int(cursor.fetchone()[0])
-    conn.execute("UPDATE contacts SET status = 'dialling', attempts = ?, updated_at = ? WHERE id = ?",
-                 (number_of_attempt, now, contact["id"]))
-    return attempt_id, number_of_attempt
+        f" VALUES {marks} RETURNING contact_id, id", values).fetchall())
+    marks = ",".join("?" * len(contacts))
+    conn.execute(f"UPDATE contacts SET status = 'dialling', attempts = attempts + 1, updated_at = ? WHERE id IN"
+                 f" ({marks})", [now, *(contact["id"] for contact in contacts)])
+    return [(int(ids[contact["id"]]), number) for contact, number in zip(contacts, numbers)]
 
 
 def begin_attempts(conn: Connection, campaign_id: int, contacts: Iterable[Row], now: float,
@@ -370,7 +376,7 @@ def begin_attempts(conn: Connection, campaign_id: int, contacts: Iterable[Row], 
     """Write and commit one attempt per contact (and mark it dialling) before any is dialled, without the
     campaign-wide rules of ``claim_contacts``. Returns ``(attempt_id, attempt_number)`` for each, in order."""
     with transaction(conn):
-        return [_begin_attempt(conn, campaign_id, contact, now, worker) for contact in contacts]
+        return _begin_attempts(conn, campaign_id, list(contacts), now, worker)
 
 
 def mark_answered(conn: Connection, attempt_id: int, now: float, uniqueid: str | None = None,
