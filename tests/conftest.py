@@ -104,6 +104,20 @@ def postgresql_server():
 
 
 @pytest.fixture
+def own_postgresql():
+    """A PostgreSQL cluster of this test's own (``tests.postgres.Cluster``, started), for tests that stop and
+    restart it; removed afterwards."""
+    from tests.postgres import Cluster, binaries
+    if binaries() is None:
+        _no_postgresql("the postgresql package is not installed")
+    cluster = Cluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture
 def postgresql_url(postgresql_server):
     """A ``postgresql://`` URL whose tables land in a schema of this test's own, dropped afterwards."""
     import psycopg

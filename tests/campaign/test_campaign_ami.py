@@ -201,6 +201,20 @@ def test_campaign_run_over_ami_end_to_end_exits_0_with_every_contact_done(tmp_pa
 
 # -- several Asterisk servers ----------------------------------------------------------------------------------
 
+def _run_on_pool(db, program, tmp_path, reactor, run_reactor, servers, calls: int, concurrency: int = 4) -> int:
+    """A campaign of ``calls`` answered contacts over a pool of ``servers``; its id."""
+    csv_path = write_csv(tmp_path / "c.csv", contact_rows(["answer"] * calls))
+    campaign_id, _, merged = new_campaign(db, program, csv_path, time.time(), concurrency=concurrency)
+    pool, clients = _pool(db, reactor, run_reactor, servers, concurrency)
+    try:
+        run_reactor(Scheduler(db, campaign_id, pool, reactor, settings_from(merged)).run(), 20)
+    finally:
+        pool.close()
+        for client in clients:
+            run_reactor(client.stop())
+    return campaign_id
+
+
 def _pool(db, reactor, run_reactor, servers, concurrency):
     from autocall.campaign.pbx_pool import Member, PbxPool, shares
     members, clients = [], []
@@ -227,15 +241,7 @@ def test_calls_spread_over_two_servers_each_within_its_share(db, program, tmp_pa
             agi_side(db)(action)
         return on_answer
     first.on_answer, second.on_answer = watching(first), watching(second)
-    csv_path = write_csv(tmp_path / "c.csv", contact_rows(["answer"] * 12))
-    campaign_id, _, merged = new_campaign(db, program, csv_path, time.time(), concurrency=4)
-    pool, clients = _pool(db, reactor, run_reactor, [first, second], 4)
-    try:
-        run_reactor(Scheduler(db, campaign_id, pool, reactor, settings_from(merged)).run(), 20)
-    finally:
-        pool.close()
-        for client in clients:
-            run_reactor(client.stop())
+    campaign_id = _run_on_pool(db, program, tmp_path, reactor, run_reactor, [first, second], 12)
     assert len(first.originates) + len(second.originates) == 12
     assert len(first.originates) >= 4 and len(second.originates) >= 4       # both took calls
     assert max(busiest.values()) <= 2                                          # each within its share of 4
@@ -249,15 +255,7 @@ def test_a_server_refusing_originates_is_skipped_and_its_call_goes_to_the_other(
     refusing._originate = lambda session, action: session.send(
         _response(action, "Error", ("Message", "Originate failed")))
     working.on_answer = agi_side(db)
-    csv_path = write_csv(tmp_path / "c.csv", contact_rows(["answer"] * 6))
-    campaign_id, _, merged = new_campaign(db, program, csv_path, time.time(), concurrency=4)
-    pool, clients = _pool(db, reactor, run_reactor, [refusing, working], 4)
-    try:
-        run_reactor(Scheduler(db, campaign_id, pool, reactor, settings_from(merged)).run(), 20)
-    finally:
-        pool.close()
-        for client in clients:
-            run_reactor(client.stop())
+    campaign_id = _run_on_pool(db, program, tmp_path, reactor, run_reactor, [refusing, working], 6)
     assert 1 <= len(refusing.originates) <= 2          # refused, then rested (skipped)
     assert len(working.originates) == 6
     rows = contacts(db, campaign_id)

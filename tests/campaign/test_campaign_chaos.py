@@ -25,15 +25,10 @@ def _command(csv_path):
 
 
 @pytest.mark.slow
-def test_workers_killed_and_postgresql_restarted_lose_no_contact_and_dial_none_twice(tmp_path):
-    from tests.postgres import Cluster, binaries
-    if binaries() is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is needed in CI")
-        pytest.skip("no PostgreSQL installed (make test installs it)")
+def test_workers_killed_and_postgresql_restarted_lose_no_contact_and_dial_none_twice(tmp_path, own_postgresql):
     import psycopg
 
-    cluster = Cluster().start()         # our own: it is restarted below
+    cluster = own_postgresql            # our own: it is restarted below
     rng = random.Random(15)
     rows = [[f"+3906{index:07d}", f"N{index}", "monday", "busy" if index % 10 == 3 else "answer", "1"]
             for index in range(CONTACTS)]
@@ -102,7 +97,6 @@ def test_workers_killed_and_postgresql_restarted_lose_no_contact_and_dial_none_t
                 worker.wait()
         for log in logs:
             log.close()
-        cluster.remove()
 
     by_contact: dict[int, list] = {}
     for contact_id, number, state_, outcome in attempts:
