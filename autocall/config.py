@@ -6,9 +6,12 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
 
 from autocall.durations import parse_duration_ms
 from autocall.errors import ConfigError, UserError
+from autocall.services_config import EventRoute, ServiceConfig, parse_events, parse_services
 from autocall.suggest import suggest
 
 DEFAULT_FILE = "autocall.toml"
@@ -18,6 +21,9 @@ NOT_SETTINGS = frozenset({ENV_PREFIX + "CONFIG", ENV_PREFIX + "DEBUG"})
 SECRET_KEYS = frozenset({"ami_secret"})
 _PATH_KEYS = frozenset({"database", "scripts_dir", "sounds_dir", "recordings_dir", "tts_cache_dir"})
 _DURATION_KEYS = frozenset({"grace_period", "max_call_duration", "env_timeout", "ami_ping_interval", "worker_lease"})
+# Tables kept as tables (not flattened into keys), set in the file only: [services.NAME] and [events].
+_TABLES = frozenset({"services", "events"})
+_NO_TABLE: Mapping = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -52,18 +58,34 @@ class Config:
     worker_lease: int = 20_000          # a dialer silent this long is taken for dead; its attempts are settled
     # logging
     log_level: str = "info"
+    # privacy: call records, recordings and campaign attempts older than this are deleted (0: kept)
+    retention: int = 0
+    # web services and events (autocall.services_config)
+    services: Mapping[str, ServiceConfig] = field(default_factory=lambda: _NO_TABLE, repr=False)
+    events: Mapping[str, EventRoute] = field(default_factory=lambda: _NO_TABLE)
 
     def describe(self) -> dict[str, object]:
         """The settings for display, secrets masked."""
-        return {f.name: ("***" if f.name in SECRET_KEYS and getattr(self, f.name) else getattr(self, f.name))
-                for f in fields(self)}
+        shown: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "services":
+                value = {name: service.describe() for name, service in value.items()}
+            elif f.name == "events":
+                value = {name: {"service": route.service, "path": route.path} for name, route in value.items()}
+            elif f.name in SECRET_KEYS and value:
+                value = "***"
+            shown[f.name] = value
+        return shown
 
 
-_FIELDS = {f.name: f for f in fields(Config)}
+_FIELDS = {f.name: f for f in fields(Config) if f.name not in _TABLES}
 
 
 def _coerce(key: str, value: object, source: str) -> object:
     kind = _FIELDS[key].type
+    if key == "retention":
+        return _retention_ms(value, source)
     try:
         if key in _DURATION_KEYS:
             if isinstance(value, int) and not isinstance(value, bool):
@@ -82,7 +104,28 @@ def _coerce(key: str, value: object, source: str) -> object:
         raise ConfigError(f"{source}: {key} = {shown} is not valid; expected {expected}") from None
 
 
+def _retention_ms(value: object, source: str) -> int:
+    """``retention = "365d"`` in milliseconds; ``""`` or ``"0"`` keeps everything."""
+    from autocall.ages import parse_age_s
+
+    text = str(value).strip() if isinstance(value, str) else None
+    if text is None or text in ("", "0"):
+        if text is None:
+            raise ConfigError(f"{source}: retention = {value!r} is not valid; write an age such as \"365d\"")
+        return 0
+    try:
+        age_ms = int(parse_age_s(text, "retention") * 1000)
+    except UserError:
+        raise ConfigError(f"{source}: retention = {value!r} is not valid; write an age such as \"365d\"") from None
+    if age_ms < 86_400_000:
+        raise ConfigError(f"{source}: retention = {value!r} is less than a day; write at least \"1d\"")
+    return age_ms
+
+
 def _check_key(key: str, source: str) -> None:
+    if key in _TABLES and source.startswith(ENV_PREFIX):
+        raise ConfigError(f"{source}: [{key}] is set in the configuration file only (secrets in it read the "
+                          f"environment with env:NAME)")
     if key not in _FIELDS:
         hint = suggest(key, _FIELDS) or f"; known keys: {', '.join(sorted(_FIELDS))}"
         raise ConfigError(f"{source}: unknown setting '{key}'{hint}")
@@ -113,10 +156,14 @@ def load_config(path: str | None = None, environ: dict[str, str] | None = None,
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{chosen}: not valid TOML ({exc}); fix the file") from None
         file_dir = config_path.parent
+        services = parse_services(data.pop("services", {}), str(chosen), environ)
+        values["services"] = services
+        if "events" in data:
+            values["events"] = parse_events(data.pop("events"), str(chosen), services)
         for key, value in _flatten(data):
             _check_key(key, str(chosen))
             values[key] = _coerce(key, value, str(chosen))
-    from_file = set(values)
+    from_file = set(values) - _TABLES
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
             continue

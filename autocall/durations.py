@@ -18,11 +18,3 @@ def parse_duration_ms(text: str, what: str = "duration") -> int:
             raise UserError(f"{what}: {text.strip()!r} has no unit; write {text.strip()}s (units: ms, s, m, h)")
         raise UserError(f"{what}: {text!r} is not a duration; write e.g. 500ms, 5s, 10m or 1h")
     return int(match.group(1)) * _UNIT_MS[match.group(2)]
-
-
-def format_duration_ms(ms: int) -> str:
-    """The shortest exact spelling: 5000 -> ``5s``, 90000 -> ``90s``, 120000 -> ``2m``."""
-    for unit in ("h", "m", "s"):
-        if ms and ms % _UNIT_MS[unit] == 0:
-            return f"{ms // _UNIT_MS[unit]}{unit}"
-    return f"{ms}ms"

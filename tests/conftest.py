@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from autocall.audio.prompt_checks import audio_checks
 from autocall.dsl.compiler import Compiler
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +24,7 @@ os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="autocall-test-cache-")
 @pytest.fixture(scope="session")
 def compiler() -> Compiler:
     """One compiler (its parser is built once) that also validates audio files and voices."""
-    return Compiler()
+    return Compiler(**audio_checks())
 
 
 @pytest.fixture(scope="session")

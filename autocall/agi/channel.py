@@ -14,8 +14,8 @@ Failures map to the two engine exceptions:
 - ``ChannelFailure``: a protocol fault, with whose it is: ``510``/``520``
   mean we sent a bad command (ours); garbage from the peer is Asterisk's.
 
-When is ``result=-1`` from ``STREAM FILE`` a hangup? (the transcripts in
-/work/shared/asterisk/transcripts)
+When is ``result=-1`` from ``STREAM FILE`` a hangup? (from sessions captured
+from Asterisk 22.10.1, kept in ``tests/agi/transcripts`` and ``tests/ami/transcripts``)
 
 - A missing sound answers ``200 result=-1 endpos=0`` and the call goes on:
   agi-probe-session.log ``STREAM FILE no-such-file "1"``; ami-facts.log shows

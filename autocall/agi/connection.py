@@ -16,7 +16,8 @@ The call's coroutine (``on_call`` returning one) is driven by ``_CallTask``,
 not by ``Deferred.fromCoroutine``: ``request`` hands it the reply directly
 (no Deferred, no callback chain), which is most of the
 per-command cost of the server once the engine is lean. It still awaits
-any Deferred (sounds, the registry, the database) as Twisted would.
+any Deferred (sounds, the registry, the database) as Twisted would. This and
+the other fast paths turn off together: ``autocall.agi.fastpaths``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from autocall.agi import fastpaths
 from autocall.agi.protocol import (
     DEFAULT_MAX_LINE_LENGTH,
     AgiConnection,
@@ -51,7 +53,6 @@ from autocall.agi.protocol import (
 log = logging.getLogger("autocall.agi")
 
 DEFAULT_ENV_TIMEOUT_MS = 10_000
-DIRECT_WRITES = True        # commands straight to the socket when nothing is queued (FastAgiProtocol._write)
 Reply = Response | UsageError
 OnCall = Callable[["FastAgiProtocol"], Awaitable[Any] | defer.Deferred | None]
 
@@ -90,7 +91,7 @@ class FastAgiProtocol:
 
     def makeConnection(self, transport) -> None:
         self.transport = transport
-        if DIRECT_WRITES and isinstance(transport, tcp.Connection):
+        if fastpaths.enabled and isinstance(transport, tcp.Connection):
             self._socket = transport.getHandle()
         self.connectionMade()
 
@@ -106,7 +107,9 @@ class FastAgiProtocol:
         # callbacks decide what to send next.
         agi = self._agi
         pending = self._pending
-        if pending is not None:
+        if not fastpaths.enabled:
+            pass
+        elif pending is not None:
             reply = agi.quick_reply(data)
             if reply is not None:           # the common segment: one reply line (and maybe HANGUP)
                 if agi.hung_up:
@@ -379,8 +382,10 @@ class FastAgiFactory(Factory):
         except BaseException:
             result = defer.fail()
         if type(result) is types.CoroutineType or iscoroutine(result):
-            _CallTask(result, connection, self._call_ended).start()
-            return
+            if fastpaths.enabled:
+                _CallTask(result, connection, self._call_ended).start()
+                return
+            result = defer.Deferred.fromCoroutine(result)
         d = result if isinstance(result, defer.Deferred) else defer.succeed(result)
         d.addErrback(self._call_failed, connection)
         d.addBoth(lambda _: connection.close())

@@ -3,8 +3,8 @@
 No I/O and no Twisted, in the manner of h11: feed what the socket gave with
 ``receive_data``, take events with ``next_event`` until it returns
 ``NeedData``, and turn a command into the bytes to write with ``send``.
-Everything here is written from what Asterisk 22 actually sends
-(``/work/shared/asterisk/transcripts/agi-probe-session.log``):
+Everything here is written from what Asterisk 22 actually sends (a session
+captured from it is kept in ``tests/agi/transcripts/agi-probe-session.log``):
 
 - the environment: ``agi_key: value`` lines, then a blank line;
 - replies: ``200 result=N [(data)] [endpos=N]``, ``510 ...``, ``511 ...``,
@@ -29,7 +29,10 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from urllib.parse import parse_qsl, unquote
 
-DTMF_KEYS = frozenset("0123456789*#")
+from autocall.agi import fastpaths
+from autocall.engine.channel import ALL_KEYS
+
+DTMF_KEYS = frozenset(ALL_KEYS)
 DEFAULT_MAX_LINE_LENGTH = 16_384
 # res_agi.c reads a command into ``char buf[AGI_BUF_LEN]`` (2048, NUL included)
 # and splits it into at most MAX_ARGS (128) words; longer lines are cut.
@@ -222,6 +225,11 @@ _TRANSITIONS: dict[tuple[State, object], State] = {
     (State.IDLE, HangupNotice): State.IDLE,
     (State.AWAITING_REPLY, HangupNotice): State.AWAITING_REPLY,
 }
+# The transitions the fast paths take, read from the table (never written out again).
+_AFTER_ENVIRONMENT = _TRANSITIONS[(State.ENVIRONMENT, Environment)]
+_AFTER_SEND = _TRANSITIONS[(State.IDLE, _SEND)]
+_AFTER_REPLY = _TRANSITIONS[(State.AWAITING_REPLY, Response)]
+_AFTER_REPLY_AND_HANGUP = _TRANSITIONS[(_AFTER_REPLY, HangupNotice)]
 
 
 def _int_or_none(text: str) -> int | None:
@@ -311,7 +319,7 @@ class AgiConnection:
         """The next complete event, or ``NeedData``. Raises ``RemoteProtocolError`` on garbage."""
         if self._state is _ERROR:
             raise RemoteProtocolError(f"the connection already failed: {self._error}")
-        if self._state is _ENVIRONMENT and not self._fields:
+        if self._state is _ENVIRONMENT and not self._fields and fastpaths.enabled:
             environment = self._environment_block()
             if environment is not None:
                 return environment
@@ -399,7 +407,7 @@ class AgiConnection:
         if len(pairs) != count:
             return None
         self._fields = None
-        self._state = _IDLE             # _TRANSITIONS[(State.ENVIRONMENT, Environment)]
+        self._state = _AFTER_ENVIRONMENT
         # Interned keys are shared by every connection's environment; a repeated key keeps its last value.
         return Environment(dict(zip(map(sys.intern, map(_KEY, pairs)), map(_VALUE, pairs))))
 
@@ -434,9 +442,11 @@ class AgiConnection:
             event = _parse_ok(data[:end])
         except RemoteProtocolError:
             return None          # next_event raises it, and fails the connection as it should
-        self._state = _IDLE             # _TRANSITIONS[(State.AWAITING_REPLY, Response)]
         if rest == 8:
-            self.hung_up = True         # its HangupNotice; _TRANSITIONS[(State.IDLE, HangupNotice)]: still idle
+            self.hung_up = True         # the HangupNotice next_event would give after the reply
+            self._state = _AFTER_REPLY_AND_HANGUP
+        else:
+            self._state = _AFTER_REPLY
         return event
 
     def _add_field(self, line: bytes) -> None:
@@ -457,8 +467,8 @@ class AgiConnection:
 
     def send(self, command: Command) -> bytes:
         """The bytes that send ``command``; one command at a time, after the environment."""
-        if self._state is _IDLE:        # _TRANSITIONS[(State.IDLE, _SEND)], the one way to send
-            self._state = _AWAITING
+        if self._state is _IDLE:        # the one state that may send, taken at once
+            self._state = _AFTER_SEND
             return command.data
         new_state = _TRANSITIONS.get((self._state, _SEND))
         if new_state is None:

@@ -83,8 +83,8 @@ class RecordWriter:
 
     def __init__(self, database: str, reactor=None, *, clock=None, batch_delay: float = DEFAULT_BATCH_DELAY_S,
                  chunk: int = DEFAULT_CHUNK, checkpoint_every: float = CHECKPOINT_EVERY_S,
-                 connect: Callable[[str], Any] | None = None, outage_limit_s: float = OUTAGE_LIMIT_S,
-                 outage_limit_records: int = OUTAGE_LIMIT_RECORDS) -> None:
+                 connect: Callable[[str], Any] | None = None, events=None,
+                 outage_limit_s: float = OUTAGE_LIMIT_S, outage_limit_records: int = OUTAGE_LIMIT_RECORDS) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.database = database
@@ -93,6 +93,7 @@ class RecordWriter:
         self._chunk = chunk
         self._checkpoint_every = checkpoint_every
         self._connect = connect
+        self.events = events      # an autocall.outbox.events.EventWriter: call_ended queued with each record
         self._conn: Any = None
         self._pending: deque[tuple] = deque()
         self._outage_limit_s = outage_limit_s
@@ -243,7 +244,7 @@ class RecordWriter:
         pending = self._pending
         jobs = [pending.popleft() for _ in range(min(self._chunk, len(pending)))]
         try:
-            _transaction(self._conn, jobs)
+            _transaction(self._conn, jobs, events=self._events_now())
             self.written += [job[0] for job in jobs].count(_SAVE)
         except self._unavailable as exc:
             return self._unreachable(jobs, exc)
@@ -254,7 +255,7 @@ class RecordWriter:
             # already stored lands here too, and is given a new one.)
             for position, job in enumerate(jobs):
                 try:
-                    _transaction(self._conn, [job], one_by_one=True)
+                    _transaction(self._conn, [job], one_by_one=True, events=self._events_now())
                     self.written += job[0] == _SAVE
                 except self._unavailable as exc:
                     return self._unreachable(jobs[position:], exc)
@@ -335,13 +336,16 @@ class RecordWriter:
                         extra={"fields": {"database": self.database}})
             self._locked_since = now
 
+    def _events_now(self) -> tuple | None:
+        return (self.events, self._clock.seconds()) if self.events else None
+
     def _release_waiters(self) -> None:
         waiters, self._waiters = self._waiters, []
         for d in waiters:
             d.callback(None)
 
 
-def _transaction(conn: Any, jobs: list[tuple], one_by_one: bool = False) -> None:
+def _transaction(conn: Any, jobs: list[tuple], one_by_one: bool = False, events: tuple | None = None) -> None:
     """Write ``jobs`` in one transaction. The records go in with one plain INSERT, which fails (and
     with it the transaction) if a call id is already stored; ``one_by_one`` checks each id first
     and gives a taken one a new id (``_unique_id``): the writer's second try after such a failure."""
@@ -363,6 +367,10 @@ def _transaction(conn: Any, jobs: list[tuple], one_by_one: bool = False) -> None
                 note_amd(conn, job[1], job[2])
         if calls:
             store.insert_calls(conn, calls)
+        if events is not None:      # (EventWriter, now): call_ended in the record's own transaction
+            for job in jobs:
+                if job[0] == _SAVE:
+                    events[0].call_ended(conn, job[1].call_id, events[1])
 
 
 def _is_locked(exc: Exception) -> bool:

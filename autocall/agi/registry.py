@@ -70,7 +70,8 @@ def _signature(path: str) -> Signature:
 class ScriptRegistry:
     """``current(path)`` (sync, the fast path) and ``load(path)`` (a Deferred) give the Program to run.
 
-    ``compiler_factory`` builds the worker thread's compiler (``Compiler``);
+    ``compiler_factory`` builds the worker thread's compiler (by default a
+    ``Compiler`` with the audio checks of ``audio_checks()``);
     ``on_compiled(program)`` runs on the reactor after each good compile
     (the server warms the prompts' sounds there). ``run_in_thread(f, *args)``
     may be replaced in tests by a synchronous runner.
@@ -145,8 +146,9 @@ class ScriptRegistry:
         compiler = getattr(self._local, "compiler", None)
         if compiler is None:
             if self._compiler_factory is None:
+                from autocall.audio.prompt_checks import audio_checks
                 from autocall.dsl.compiler import Compiler
-                self._compiler_factory = Compiler
+                self._compiler_factory = lambda: Compiler(**audio_checks())
             compiler = self._local.compiler = self._compiler_factory()
         return signature, compiler.compile_file(path)
 

@@ -151,6 +151,7 @@ def script_files(scripts_dir: str) -> list[str]:
 def serve(config, *, scripts_dir: str | None = None, reactor=None) -> int:
     """``autocall serve``: run until SIGINT/SIGTERM, then stop gracefully; a second signal stops at once."""
     from autocall.agi.records import RecordWriter
+    from autocall.outbox.delivery import make_outbox
 
     if reactor is None:
         from twisted.internet import reactor
@@ -159,16 +160,24 @@ def serve(config, *, scripts_dir: str | None = None, reactor=None) -> int:
         raise UserError(f"{scripts_dir}: the scripts folder does not exist; create it or pass --scripts DIR")
     _install_standard_sounds(config.sounds_dir)
     files = _raise_file_limit()
-    records = RecordWriter(config.database, reactor)
+    outbox = make_outbox(config, reactor)
+    records = RecordWriter(config.database, reactor, events=outbox_events(config))
     server = AgiServer.from_config(config, reactor=reactor, records=records, scripts_dir=scripts_dir)
+    server.outbox = outbox                     # notify, and the web client fetch/send use (outbox.client)
     agi_service = AgiService(server, endpoint_description(config.host, config.port),
                              grace_period_ms=config.grace_period, records=records, reactor=reactor)
     agi_service.startService()
+    outbox.start()
     host, port = agi_service.address
     log_event(log, logging.INFO, "listening", host=host, port=port, scripts_dir=scripts_dir,
               database=config.database, sounds_dir=config.sounds_dir, open_files_limit=files, pid=os.getpid())
     for path in script_files(scripts_dir):
         server.registry.load(os.path.realpath(path)).addErrback(lambda _: None)   # logged by the registry
+    retention = None
+    if config.retention:
+        from autocall.agi.retention import RetentionJob
+        retention = RetentionJob(config.database, config.retention, config.recordings_dir, reactor=reactor)
+        retention.start()
 
     signals = {"count": 0}
 
@@ -177,7 +186,11 @@ def serve(config, *, scripts_dir: str | None = None, reactor=None) -> int:
         name = signal.Signals(signum).name
         if signals["count"] == 1:
             log_event(log, logging.INFO, f"{name}: stopping gracefully (send it again to stop at once)")
-            agi_service.stopService().addBoth(_stop_reactor, reactor)
+            if retention is not None:
+                retention.stop()
+            stopping = agi_service.stopService()
+            stopping.addBoth(lambda outcome: outbox.stop().addBoth(lambda _: outcome))
+            stopping.addBoth(_stop_reactor, reactor)
         else:
             log_event(log, logging.WARNING, f"{name} again: hanging up every call now")
             agi_service.stop_now()
@@ -198,6 +211,12 @@ def serve(config, *, scripts_dir: str | None = None, reactor=None) -> int:
         for number, old in previous.items():
             signal.signal(number, old)
     return 0
+
+
+def outbox_events(config):
+    """The EventWriter of the configuration's ``[events]`` (None when there are none)."""
+    from autocall.outbox.events import EventWriter
+    return EventWriter(config.events) if config.events else None
 
 
 def _stop_reactor(outcome, reactor) -> None:

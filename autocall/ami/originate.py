@@ -1,7 +1,7 @@
 """Outbound calls over AMI, pure: the request built from a channel template, the outcome read from ``OriginateResponse``.
 
-How Asterisk reports an async ``Originate`` (transcripts ``ami-*.log`` and
-``shared/asterisk/README.md``): first ``Response: Success`` /
+How Asterisk reports an async ``Originate`` (as captured from Asterisk 22.10.1,
+``tests/ami/transcripts/ami-*.log``): first ``Response: Success`` /
 ``Message: Originate successfully queued`` with our ActionID, later an
 ``Event: OriginateResponse`` with the same ActionID, ``Response:
 Success|Failure``, ``Reason``, ``Uniqueid`` and ``Channel``. The Reason is the

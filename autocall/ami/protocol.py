@@ -3,8 +3,8 @@
 No I/O and no Twisted (h11's shape): feed what the socket gave to
 ``AmiConnection.receive_data``, take messages from ``next_event`` until it
 returns ``NeedData``, and write what ``send`` returns. Facts relied on are
-from the captured transcripts (``shared/asterisk/transcripts/ami-*.log``) and
-Asterisk's ``main/manager.c``:
+from traffic captured from Asterisk 22.10.1 (kept in ``tests/ami/transcripts``)
+and Asterisk's ``main/manager.c``:
 
 - the server speaks first, one banner line ``Asterisk Call Manager/11.0.0``;
 - then messages of ``Key: Value`` lines ending in CRLF, a blank line ending

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from autocall.audio.prompt_checks import audio_checks
 from autocall.campaign.progress import progress_for
 from autocall.campaign.runner import run_sim
 from autocall.campaign.setup import prepare_campaign
@@ -16,6 +17,7 @@ from autocall.store import campaigns as store
 from autocall.store.db import connect
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "scripts_examples" / "appointment_reminder.dlg"
+DATABASE = "campaign-demo.db"         # in the demo's folder
 OPTIONS = {"concurrency": 5, "rate": "20/s", "attempts": 2, "retry_after": "1s", "window": None,
            "timezone": None, "pbx": "sim", "channel": "PJSIP/{number}@trunk", "caller_id": "Acme Clinic <5551234>",
            "amd": True, "sim_speed": 20.0}
@@ -86,11 +88,11 @@ def run_demo_campaign(workdir: str | Path, out: TextIO, database: str | None = N
         script.write_text(FALLBACK_SCRIPT, encoding="utf-8")
     contacts = workdir / "demo_contacts.csv"
     write_demo_contacts(contacts)
-    result = Compiler().compile_file(str(script))
+    result = Compiler(**audio_checks()).compile_file(str(script))
     if not result.ok:
         raise UserError(f"{script}: does not compile:\n{result.render()}")
     if database is None:
-        database = str(workdir / "campaign-demo.db")
+        database = str(workdir / DATABASE)
         Path(database).unlink(missing_ok=True)
         name = "demo-reminders"
     else:

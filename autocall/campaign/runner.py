@@ -17,6 +17,7 @@ from typing import Any, Callable
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
+from autocall.agi.service import outbox_events
 from autocall.campaign.pbx_pool import Member, PbxPool, shares
 from autocall.campaign.pbx_sim import SimPbx
 from autocall.campaign.scheduler import CampaignFailed, Observer, Scheduler
@@ -24,6 +25,7 @@ from autocall.campaign.setup import PbxAddress, settings_from
 from autocall.config import Config
 from autocall.engine.ir import Program
 from autocall.errors import UserError
+from autocall.outbox.delivery import make_outbox
 
 
 RECONNECT_S = 10.0
@@ -52,7 +54,8 @@ def run_sim(conn, campaign_id: int, *, program: Program, options: dict, config: 
     pbx = SimPbx(program, clock, conn, campaign=name, speed=speed, amd=bool(options.get("amd")),
                  caller_id=options.get("caller_id") or "", max_call_duration_ms=config.max_call_duration,
                  recordings_dir=config.recordings_dir)
-    scheduler = Scheduler(conn, campaign_id, pbx, clock, settings_from(options, config), observer)
+    scheduler = Scheduler(conn, campaign_id, pbx, clock, settings_from(options, config), observer,
+                          events=outbox_events(config))
     results: list = []
     scheduler.run().addBoth(results.append)
     try:
@@ -83,6 +86,7 @@ def run_ami(conn, campaign_id: int, *, options: dict, config: Config, pbx_addres
     from twisted.internet import reactor as global_reactor
 
     reactor = reactor or global_reactor
+    outbox = make_outbox(config, reactor)
     box: dict[str, Any] = {}
     ami_log = logging.getLogger("autocall.ami")
     quiet_until_ready = ami_log.disabled
@@ -146,7 +150,9 @@ def run_ami(conn, campaign_id: int, *, options: dict, config: Config, pbx_addres
                     connect_later(member, address)
             backend = PbxPool(members, reactor) if several else members[0].pbx
             pool = backend
-            box["scheduler"] = Scheduler(conn, campaign_id, backend, reactor, settings, observer)
+            box["scheduler"] = Scheduler(conn, campaign_id, backend, reactor, settings, observer,
+                                         events=outbox_events(config))
+            outbox.start()
             box["result"] = yield box["scheduler"].run()
         except Exception as exc:  # reported by the caller as one line
             box["error"] = exc
@@ -154,6 +160,7 @@ def run_ami(conn, campaign_id: int, *, options: dict, config: Config, pbx_addres
             box["done"] = True
             if pool is not None:
                 pool.close()
+            yield outbox.stop()
             for client in clients:
                 yield client.stop()
             if reactor.running:

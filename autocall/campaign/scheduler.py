@@ -42,7 +42,7 @@ from twisted.python.failure import Failure
 from autocall.engine.record import CallRecord
 from autocall.hours import Schedule
 from autocall.store import campaigns as store
-from autocall.store.db import unavailable_errors
+from autocall.store.db import transaction, unavailable_errors
 
 log = logging.getLogger("autocall.campaign")
 
@@ -126,9 +126,10 @@ class Scheduler:
     """Runs one campaign to its end: ``run()`` fires when every contact is done or after ``stop()``."""
 
     def __init__(self, conn, campaign_id: int, backend: Backend, clock: Any, settings: CampaignSettings,
-                 observer: Observer | None = None, *, worker: str | None = None) -> None:
+                 observer: Observer | None = None, *, worker: str | None = None, events=None) -> None:
         self.conn = conn
         self.worker = worker or store.new_worker_id()
+        self.events = events              # an autocall.outbox.events.EventWriter, or None
         self.campaign_id = campaign_id
         self.backend = backend
         self.clock = clock
@@ -292,13 +293,22 @@ class Scheduler:
         else:
             final = True
         state = store.UNKNOWN if result.outcome == "unknown" else store.DONE
-        self._write(store.finish_attempt, self.conn, request.attempt_id, request.contact_id, outcome=result.outcome,
-                    detail=result.detail, now=now, final=final, next_try_at=next_try_at, state=state,
-                    uniqueid=result.uniqueid, call=result.call, record=result.record, refund=result.not_dialled)
+        self._write(self._finish_attempt, request, result, now, final, next_try_at, state)
         if final:
             self.final[result.outcome] += 1
         self.observer.attempt_ended(request, result, final, next_try_at)
         self._pump()
+
+    def _finish_attempt(self, request: DialRequest, result: DialResult, now: float, final: bool,
+                        next_try_at: float | None, state: str) -> None:
+        with transaction(self.conn):     # the attempt and its events are stored together
+            finished = store.finish_attempt(
+                self.conn, request.attempt_id, request.contact_id, outcome=result.outcome, detail=result.detail,
+                now=now, final=final, next_try_at=next_try_at, state=state, uniqueid=result.uniqueid,
+                call=result.call, record=result.record, refund=result.not_dialled)
+            if finished and self.events and not result.not_dialled:
+                self.events.attempt_finished(self.conn, request.attempt_id,
+                                             result.record.call_id if result.record else None, now)
 
     # -- waiting ------------------------------------------------------------------------------------------------
     def _set_waiting(self, why: str) -> None:
@@ -422,7 +432,10 @@ class Scheduler:
             return
         try:
             if self._all_done():
-                store.set_campaign_state(self.conn, self.campaign_id, store.CAMPAIGN_DONE, self.clock.seconds())
+                with transaction(self.conn):
+                    store.set_campaign_state(self.conn, self.campaign_id, store.CAMPAIGN_DONE, self.clock.seconds())
+                    if self.events:
+                        self.events.campaign_finished(self.conn, self.campaign_id, self.clock.seconds())
                 self._finish()
         except self._unavailable as exc:
             self._database_down(exc)

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 
+from autocall.cli import common
 from autocall.cli.common import add_config_option, config_from
 from autocall.errors import UserError
 
@@ -60,7 +61,4 @@ def row_of(call: dict) -> tuple[str, ...]:
 
 
 def render_table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(COLUMNS[i]), *(len(row[i]) for row in rows)) for i in range(len(COLUMNS))]
-    lines = ["  ".join(title.ljust(width) for title, width in zip(COLUMNS, widths)).rstrip()]
-    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join(lines) + "\n"
+    return common.render_table(COLUMNS, rows)

@@ -179,10 +179,15 @@ def run_command(args) -> int:
     logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.INFO) if config.log_level
                         else logging.INFO, stream=sys.stderr, format="autocall: %(message)s")
     logging.getLogger("autocall").setLevel(logging.WARNING)
+    logging.getLogger("autocall.web").setLevel(logging.ERROR)   # a delivery that waits for a retry: autocall outbox
     options, pbxes = _options(args, config)
+    from autocall.services_config import check_services
+    check_services(config.services)
     program = load_program(args.script)
     if program is None:
         return 1
+    from autocall.outbox.delivery import deliver_due
+    from autocall.store import outbox as outbox_store
     from autocall.store.db import connect, engine_of
     conn = connect(config.database)
     if engine_of(conn) == "postgresql":
@@ -216,6 +221,10 @@ def run_command(args) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous_term)
     print_status(conn, store.campaign_by_name(conn, name), sys.stdout)
+    if pbxes[0].kind == "sim" and outbox_store.counts(conn)[outbox_store.PENDING]:
+        sent = deliver_due(config)     # the simulated PBX ran without the reactor: deliver the events now
+        print(f"events: {sent['delivered']} delivered, {outbox_store.counts(conn)[outbox_store.PENDING]} waiting "
+              "(delivered by the next autocall serve or campaign run; see autocall outbox)")
     if summary.get("stopped"):
         print(f"campaign {name}: stopped; run the same command again to resume")
         return 130

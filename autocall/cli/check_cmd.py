@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from autocall.cli.common import print_diagnostics
-from autocall.dsl.compiler import Compiler
+from autocall.cli.common import new_compiler, print_diagnostics
 
 
 def register(subparsers) -> None:
@@ -18,7 +17,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    compiler = Compiler()
+    compiler = new_compiler()
     failed = 0
     for path in args.files:
         result = compiler.compile_file(path)

@@ -12,6 +12,13 @@ from autocall.engine.ir import Program
 _COLORS = {"error": "\033[1;31m", "warning": "\033[1;35m"}
 
 
+def new_compiler() -> Compiler:
+    """The compiler of a one-shot command: audio files and voices checked, the collector paused."""
+    from autocall.audio.prompt_checks import audio_checks
+    from autocall.dsl import compiler
+    return compiler.Compiler(**audio_checks(), pause_gc=True)
+
+
 def add_config_option(parser, database: bool = False) -> None:
     """``--config``; with ``database``, also ``--database`` (for the commands that store or read calls)."""
     parser.add_argument("--config", metavar="FILE", help="configuration file (default: ./autocall.toml if present)")
@@ -44,7 +51,7 @@ def print_diagnostics(result: CompileResult, warnings: bool = True, stream=None)
 
 def compile_or_report(path: str, compiler: Compiler | None = None, warnings: bool = False) -> Program | None:
     """Compile ``path``; print its errors (and warnings if asked) to stderr; the Program or None."""
-    result = (compiler or Compiler()).compile_file(path)
+    result = (compiler or new_compiler()).compile_file(path)
     print_diagnostics(result, warnings=warnings)
     return result.program if result.ok else None
 
@@ -59,3 +66,11 @@ def load_program(path: str, compiler: Compiler | None = None) -> Program | None:
             from autocall.errors import UserError
             raise UserError(f"{path}: cannot read ({exc.strerror})") from None
     return compile_or_report(path, compiler)
+
+
+def render_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """A plain text table: a title line, then the rows, each column as wide as its widest cell."""
+    widths = [max(len(columns[i]), *(len(row[i]) for row in rows)) for i in range(len(columns))]
+    lines = ["  ".join(title.ljust(width) for title, width in zip(columns, widths)).rstrip()]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines) + "\n"

@@ -27,14 +27,44 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def _report(out, workdir: Path, database: Path, record) -> None:
+    """Store the demo call beside the campaign's, then the report of them all: tables here, a page in workdir."""
+    import time
+
+    from rich.console import Console
+
+    from autocall.cli.report_cmd import programs_for
+    from autocall.config import Config
+    from autocall.report.figures import build_report
+    from autocall.report.html import write_page
+    from autocall.report.terminal import render
+    from autocall.store.calls import save_call
+    from autocall.store.db import connect
+    from autocall.store.reports import Scope
+
+    conn = connect(str(database))
+    try:
+        save_call(conn, record, origin="demo")
+        since = record.started_at - record.started_at % 86_400
+        report = build_report(conn, Scope(since, time.time() + 1))
+        page = workdir / "report.html"
+        write_page(str(page), report, programs_for(conn, Config(database=str(database),
+                                                                 scripts_dir=str(EXAMPLES)), report))
+    finally:
+        conn.close()
+    out.write(f"$ autocall report --since {time.strftime('%Y-%m-%d', time.localtime(since))} "
+              f"--html {page}    (database {database})\n\n")
+    render(report, Console(file=out, width=120, force_terminal=out.isatty()))
+    out.write(f"\nthe report as a page, charts and the flow graphs with their traffic: {page.resolve()}\n")
+
+
 def _heading(out, number: int, text: str) -> None:
     out.write(f"\n== {number}. {text}\n\n")
 
 
 def run(args) -> int:
-    from autocall.cli.common import print_diagnostics
+    from autocall.cli.common import new_compiler, print_diagnostics
     from autocall.cli.simulate_cmd import TranscriptPrinter
-    from autocall.dsl.compiler import Compiler
     from autocall.graph import build_graph, render_dot, render_mermaid, render_trace_text, trace_path
     from autocall.sim.runner import parse_now, parse_settings, simulate
 
@@ -47,7 +77,7 @@ def run(args) -> int:
 
     out.write("AutoCall demo: the sample support line and a reminder campaign, on the simulated PBX.\n")
     _heading(out, 1, f"Check {script.relative_to(EXAMPLES.parent)}")
-    result = Compiler().compile_file(str(script))
+    result = new_compiler().compile_file(str(script))
     print_diagnostics(result, stream=out)
     if not result.ok:
         return 1
@@ -80,11 +110,18 @@ def run(args) -> int:
         out.write(f"(no SVG: {exc})\n")
     out.write(f"graph with the call's path highlighted: {', '.join(str(workdir / w) for w in written)}\n")
 
-    if not args.no_campaign:
+    from autocall.campaign.demo import DATABASE
+    database = workdir / DATABASE
+    if args.no_campaign:
+        database.unlink(missing_ok=True)
+    else:
         from autocall.campaign.demo import run_demo_campaign
         _heading(out, 4, "An appointment-reminder campaign: 20 contacts on the simulated PBX")
         run_demo_campaign(workdir, out)
 
+    _heading(out, 5 if not args.no_campaign else 4, "The report: what happened on the lines")
+    _report(out, workdir, database, record)
+
     out.write("\nNext: docs/getting-started.md (write your own dialogue), docs/operations.md "
-              "(serve it through Asterisk), docs/campaigns.md (call a list).\n")
+              "(serve it through Asterisk), docs/campaigns.md (call a list), docs/reports.md (read a report).\n")
     return 0

@@ -29,10 +29,10 @@ def run_build(args: argparse.Namespace) -> int:
     from autocall.audio.build import build_prompts
     from autocall.audio.library import SoundLibrary
     from autocall.audio.standard import install_standard_prompts
-    from autocall.dsl.compiler import Compiler
+    from autocall.cli.common import new_compiler
 
     config = config_from(args)
-    compiler = Compiler()
+    compiler = new_compiler()
     prompts, compile_failed = [], False
     for path in args.scripts:
         result = compiler.compile_file(path)

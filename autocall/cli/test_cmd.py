@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from autocall.cli.common import add_config_option, config_from, use_color
+from autocall.cli.common import add_config_option, config_from, new_compiler, use_color
 
 
 def register(subparsers) -> None:
@@ -30,7 +30,7 @@ def run(args) -> int:
     from autocall.scenarios import ScenarioRunner, TextReport, expand_targets, json_report, run_all
 
     config = config_from(args)
-    runner = ScenarioRunner(filters=args.filters, max_duration_ms=config.max_call_duration)
+    runner = ScenarioRunner(new_compiler(), filters=args.filters, max_duration_ms=config.max_call_duration)
     report = None if args.json else TextReport(sys.stdout, color=use_color(sys.stdout))
 
     def show(outcome) -> None:

@@ -92,16 +92,6 @@ class Template(Node):
     def is_constant(self) -> bool:
         return not self.names
 
-    def literal_text(self) -> str:
-        """The text with interpolations written back in braces (for display)."""
-        out = []
-        for part in self.parts:
-            if isinstance(part, Interpolation):
-                out.append("{" + part.name + ("|" + part.format if part.format else "") + "}")
-            else:
-                out.append(part.replace("{", "{{").replace("}", "}}"))
-        return "".join(out)
-
 
 # -- expressions -----------------------------------------------------------------
 
@@ -226,82 +216,103 @@ class Option(Node):
 
 # -- statements -----------------------------------------------------------------------
 
+class Statement(Node):
+    """Base of statements. ``op`` is the IR op kind the statement lowers to (``if`` lowers to several);
+    what the flow analyses need to know of it (does it leave the state, does it wait) is read from
+    ``autocall.engine.ir.OPS[op]``, the one place that says it."""
+
+    op = ""
+
+
 @node
-class Answer(Node):
+class Answer(Statement):
+    op = "answer"
     span: Span
 
 
 @node
-class Say(Node):
+class Say(Statement):
+    op = "play"
     template: Template
     span: Span
 
 
 @node
-class Play(Node):
+class Play(Statement):
+    op = "play"
     prompt: PromptRef
     span: Span
 
 
 @node
-class Wait(Node):
+class Wait(Statement):
+    op = "wait"
     duration: Duration
     span: Span
 
 
 @node
-class Set(Node):
+class Set(Statement):
+    op = "set"
     target: Name
     value: Expr
     span: Span
 
 
 @node
-class Gather(Node):
+class Gather(Statement):
+    op = "gather"
     target: Name
     options: tuple[Option, ...]
     span: Span
 
 
 @node
-class Goto(Node):
+class Goto(Statement):
+    op = "goto"
     target: Name
     span: Span
 
 
 @node
-class Transfer(Node):
+class Transfer(Statement):
+    op = "transfer"
     destination: Expr
     options: tuple[Option, ...]
     span: Span
 
 
 @node
-class Record(Node):
+class Record(Statement):
+    op = "record"
     target: Name
     options: tuple[Option, ...]
     span: Span
 
 
 @node
-class Result(Node):
+class Result(Statement):
+    op = "result"
     value: Expr
     span: Span
 
 
 @node
-class Log(Node):
+class Log(Statement):
+    op = "log"
     value: Expr
     span: Span
 
 
 @node
-class Optout(Node):
+class Optout(Statement):
+    op = "optout"
     span: Span
 
 
 @node
-class Hangup(Node):
+class Hangup(Statement):
+    op = "hangup"
     span: Span
 
 
@@ -315,7 +326,8 @@ class Branch(Node):
 
 
 @node
-class If(Node):
+class If(Statement):
+    op = "if"
     branches: tuple[Branch, ...]
     span: Span
 
@@ -340,7 +352,8 @@ class Handler(Node):
 
 
 @node
-class Menu(Node):
+class Menu(Statement):
+    op = "menu"
     prompt: PromptRef | None
     options: tuple[Option, ...]
     choices: tuple[Choice, ...]
@@ -350,6 +363,9 @@ class Menu(Node):
     span: Span
     extra_handlers: tuple[Handler, ...] = ()
 
+
+# Grammar rule -> statement class: ``wait_stmt`` builds ``Wait`` (the parser's default builder).
+STATEMENT_RULES = {cls.__name__.lower() + "_stmt": cls for cls in Statement.__subclasses__()}
 
 Stmt = (Answer | Say | Play | Wait | Set | Gather | Goto | Transfer | Record | Result
         | Log | Optout | Hangup | If | Menu)

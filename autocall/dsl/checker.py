@@ -13,15 +13,16 @@ from typing import Callable
 
 from autocall.dsl import ast as A
 from autocall.dsl.diagnostics import DiagnosticSink
-from autocall.engine.ir import BUILTINS
+from autocall.dsl.lower import DEFAULT_INTERDIGIT_MS, DEFAULT_TIMEOUT_MS, DEFAULT_TRIES, exits
+from autocall.engine.channel import ALL_KEYS
+from autocall.engine.ir import BUILTINS, OPS, op_targets
 from autocall.hours import HoursError, Schedule, parse_schedule
 from autocall.suggest import suggest
 
 FUNCTIONS = {"len": 1, "within": 1}
-KEY_CHARS = frozenset("0123456789*#")
+KEY_CHARS = frozenset(ALL_KEYS)
 MAX_EXPRESSION_DEPTH = 64
 MAX_KEYS = 64
-WAITING = (A.Menu, A.Gather, A.Record, A.Transfer, A.Wait)
 
 
 @dataclass
@@ -40,8 +41,8 @@ class Symbols:
     dialogue: str = ""
     voice: str | None = None
     rate: int | None = None
-    timeout_ms: int = 5000
-    tries: int = 3
+    timeout_ms: int = DEFAULT_TIMEOUT_MS
+    tries: int = DEFAULT_TRIES
     params: list[A.ParamDecl] = field(default_factory=list)
     vars: list[A.VarDecl] = field(default_factory=list)
     gathered: list[str] = field(default_factory=list)
@@ -391,47 +392,60 @@ class Checker:
                                   stmt.span)
                 ended_by = ""
             self._statement(stmt)
-            if ended_by is None and isinstance(stmt, (A.Goto, A.Hangup, A.Menu)):
-                ended_by = {A.Goto: "goto", A.Hangup: "hangup", A.Menu: "menu"}[type(stmt)]
+            if ended_by is None and OPS[stmt.op].leaves:
+                ended_by = stmt.op
 
-    def _statement(self, stmt) -> None:
-        if isinstance(stmt, A.Say):
-            self._template(stmt.template)
-        elif isinstance(stmt, A.Play):
-            self._prompt_ref(stmt.prompt)
-        elif isinstance(stmt, A.Wait):
-            self._duration(stmt.duration, "wait")
-        elif isinstance(stmt, A.Set):
-            self._assign(stmt.target)
-            self._expr(stmt.value)
-        elif isinstance(stmt, A.Goto):
-            self._state_ref(stmt.target)
-        elif isinstance(stmt, (A.Result, A.Log)):
-            self._expr(stmt.value)
-        elif isinstance(stmt, A.If):
-            for branch in stmt.branches:
-                if branch.condition is not None:
-                    self._expr(branch.condition)
-                self._block(branch.body)
-        elif isinstance(stmt, A.Gather):
-            self._gather(stmt)
-        elif isinstance(stmt, A.Transfer):
-            self._expr(stmt.destination)
-            options = self._options(stmt.options, "transfer")
-            if "timeout" in options:
-                self._duration(options["timeout"].value, "transfer timeout")
-            if "callerid" in options:
-                self._expr(options["callerid"].value)
-        elif isinstance(stmt, A.Record):
-            options = self._options(stmt.options, "record")
-            if "max" in options:
-                self._duration(options["max"].value, "record max")
-            if "silence" in options:
-                self._duration(options["silence"].value, "record silence")
-            if "terminator" in options:
-                self._key(options["terminator"].value, single=True)
-        elif isinstance(stmt, A.Menu):
-            self._menu(stmt)
+    def _statement(self, stmt: A.Statement) -> None:
+        check = STATEMENT_CHECKS.get(stmt.__class__)
+        if check is None:       # a statement added to the grammar and the AST but not here
+            raise TypeError(f"the checker has no rule for the statement {stmt.__class__.__name__}; "
+                            "add one to STATEMENT_CHECKS (docs/dev/architecture.md: adding a statement)")
+        check(self, stmt)
+
+    def _say(self, stmt: A.Say) -> None:
+        self._template(stmt.template)
+
+    def _play(self, stmt: A.Play) -> None:
+        self._prompt_ref(stmt.prompt)
+
+    def _wait(self, stmt: A.Wait) -> None:
+        self._duration(stmt.duration, "wait")
+
+    def _set(self, stmt: A.Set) -> None:
+        self._assign(stmt.target)
+        self._expr(stmt.value)
+
+    def _goto(self, stmt: A.Goto) -> None:
+        self._state_ref(stmt.target)
+
+    def _value(self, stmt: A.Result | A.Log) -> None:
+        self._expr(stmt.value)
+
+    def _nothing(self, stmt: A.Answer | A.Optout | A.Hangup) -> None:
+        """A statement without operands: nothing to check."""
+
+    def _if(self, stmt: A.If) -> None:
+        for branch in stmt.branches:
+            if branch.condition is not None:
+                self._expr(branch.condition)
+            self._block(branch.body)
+
+    def _transfer(self, stmt: A.Transfer) -> None:
+        self._expr(stmt.destination)
+        options = self._options(stmt.options, "transfer")
+        if "timeout" in options:
+            self._duration(options["timeout"].value, "transfer timeout")
+        if "callerid" in options:
+            self._expr(options["callerid"].value)
+
+    def _record(self, stmt: A.Record) -> None:
+        options = self._options(stmt.options, "record")
+        if "max" in options:
+            self._duration(options["max"].value, "record max")
+        if "silence" in options:
+            self._duration(options["silence"].value, "record silence")
+        if "terminator" in options:
+            self._key(options["terminator"].value, single=True)
 
     def _assign(self, target: A.Name) -> None:
         kind = self.value_kinds.get(target.text)
@@ -466,7 +480,7 @@ class Checker:
         if menu.prompt is not None:
             self._prompt_ref(menu.prompt)
         options = self._options(menu.options, "menu")
-        interdigit = 2000
+        interdigit = DEFAULT_INTERDIGIT_MS
         if "timeout" in options:
             self._duration(options["timeout"].value, "timeout")
         if "tries" in options:
@@ -552,15 +566,12 @@ def _walk(body: tuple):
 
 
 def _targets(body: tuple) -> list[str]:
+    """The states a block can go to (``ir.op_targets`` of what each statement lowers to)."""
     out: list[str] = []
     for stmt in _walk(body):
-        if isinstance(stmt, A.Goto):
-            out.append(stmt.target.text)
-        elif isinstance(stmt, A.Menu):
-            out.extend(c.target.text for c in stmt.choices if c.target is not None)
-            out.extend(h.goto.text for h in (stmt.invalid, stmt.timeout) if h is not None and h.goto is not None)
-            if stmt.failure is not None:
-                out.append(stmt.failure.text)
+        lowered = exits(stmt)
+        if lowered is not None:
+            out.extend(op_targets(lowered))
     return out
 
 
@@ -569,12 +580,12 @@ def _waitless_gotos(body: tuple, unwaited: bool, found: dict) -> bool:
     for stmt in body:
         if not unwaited:
             return False
-        if isinstance(stmt, WAITING):
+        kind = OPS[stmt.op]
+        if kind.waits:
             return False
         if isinstance(stmt, A.Goto):
             found.setdefault(stmt.target.text, stmt)
-            return False
-        if isinstance(stmt, A.Hangup):
+        if kind.leaves:
             return False
         if isinstance(stmt, A.If):
             falls = not any(b.condition is None for b in stmt.branches)
@@ -656,3 +667,14 @@ def _shortest_cycle(graph: dict[str, dict], members: set[str], start: str) -> li
                 following.append(child)
         frontier = following
     return [start]
+
+
+# The checker's statement dispatch: AST statement class -> its check. tests/language/test_internals.py
+# fails when an AST statement has none; at run time an unknown statement is a loud TypeError.
+STATEMENT_CHECKS = {
+    A.Answer: Checker._nothing, A.Optout: Checker._nothing, A.Hangup: Checker._nothing,
+    A.Say: Checker._say, A.Play: Checker._play, A.Wait: Checker._wait, A.Set: Checker._set,
+    A.Goto: Checker._goto, A.Result: Checker._value, A.Log: Checker._value, A.If: Checker._if,
+    A.Gather: Checker._gather, A.Transfer: Checker._transfer, A.Record: Checker._record,
+    A.Menu: Checker._menu,
+}

@@ -6,6 +6,7 @@ import gc
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Callable
 
 from autocall.dsl import ast as A
 from autocall.dsl.checker import Checker, CheckOptions
@@ -45,12 +46,21 @@ class CompileResult:
 
 
 class Compiler:
-    """Holds the parser (built once); compiles any number of scripts. One per thread."""
+    """Holds the parser (built once); compiles any number of scripts. One per thread.
 
-    def __init__(self, check_audio: bool = True) -> None:
+    Pure by default: audio files are only looked for, not decoded, and voice names are not resolved.
+    ``validate_audio(path) -> warnings`` and ``resolve_voice(name)`` add those checks (the CLI and the
+    server pass ``autocall.audio.prompt_checks.audio_checks()``); a ``validate_audio`` with a ``save()``
+    has it called after each compile. ``pause_gc`` pauses the garbage collector while compiling (the
+    many small objects a compile makes all stay alive): for a one-shot command, never on a server.
+    """
+
+    def __init__(self, *, validate_audio: Callable[[str], list[str]] | None = None,
+                 resolve_voice: Callable[[str], str] | None = None, pause_gc: bool = False) -> None:
         self._parser: DialogueParser | None = None
-        self.check_audio = check_audio
-        self._validator = None      # a CachedValidator, made when the first script needs audio checks
+        self.validate_audio = validate_audio
+        self.resolve_voice = resolve_voice
+        self.pause_gc = pause_gc
 
     @property
     def parser(self) -> DialogueParser:
@@ -70,8 +80,9 @@ class Compiler:
     def compile_text(self, text: str, path: str = "<script>", base_dir: str = ".") -> CompileResult:
         sink = DiagnosticSink(path)
         result = CompileResult(path, text=text)
-        collecting = gc.isenabled()
-        gc.disable()  # compiling allocates many small objects that all stay alive; GC passes only cost time
+        collecting = self.pause_gc and gc.isenabled()
+        if collecting:
+            gc.disable()
         try:
             script = self.parser.parse(text, path, sink)
             if script is not None:
@@ -87,21 +98,13 @@ class Compiler:
         return result
 
     def _options(self, base_dir: str) -> CheckOptions:
-        options = CheckOptions(base_dir=base_dir)
-        if self.check_audio:
-            from autocall.audio.probe import validate_prompt_file
-            from autocall.audio.voices import resolve_voice
-            if self._validator is None:
-                from autocall.dsl.prompt_checks import CachedValidator
-                self._validator = CachedValidator(validate_prompt_file)
-            options.validate_audio = self._validator
-            options.resolve_voice = resolve_voice
-        return options
+        return CheckOptions(base_dir=base_dir, validate_audio=self.validate_audio, resolve_voice=self.resolve_voice)
 
     def save_caches(self) -> None:
-        """Keep what was learnt about audio files for the next run (see ``prompt_checks``)."""
-        if self._validator is not None:
-            self._validator.save()
+        """Keep what was learnt about audio files for the next run (a validator with a memo saves it)."""
+        save = getattr(self.validate_audio, "save", None)
+        if save is not None:
+            save()
 
 
 def read_script(path: str, sink: DiagnosticSink) -> str | None:

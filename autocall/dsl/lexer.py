@@ -19,21 +19,35 @@ MAX_NESTING = 32
 SOFT_KEYWORDS = frozenset({"file", "sound", "in", "digits", "max", "terminator", "interdigit",
                            "secret", "callerid", "silence", "beep", "invalid", "failure"})
 
-# One match per token: leading blanks are skipped by the prefix; the most frequent kinds come first.
-# NL is a line end (after an optional comment), any blank or comment-only lines after it, and the
-# next line's indentation.
-_TOKEN = re.compile(r"""[ \t\f]*(?:
-    (?P<WORD>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<NL>(?:\#[^\n]*)?\r?\n(?:[ \t\f]*(?:\#[^\n]*)?\r?\n)*[ ]*)
-  | (?P<STRING>"(?:\\.|[^"\\\n])*")
-  | (?P<DURATION>[0-9]+(?:ms|s|m|h)(?![A-Za-z0-9_]))
-  | (?P<INT>[0-9]+)
-  | (?P<COMPARE>==|!=|<=|>=|<|>)
-  | (?P<PUNCT>->|[=:,()+\-*/])
-  | (?P<COMMENT>\#[^\n]*)
-  | (?P<END>\Z)
-  | (?P<ERROR>.)
-)""", re.VERBOSE | re.DOTALL)
+# One match per token, from the grammar's terminal patterns (``grammar/dialogue.lark``): leading blanks
+# (WS) are skipped by the prefix; the most frequent kinds come first. NL is a line end (after an optional
+# comment), any blank or comment-only lines after it, and the next line's indentation: the grammar's
+# ``_NL`` as Lark's Indenter reads it. The groups' names are the token types.
+def _non_capturing(pattern: str) -> str:
+    """The grammar's groups made non-capturing (the token's kind is the one named group that matched)."""
+    return re.sub(r"(?<!\\)\((?!\?)", "(?:", pattern)
+
+
+def _token_regex(patterns: dict[str, str], punctuation: list[str]) -> re.Pattern:
+    patterns = {name: _non_capturing(pattern) for name, pattern in patterns.items()}
+    comment = f"(?:{patterns['COMMENT']})"
+    blank = f"(?:{patterns['WS']})?"
+    line_end = r"\r?\n"
+    punct = "|".join(re.escape(p) for p in sorted(punctuation, key=len, reverse=True))
+    kinds = [
+        ("WORD", patterns["NAME"]),
+        ("NL", f"{comment}?{line_end}(?:{blank}{comment}?{line_end})*[ ]*"),
+        ("STRING", patterns["STRING"]),
+        ("DURATION", patterns["DURATION"]),
+        ("INT", patterns["INT"]),
+        ("COMPARE", patterns["COMPARE"]),
+        ("PUNCT", f"{punct}|{patterns['MUL']}"),
+        ("COMMENT", comment),
+        ("END", r"\Z"),
+        ("ERROR", "."),
+    ]
+    return re.compile(blank + "(?:" + "|".join(f"(?P<{name}>{pattern})" for name, pattern in kinds) + ")",
+                      re.DOTALL)
 
 
 class LexProblem(Exception):
@@ -60,6 +74,10 @@ class Token(tuple):
     column = property(itemgetter(4))
 
     @property
+    def end_pos(self) -> int:
+        return self[2] + len(self[1])
+
+    @property
     def end_line(self) -> int:
         return self[3] + self[1].count("\n")
 
@@ -84,20 +102,22 @@ _new = tuple.__new__
 
 
 class DialogueLexer:
-    """Turns text into Tokens named after the grammar's terminals (``literals``: keyword text -> name)."""
+    """Turns text into Tokens named after the grammar's terminals (``literals``: keyword text -> name;
+    ``patterns``: terminal name -> regular expression, as Lark read them from the grammar)."""
 
-    def __init__(self, literals: dict[str, str]) -> None:
+    def __init__(self, literals: dict[str, str], patterns: dict[str, str]) -> None:
         self._keywords = {value: name for value, name in literals.items() if value[0].isalpha()}
         self._punct = {value: name for value, name in literals.items() if not value[0].isalpha()}
         self._punct.update({"*": "MUL", "/": "MUL"})
         self.soft_keyword_types = frozenset(self._keywords[word] for word in SOFT_KEYWORDS)
+        self._token = _token_regex(patterns, list(self._punct))
 
     def tokens(self, text: str):
         """Soft keywords come out as keywords; the parser turns them into NAMEs where a name is due."""
         keywords, punct, new = self._keywords, self._punct, _new
         line, line_start, end = 1, 0, len(text)
         levels = [0]
-        for found in _TOKEN.finditer(text):
+        for found in self._token.finditer(text):
             kind = found.lastgroup
             if kind == "COMMENT" or kind == "END":
                 continue

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from autocall.dsl import ast as A
-from autocall.dsl.checker import Symbols
 from autocall.engine.ir import FORMAT, VERSION
 
-DEFAULT_INTERDIGIT_MS = 2000
+if TYPE_CHECKING:
+    from autocall.dsl.checker import Symbols
+
+# The language's defaults, the one place they are written (docs/language.md lists them for users).
+DEFAULT_TIMEOUT_MS = 5000           # `timeout`: how long a menu or gather waits for the first key
+DEFAULT_TRIES = 3                   # `tries`: a menu's attempts before `failure`
+DEFAULT_INTERDIGIT_MS = 2000        # a menu's wait for the next key of a multi-key choice
 DEFAULT_RECORD_MAX_MS = 60_000
 DEFAULT_RECORD_SILENCE_MS = 5000
 DEFAULT_TRANSFER_TIMEOUT_MS = 30_000
@@ -35,7 +42,7 @@ def expression(node) -> list:
 
 
 class Lowering:
-    def __init__(self, script: A.Script, sym: Symbols, source: str) -> None:
+    def __init__(self, script: A.Script, sym: "Symbols", source: str) -> None:
         self.script = script
         self.sym = sym
         self.source = source
@@ -83,20 +90,25 @@ class Lowering:
         line = stmt.span.line
         if isinstance(stmt, A.If):
             exits: list[dict] = []
-            for branch in stmt.branches:
+            tests: list[dict] = []
+            for number, branch in enumerate(stmt.branches):
                 if branch.condition is None:
                     self._emit_block(branch.body, code)
                     break
-                test = {"op": "if", "line": branch.span.line, "cond": expression(branch.condition), "else": None}
+                test = {"op": "if", "line": branch.span.line, "cond": expression(branch.condition), "else": None,
+                        "end": None, "elif": number > 0}
                 code.append(test)
+                tests.append(test)
                 self._emit_block(branch.body, code)
                 jump = {"op": "jump", "line": branch.span.line, "to": None}
                 code.append(jump)
                 exits.append(jump)
                 test["else"] = len(code)
             end = len(code)
-            for jump in exits:
-                jump["to"] = end
+            for op in exits:
+                op["to"] = end
+            for op in tests:
+                op["end"] = end
             return
         op = self._simple(stmt)
         op["line"] = line
@@ -115,7 +127,7 @@ class Lowering:
         if isinstance(stmt, A.Set):
             return {"op": "set", "name": stmt.target.text, "expr": expression(stmt.value)}
         if isinstance(stmt, A.Goto):
-            return {"op": "goto", "state": stmt.target.text}
+            return exits(stmt)
         if isinstance(stmt, A.Result):
             return {"op": "result", "expr": expression(stmt.value)}
         if isinstance(stmt, A.Log):
@@ -154,24 +166,43 @@ class Lowering:
                     "secret": "secret" in options}
         if isinstance(stmt, A.Menu):
             options = {o.kind: o for o in stmt.options}
+            op = exits(stmt)
+            for kind, handler in (("invalid", stmt.invalid), ("timeout", stmt.timeout)):
+                if handler is not None and handler.goto is None:
+                    op[kind] = {"prompt": self._prompt(handler.prompt)}
             return {"op": "menu",
                     "prompt": self._prompt(stmt.prompt) if stmt.prompt is not None else None,
                     "timeout_ms": options["timeout"].value.ms if "timeout" in options else sym.timeout_ms,
                     "tries": options["tries"].value.value if "tries" in options else sym.tries,
                     "interdigit_ms": options["interdigit"].value.ms if "interdigit" in options else DEFAULT_INTERDIGIT_MS,
-                    "choices": [({"keys": c.key.keys, "goto": c.target.text} if c.target is not None
-                                 else {"keys": c.key.keys, "repeat": True}) for c in stmt.choices],
-                    "invalid": self._handler(stmt.invalid),
-                    "timeout": self._handler(stmt.timeout),
-                    "failure": stmt.failure.text if stmt.failure is not None else None}
+                    **{key: op[key] for key in ("choices", "invalid", "timeout", "failure")}}
         raise AssertionError(f"cannot lower {type(stmt).__name__}")
 
-    def _handler(self, handler: A.Handler | None) -> dict | None:
-        if handler is None:
-            return None
-        if handler.goto is not None:
-            return {"goto": handler.goto.text}
-        return {"prompt": self._prompt(handler.prompt)}
+
+
+def exits(stmt: A.Statement) -> dict | None:
+    """The part of a statement's IR op that names states (``goto`` and ``menu``), else None.
+
+    The lowering builds those ops from it and the checker's flow analysis reads it
+    with ``ir.op_targets``, so "which states can follow" is said once.
+    A menu handler that speaks instead of jumping is left as ``{}`` here.
+    """
+    if isinstance(stmt, A.Goto):
+        return {"op": "goto", "state": stmt.target.text}
+    if isinstance(stmt, A.Menu):
+        return {"op": "menu",
+                "choices": [({"keys": c.key.keys, "goto": c.target.text} if c.target is not None
+                             else {"keys": c.key.keys, "repeat": True}) for c in stmt.choices],
+                "invalid": _goto_handler(stmt.invalid),
+                "timeout": _goto_handler(stmt.timeout),
+                "failure": stmt.failure.text if stmt.failure is not None else None}
+    return None
+
+
+def _goto_handler(handler: A.Handler | None) -> dict | None:
+    if handler is None:
+        return None
+    return {"goto": handler.goto.text} if handler.goto is not None else {}
 
 
 def _literal(node) -> str | int | None:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-from lark import Lark, Transformer
-from lark.parsers.lalr_analysis import Shift
+from lark import Transformer
 
 from autocall.dsl import ast as A
 from autocall.dsl.diagnostics import DiagnosticSink
-from autocall.dsl.lexer import DialogueLexer, LexProblem, Token, make_token
+from autocall.dsl.lark_tables import build_tables
+from autocall.dsl.lexer import SOFT_KEYWORDS, DialogueLexer, LexProblem, Token, make_token
 from autocall.dsl.strings import StringProblem, parse_template, plain_text
 from autocall.durations import parse_duration_ms
 from autocall.suggest import suggest
@@ -26,14 +26,11 @@ from autocall.suggest import suggest
 MAX_SCRIPT_BYTES = 2 * 1024 * 1024
 MAX_SYNTAX_ERRORS = 20
 
-STATEMENT_KEYWORDS = ("answer", "say", "play", "wait", "set", "menu", "gather", "if", "goto",
-                      "transfer", "record", "result", "log", "optout", "hangup")
-DECLARATION_KEYWORDS = ("dialogue", "voice", "rate", "timeout", "tries", "param", "var", "prompt",
-                        "hours", "start", "state")
-RESERVED_WORDS = frozenset(STATEMENT_KEYWORDS + DECLARATION_KEYWORDS + (
-    "elif", "else", "repeat", "star", "hash", "and", "or", "not"))
-
 _LAYOUT = frozenset({"_NL", "_INDENT", "_DEDENT"})
+
+
+def grammar_text() -> str:
+    return resources.files("autocall").joinpath("grammar", "dialogue.lark").read_text(encoding="utf-8")
 
 
 def _span(first, last=None) -> A.Span:
@@ -65,6 +62,9 @@ class _AstBuilder(Transformer):
     def __init__(self) -> None:
         super().__init__()
         self.sink: DiagnosticSink | None = None
+        for rule, cls in A.STATEMENT_RULES.items():
+            if not hasattr(type(self), rule):
+                setattr(self, rule, self._statement_builder(cls))
 
     # -- helpers ------------------------------------------------------------------------
     def _template(self, token: Token) -> A.Template:
@@ -169,44 +169,30 @@ class _AstBuilder(Transformer):
         return c[0]
 
     # -- statements ---------------------------------------------------------------------------
-    def answer_stmt(self, c):
-        return A.Answer(_token_span(c[0]))
+    # A rule ``NAME_stmt`` without a method here builds the AST statement class named NAME (``wait_stmt``
+    # -> ``A.Wait``) from its children in field order: built in ``__init__`` by ``_statement_builder``.
+    def __default__(self, data, children, meta):
+        if data.endswith("_stmt"):
+            raise TypeError(f"the grammar rule '{data}' has no AST builder; name it after an AST "
+                            "statement (NAME_stmt) or add a method to _AstBuilder")
+        return super().__default__(data, children, meta)   # Lark's own helper rules (inlined)
 
-    def optout_stmt(self, c):
-        return A.Optout(_token_span(c[0]))
+    def _statement_builder(self, cls: type):
+        """The callback of ``cls``'s rule: its fields from the children in order (see ``_statement_plan``)."""
+        converters = _statement_plan(cls)
+        rest = converters[-1] is tuple if converters else False
+        if rest:
+            converters = converters[:-1]
+        fixed = len(converters)
 
-    def hangup_stmt(self, c):
-        return A.Hangup(_token_span(c[0]))
-
-    def say_stmt(self, c):
-        return A.Say(self._template(c[1]), _span(c[0], c[1]))
-
-    def play_stmt(self, c):
-        return A.Play(c[1], _span(c[0], c[1]))
-
-    def wait_stmt(self, c):
-        return A.Wait(c[1], _span(c[0], c[1]))
-
-    def set_stmt(self, c):
-        return A.Set(self._name(c[1]), c[3], _span(c[0], c[3]))
-
-    def gather_stmt(self, c):
-        return A.Gather(self._name(c[1]), tuple(c[2:]), _span(c[0], c[-1]))
-
-    def goto_stmt(self, c):
-        return A.Goto(self._name(c[1]), _span(c[0], c[1]))
-
-    def transfer_stmt(self, c):
-        return A.Transfer(c[1], tuple(c[2:]), _span(c[0], c[-1]))
-
-    def record_stmt(self, c):
-        return A.Record(self._name(c[1]), tuple(c[2:]), _span(c[0], c[-1]))
-
-    def result_stmt(self, c):
-        return A.Result(c[1], _span(c[0], c[1]))
-
-    def log_stmt(self, c):
-        return A.Log(c[1], _span(c[0], c[1]))
+        def build(children):
+            values = [c for c in children if c.__class__ is not Token or c[0] in _OPERANDS]
+            fields = [values[position] if convert is None else convert(self, values[position])
+                      for position, convert in enumerate(converters)]
+            if rest:
+                fields.append(tuple(values[fixed:]))
+            return cls(*fields, _span(children[0], values[-1] if values else children[0]))
+        return build
 
     def if_stmt(self, c):
         c = _meaningful(c)
@@ -367,6 +353,24 @@ class _AstBuilder(Transformer):
         return inner
 
 
+# Tokens that are operands of a statement (the rest are its keyword, punctuation and layout).
+_OPERANDS = frozenset({"NAME", "STRING", "INT", "DURATION"})
+# How a statement's field is made from a token, by the field's annotation in ast.py.
+_CONVERTERS = {"Name": lambda self, token: _AstBuilder._name(token), "Template": _AstBuilder._template,
+               "Count": lambda self, token: A.Count(int(token.value), _token_span(token))}
+
+
+def _statement_plan(cls: type) -> list:
+    """One converter per field of ``cls`` before its span: None keeps the child, ``tuple`` takes the rest."""
+    converters = []
+    for name in cls._fields:
+        if name == "span":
+            break
+        annotation = cls.__annotations__[name]
+        converters.append(tuple if annotation.startswith("tuple[") else _CONVERTERS.get(annotation))
+    return converters
+
+
 class _Precedence:
     """Precedence climbing over the flat run the grammar's ``expr`` rule yields.
 
@@ -457,23 +461,23 @@ class DialogueParser:
     """
 
     def __init__(self) -> None:
-        grammar = resources.files("autocall").joinpath("grammar", "dialogue.lark").read_text(encoding="utf-8")
         self._builder = _AstBuilder()
-        lark = Lark(grammar, parser="lalr", lexer="basic", transformer=self._builder,
-                    keep_all_tokens=True, maybe_placeholders=False, cache=True)
-        self._literals = {t.name: t.pattern.value for t in lark.terminals if t.pattern.type == "str"}
-        self._lexer = DialogueLexer({value: name for name, value in self._literals.items()})
-        lalr = lark.parser.parser.parser
-        table = lalr.parse_table
-        self._start = table.start_states["start"]
-        self._end = table.end_states["start"]
-        # Lark's table, reshaped for the loop below: per state, a terminal maps to the state to shift
-        # to (an int) or to the reduction (size, callback, rule name); nonterminals map to their goto.
-        reductions = {rule: (len(rule.expansion), lalr.callbacks[rule], rule.origin.name) for rule in lalr.callbacks}
-        self._actions: dict[int, dict] = {}
-        for state, actions in table.states.items():
-            self._actions[state] = {symbol: (arg if action is Shift else reductions[arg])
-                                    for symbol, (action, arg) in actions.items()}
+        tables = build_tables(grammar_text(), self._builder)
+        self._literals = tables.literals
+        # The keywords are the grammar's: a statement is a rule ``*_stmt`` that begins with its keyword.
+        self.statement_keywords = self._leading_keywords(tables.rules, "_stmt")
+        self.declaration_keywords = self._leading_keywords(tables.rules, "_decl")
+        self.reserved_words = frozenset(word for word in self._literals.values()
+                                        if word[0].isalpha() and word not in SOFT_KEYWORDS)
+        self._lexer = DialogueLexer({value: name for name, value in self._literals.items()}, tables.patterns)
+        self._start, self._end, self._actions = tables.start, tables.end, tables.actions
+
+    def _leading_keywords(self, rules, suffix: str) -> tuple[str, ...]:
+        found: dict[str, None] = {}
+        for origin, first in rules:
+            if origin.endswith(suffix) and first in self._literals:
+                found[self._literals[first]] = None
+        return tuple(found)
 
     def _run(self, text: str):
         """Feed the tokens of ``text`` through the LALR tables; return the value of ``start``."""
@@ -573,21 +577,21 @@ class DialogueParser:
 
     def _describe(self, token: Token, expected: set[str]) -> str:
         words = {self._word(t) for t in expected}
-        statement_words = {f"'{k}'" for k in STATEMENT_KEYWORDS}
-        declaration_words = {f"'{k}'" for k in DECLARATION_KEYWORDS}
+        statement_words = {f"'{k}'" for k in self.statement_keywords}
+        declaration_words = {f"'{k}'" for k in self.declaration_keywords}
         if token.type == "_INDENT":
             return "unexpected indentation (this line is indented more than the block it is in)"
         if len(words & declaration_words) >= 5:
             if token.type == "NAME" and token.column == 1:
-                return f"unknown declaration '{token}'" + suggest(str(token), DECLARATION_KEYWORDS)
+                return f"unknown declaration '{token}'" + suggest(str(token), self.declaration_keywords)
             words = (words - declaration_words) | {"a declaration"}
         if len(words & statement_words) >= 5:
             if token.type == "NAME":
-                return f"unknown statement '{token}'" + suggest(str(token), STATEMENT_KEYWORDS)
+                return f"unknown statement '{token}'" + suggest(str(token), self.statement_keywords)
             words = (words - statement_words) | {"a statement"}
         if token.type == "INT" and "a duration such as 5s" in words:
             return f"{token} has no unit; write {token}s"
-        if token.type in self._literals and self._literals[token.type] in RESERVED_WORDS and "a name" in words:
+        if token.type in self._literals and self._literals[token.type] in self.reserved_words and "a name" in words:
             return f"'{token}' is a reserved word and cannot be used as a name"
         return f"expected {_join(sorted(words, key=_word_order))}, found {self._found(token)}"
 

@@ -165,15 +165,212 @@ class _PromptPlan:
         return self.sound, {"kind": "sound", "name": self.sound.name}
 
 
-class _Op:
-    """One prepared operation; fields by kind (see ir.py)."""
+# -- prepared operations: one class per IR op kind, with named fields ------------------------------
+# Each class builds itself from the IR dict (``prepare``); ``Call`` runs it with the method named in
+# ``HANDLERS`` below. Adding an op kind means a class here, a line in HANDLERS and the kind in ir.OPS.
 
-    __slots__ = ("kind", "line", "a", "b", "c", "d", "e", "f", "g", "h", "i")
+class _Prepared:
+    __slots__ = ("line",)
+    kind = ""
+    statement = True        # counts towards the call's statement limit
+    awaits = False          # its handler is a coroutine (it may wait for the channel); else a plain function
 
-    def __init__(self, kind: str, line: int, *fields) -> None:
-        self.kind, self.line = kind, line
-        padded = list(fields) + [None] * (9 - len(fields))
-        self.a, self.b, self.c, self.d, self.e, self.f, self.g, self.h, self.i = padded
+
+class AnswerOp(_Prepared):
+    __slots__ = ()
+    kind = "answer"
+    awaits = True
+
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+    @classmethod
+    def prepare(cls, runtime: "Runtime", op: dict, line: int) -> "AnswerOp":
+        return cls(line)
+
+
+class OptoutOp(AnswerOp):
+    __slots__ = ()
+    kind = "optout"
+    awaits = False
+
+
+class HangupOp(AnswerOp):
+    __slots__ = ()
+    kind = "hangup"
+    awaits = False
+
+
+class PlayOp(_Prepared):
+    __slots__ = ("prompt",)
+    kind = "play"
+    awaits = True
+
+    def __init__(self, line: int, prompt: "_PromptPlan") -> None:
+        self.line, self.prompt = line, prompt
+
+    @classmethod
+    def prepare(cls, runtime, op, line):
+        return cls(line, runtime.plan(op["prompt"]))
+
+
+class WaitOp(_Prepared):
+    __slots__ = ("ms",)
+    kind = "wait"
+    awaits = True
+
+    def __init__(self, line: int, ms: int) -> None:
+        self.line, self.ms = line, ms
+
+    @classmethod
+    def prepare(cls, runtime, op, line):
+        return cls(line, op["ms"])
+
+
+class SetOp(_Prepared):
+    """``display`` renders the value with secrets masked, for the ``set`` event (None: no secret read)."""
+
+    __slots__ = ("name", "evaluate", "display")
+    kind = "set"
+
+    def __init__(self, line: int, name: str, evaluate: Evaluator, display: Evaluator | None) -> None:
+        self.line, self.name, self.evaluate, self.display = line, name, evaluate, display
+
+    @classmethod
+    def prepare(cls, runtime, op, line):
+        return cls(line, op["name"], *runtime.expr(op["expr"]))
+
+
+class ResultOp(_Prepared):
+    """``result`` and ``log``: ``display`` renders the value with secrets masked (None: no secret read)."""
+
+    __slots__ = ("evaluate", "display")
+    kind = "result"
+
+    def __init__(self, line: int, evaluate: Evaluator, display: Evaluator | None) -> None:
+        self.line, self.evaluate, self.display = line, evaluate, display
+
+    @classmethod
+    def prepare(cls, runtime, op, line):
+        return cls(line, *runtime.expr(op["expr"]))
+
+
+class LogOp(ResultOp):
+    __slots__ = ()
+    kind = "log"
+
+
+class IfOp(_Prepared):
+    __slots__ = ("condition", "otherwise")
+    kind = "if"
+
+    def __init__(self, line: int, condition: Evaluator, otherwise: int) -> None:
+        self.line, self.condition, self.otherwise = line, condition, otherwise
+
+    @classmethod
+    def prepare(cls, runtime, op, line):
+        return cls(line, runtime.expr(op["cond"])[0], op["else"])
+
+
+class JumpOp(_Prepared):
+    __slots__ = ("to",)
+    kind = "jump"
+    statement = False       # the end of an if's branch, not a statement of the script
+
+    def __init__(self, line: int, to: int) -> None:
+        self.line, self.to = line, to
+
+    @classmethod
+    def prepare(cls, runtime, op, line):
+        return cls(line, op["to"])
+
+
+class GotoOp(_Prepared):
+    __slots__ = ("state",)
+    kind = "goto"
+
+    def __init__(self, line: int, state: str) -> None:
+        self.line, self.state = line, state
+
+    @classmethod
+    def prepare(cls, runtime, op, line):
+        return cls(line, op["state"])
+
+
+class TransferOp(_Prepared):
+    __slots__ = ("destination", "timeout_ms", "callerid")
+    kind = "transfer"
+    awaits = True
+
+    def __init__(self, line: int, destination: Evaluator, timeout_ms: int | None,
+                 callerid: Evaluator | None) -> None:
+        self.line, self.destination, self.timeout_ms, self.callerid = line, destination, timeout_ms, callerid
+
+    @classmethod
+    def prepare(cls, runtime, op, line):
+        callerid = op.get("callerid")
+        return cls(line, runtime.expr(op["dest"])[0], op.get("timeout_ms"),
+                   runtime.expr(callerid)[0] if callerid is not None else None)
+
+
+class RecordOp(_Prepared):
+    __slots__ = ("name", "max_ms", "silence_ms", "beep", "terminator")
+    kind = "record"
+    awaits = True
+
+    def __init__(self, line: int, name: str, max_ms: int, silence_ms: int, beep: bool,
+                 terminator: str | None) -> None:
+        self.line, self.name, self.max_ms, self.silence_ms = line, name, max_ms, silence_ms
+        self.beep, self.terminator = beep, terminator
+
+    @classmethod
+    def prepare(cls, runtime, op, line):
+        return cls(line, op["name"], op["max_ms"], op["silence_ms"], op["beep"], op.get("terminator"))
+
+
+class GatherOp(_Prepared):
+    __slots__ = ("name", "digits", "maximum", "terminator", "prompt", "timeout_ms", "interdigit_ms",
+                 "tries", "secret")
+    kind = "gather"
+    awaits = True
+
+    def __init__(self, line: int, name: str, digits: int | None, maximum: int | None, terminator: str | None,
+                 prompt: "_PromptPlan | None", timeout_ms: int, interdigit_ms: int, tries: int,
+                 secret: bool) -> None:
+        self.line, self.name, self.digits, self.maximum, self.terminator = line, name, digits, maximum, terminator
+        self.prompt, self.timeout_ms, self.interdigit_ms = prompt, timeout_ms, interdigit_ms
+        self.tries, self.secret = tries, secret
+
+    @classmethod
+    def prepare(cls, runtime, op, line):
+        return cls(line, op["name"], op.get("digits"), op.get("max"), op.get("terminator"),
+                   runtime.plan(op.get("prompt")), op["timeout_ms"], op["interdigit_ms"], op["tries"],
+                   bool(op.get("secret")))
+
+
+class MenuOp(_Prepared):
+    """``choices``: keys -> (target state or None, repeat); a handler is ("goto", state) or ("prompt", plan)."""
+
+    __slots__ = ("prompt", "timeout_ms", "tries", "interdigit_ms", "choices", "keys", "prefixes",
+                 "invalid", "timeout", "failure")
+    kind = "menu"
+    awaits = True
+
+    def __init__(self, line: int, prompt: "_PromptPlan | None", timeout_ms: int, tries: int, interdigit_ms: int,
+                 choices: dict[str, tuple[str | None, bool]], invalid: tuple | None, timeout: tuple | None,
+                 failure: str | None) -> None:
+        self.line, self.prompt, self.timeout_ms, self.tries = line, prompt, timeout_ms, tries
+        self.interdigit_ms, self.choices = interdigit_ms, choices
+        self.keys = frozenset(choices)
+        self.prefixes = KeyMatcher.prefixes_of(self.keys)
+        self.invalid, self.timeout, self.failure = invalid, timeout, failure
+
+    @classmethod
+    def prepare(cls, runtime, op, line):
+        choices = {c["keys"]: (c.get("goto"), bool(c.get("repeat"))) for c in op["choices"]}
+        return cls(line, runtime.plan(op.get("prompt")), op["timeout_ms"], op["tries"], op["interdigit_ms"],
+                   choices, runtime.handler(op.get("invalid")), runtime.handler(op.get("timeout")),
+                   op.get("failure"))
 
 
 class Runtime:
@@ -190,13 +387,14 @@ class Runtime:
         settings = data["settings"]
         self.voice, self.rate = settings.get("voice"), settings.get("rate")
         self.params = [(p["name"], p.get("default")) for p in data["params"]]
-        self.vars = [(v["name"], self._expr(v["init"])) for v in data["vars"]]
+        self.vars = [(v["name"], self.expr(v["init"])) for v in data["vars"]]
         self.gathered = list(data["gathered"])
         self.output_names = [v["name"] for v in data["vars"]] + [n for n in self.gathered
                                                                   if n not in {v["name"] for v in data["vars"]}]
         self.states = {name: [self._prepare(op) for op in state["code"]] for name, state in data["states"].items()}
 
-    def _expr(self, expr: list | None):
+    def expr(self, expr: list | None):
+        """(evaluate, display): display renders with secrets masked, None when no secret is read."""
         if expr is None:
             return None
         evaluate = _compile_expr(expr, self.schedules)
@@ -212,45 +410,20 @@ class Runtime:
                 return SECRET_MASK
         return (evaluate, display)
 
-    def _plan(self, prompt: dict | None) -> _PromptPlan | None:
+    def plan(self, prompt: dict | None) -> _PromptPlan | None:
         return None if prompt is None else _PromptPlan(prompt, self.voice, self.rate, self.secret)
 
-    def _handler(self, handler: dict | None):
+    def handler(self, handler: dict | None):
         if handler is None:
             return None
-        return ("goto", handler["goto"]) if handler.get("goto") else ("prompt", self._plan(handler["prompt"]))
+        return ("goto", handler["goto"]) if handler.get("goto") else ("prompt", self.plan(handler["prompt"]))
 
-    def _prepare(self, op: dict) -> _Op:
-        kind, line = op["op"], op.get("line", 0)
-        if kind in ("answer", "optout", "hangup"):
-            return _Op(kind, line)
-        if kind == "play":
-            return _Op(kind, line, self._plan(op["prompt"]))
-        if kind == "wait":
-            return _Op(kind, line, op["ms"])
-        if kind in ("set", "result", "log"):
-            return _Op(kind, line, self._expr(op["expr"]), op.get("name"))
-        if kind == "if":
-            return _Op(kind, line, self._expr(op["cond"])[0], op["else"])
-        if kind == "jump":
-            return _Op(kind, line, op["to"])
-        if kind == "goto":
-            return _Op(kind, line, op["state"])
-        if kind == "transfer":
-            return _Op(kind, line, self._expr(op["dest"]), op.get("timeout_ms"), self._expr(op.get("callerid")))
-        if kind == "record":
-            return _Op(kind, line, op["name"], op["max_ms"], op["silence_ms"], op["beep"], op.get("terminator"))
-        if kind == "gather":
-            return _Op(kind, line, op["name"], op.get("digits"), op.get("max"), op.get("terminator"),
-                       self._plan(op.get("prompt")), op["timeout_ms"], op["interdigit_ms"], op["tries"],
-                       bool(op.get("secret")))
-        if kind == "menu":
-            choices = {c["keys"]: (c.get("goto"), bool(c.get("repeat"))) for c in op["choices"]}
-            keys = frozenset(choices)
-            return _Op(kind, line, self._plan(op.get("prompt")), op["timeout_ms"], op["tries"],
-                       op["interdigit_ms"], choices, (keys, KeyMatcher.prefixes_of(keys)),
-                       self._handler(op.get("invalid")), self._handler(op.get("timeout")), op.get("failure"))
-        raise ValueError(f"unknown operation {kind!r}")
+    def _prepare(self, op: dict) -> _Prepared:
+        kind = op["op"]
+        entry = OPERATIONS.get(kind)
+        if entry is None:
+            raise ValueError(f"unknown operation {kind!r}")
+        return entry[0].prepare(self, op, op.get("line", 0))
 
 
 def runtime_of(program: Program) -> Runtime:
@@ -281,6 +454,7 @@ class Call:
         self.on_log = on_log
         self.on_event = on_event
         self.started = clock.now()
+        self.state: str | None = None          # the state running now
         env: Env = {"caller": "", "caller_name": "", "called": "", "channel": "", "call_id": call_id,
                     "choice": "", "dialstatus": "", "amd": "", "attempt": 1, NOW: clock.now}
         if builtins:
@@ -306,79 +480,39 @@ class Call:
             self._bind_values()
             state = self.runtime.start
             states = self.runtime.states
-            env = self.env
             now = self.clock.now                        # _check_duration and _tick, inlined below
             started, max_duration_s = self.started, self.max_duration_s
             limit = self.max_statements
-            # The states run here, not in a coroutine of their own: one frame less on the way of every
-            # reply. ``state`` becomes the next state, or None when the call ends by falling off one.
+            handlers = HANDLERS
+            # Each operation's handler returns where to go next: None for the next operation, an int
+            # for another operation of the state, a str for another state; it raises _EndCall to end.
             while state is not None:
                 record.path.append(state)
                 if self.on_event is not None:
                     self.on_event("state", state)
                 code = states[state]
-                current, state = state, None
+                self.state = state
+                state = None
                 pc = 0
                 size = len(code)
                 while pc < size:
                     op = code[pc]
-                    kind = op.kind
-                    if kind == "jump":
-                        pc = op.a
-                        continue
-                    record.statements += 1
-                    if record.statements > limit:
-                        self._tick(0)
-                    # The most frequent kinds first (the order of the tests is all it changes).
-                    if kind == "play":
-                        await self._play(op.a, "")
-                    elif kind == "gather":
-                        await self._gather(op, current)
-                    elif kind == "if":
-                        value = self._evaluate(op.a, op.line)
-                        if value != 0 and value != "":          # V.truthy
-                            pc += 1
-                        else:
-                            pc = op.b
-                        continue
-                    elif kind == "goto":
-                        state = op.a
+                    if op.statement:
+                        record.statements += 1
+                        if record.statements > limit:
+                            self._tick(0)
+                    step = handlers[op.kind](self, op)
+                    if op.awaits:               # its handler is a coroutine (it talks to the channel)
+                        step = await step
+                    if step is None:
+                        if now() - started > max_duration_s:
+                            self._too_long()
+                        pc += 1
+                    elif step.__class__ is int:
+                        pc = step
+                    else:
+                        state = step
                         break
-                    elif kind == "menu":
-                        state = await self._menu(op, current)
-                        if state is None:
-                            raise _EndCall()
-                        break
-                    elif kind == "set":
-                        value = self._evaluate(op.a[0], op.line)
-                        if self.on_event is not None:
-                            self._announce_set(current, op, value)
-                        env[op.b] = value
-                    elif kind == "answer":
-                        await self.channel.answer()
-                    elif kind == "hangup":
-                        raise _EndCall()
-                    elif kind == "result":
-                        self._result(op)
-                    elif kind == "wait":
-                        await self.channel.pause(op.a)
-                    elif kind == "log":
-                        evaluate, display = op.a
-                        value = V.to_text(self._evaluate(evaluate, op.line))
-                        self._log(value if display is None else display(env), op.line)
-                    elif kind == "transfer":
-                        await self._transfer(op)
-                    elif kind == "record":
-                        await self._record(op)
-                    elif kind == "optout":
-                        record.optout = True
-                        if self.on_optout is not None:
-                            self.on_optout(self)
-                        if self.on_event is not None:
-                            self.on_event("optout", current)
-                    if now() - started > max_duration_s:
-                        self._too_long()
-                    pc += 1
             record.ended_by = ENDED_HANGUP
         except _EndCall:
             record.ended_by = ENDED_HANGUP
@@ -475,16 +609,19 @@ class Call:
             key = await self.channel.wait_for_digit(timeout_ms)
         return key
 
-    def _input(self, state: str, op: str, keys: str, outcome: str) -> None:
+    def _input(self, state: str, op: str, keys: str, outcome: str, note: dict) -> None:
         entry = {"state": state, "op": op, "keys": keys, "outcome": outcome}
         self.record.inputs.append(entry)
+        self.record.input_notes.append(note)
         if self.on_event is not None:
             self.on_event("input", entry)
 
-    async def _menu(self, op: _Op, state: str) -> str | None:
-        plan, timeout_ms, tries, interdigit_ms = op.a, op.b, op.c, op.d
-        choices, (keys, prefixes) = op.e, op.f
-        invalid, timeout, failure = op.g, op.h, op.i
+    async def _menu(self, op: MenuOp) -> str:
+        """The state the caller's choice leads to; the call ends when it leads nowhere."""
+        plan, timeout_ms, tries, interdigit_ms = op.prompt, op.timeout_ms, op.tries, op.interdigit_ms
+        choices, keys, prefixes = op.choices, op.keys, op.prefixes
+        invalid, timeout, failure = op.invalid, op.timeout, op.failure
+        state = self.state
         failures = 0
         while True:
             key = await self._first_key(plan, timeout_ms)
@@ -498,7 +635,7 @@ class Call:
                     decision = matcher.expire() if key is None else matcher.feed(key)
                 outcome = "match" if decision is MATCH else "invalid"
                 typed = matcher.keys
-            self._input(state, "menu", typed, outcome)
+            self._input(state, "menu", typed, outcome, {"failure": False})
             self._check_duration()
             if outcome == "match":
                 self.env["choice"] = typed
@@ -514,14 +651,17 @@ class Call:
                     return handler[1]
                 await self._play(handler[1], "")
             if failures >= tries:
+                self.record.input_notes[-1]["failure"] = True
+                if failure is None:
+                    raise _EndCall()
                 return failure
             self._tick()
 
-    async def _gather(self, op: _Op, state: str) -> None:
-        name, digits, maximum, terminator = op.a, op.b, op.c, op.d
-        plan, timeout_ms, interdigit_ms, tries, secret = op.e, op.f, op.g, op.h, op.i
+    async def _gather(self, op: GatherOp) -> None:
+        name, digits, maximum, terminator = op.name, op.digits, op.maximum, op.terminator
+        plan, timeout_ms, interdigit_ms, tries = op.prompt, op.timeout_ms, op.interdigit_ms, op.tries
         if self.on_event is not None:
-            self.on_event("gather", {"state": state, "name": name, "secret": secret})
+            self.on_event("gather", {"state": self.state, "name": name, "secret": op.secret})
         attempt = 0
         while True:
             attempt += 1
@@ -547,41 +687,105 @@ class Call:
                 break
             self._tick()
         self.env[name] = typed
-        shown = SECRET_MASK if secret and typed else typed
-        self._input(state, "gather", shown, outcome)
+        shown = SECRET_MASK if op.secret and typed else typed
+        self._input(self.state, "gather", shown, outcome, {"name": name, "secret": bool(op.secret)})
 
-    async def _transfer(self, op: _Op) -> None:
-        destination = V.to_text(self._evaluate(op.a[0], op.line))
-        callerid = V.to_text(self._evaluate(op.c[0], op.line)) if op.c is not None else None
-        status = await self.channel.transfer(destination, op.b, callerid)
+    async def _transfer(self, op: TransferOp) -> None:
+        destination = V.to_text(self._evaluate(op.destination, op.line))
+        callerid = V.to_text(self._evaluate(op.callerid, op.line)) if op.callerid is not None else None
+        status = await self.channel.transfer(destination, op.timeout_ms, callerid)
         self.env["dialstatus"] = status
         self.record.transfers.append({"destination": destination, "dialstatus": status})
+        self.record.transfer_states.append(self.record.path[-1])
         if self.on_event is not None:
             self.on_event("transfer", self.record.transfers[-1])
         if status == DIAL_ANSWERED:
             raise _EndCall()
 
-    async def _record(self, op: _Op) -> None:
-        outcome = await self.channel.record(op.a, op.b, op.c, op.d, op.e)
-        self.env[op.a] = outcome.file
+    async def _record(self, op: RecordOp) -> None:
+        outcome = await self.channel.record(op.name, op.max_ms, op.silence_ms, op.beep, op.terminator)
+        self.env[op.name] = outcome.file
         self.record.recordings.append(outcome.file)
         if self.on_event is not None:
             self.on_event("record", outcome.file)
         if outcome.hung_up:
             raise CallerHangup()
 
-    def _announce_set(self, state: str, op: _Op, value: V.Value) -> None:
+    def _announce_set(self, op: SetOp, value: V.Value) -> None:
         """The ``set`` event (before the assignment, so the shown form reads the values the expression read)."""
-        display = op.a[1]
-        if op.b in self.runtime.secret:
+        if op.name in self.runtime.secret:
             value = SECRET_MASK
-        elif display is not None:
-            value = display(self.env)
-        self.on_event("set", {"state": state, "name": op.b, "value": value})
+        elif op.display is not None:
+            value = op.display(self.env)
+        self.on_event("set", {"state": self.state, "name": op.name, "value": value})
 
-    def _result(self, op: _Op) -> None:
-        evaluate, display = op.a
-        value = V.to_text(self._evaluate(evaluate, op.line))
-        self.record.result = value if display is None else display(self.env)
+    def _result(self, op: ResultOp) -> None:
+        value = V.to_text(self._evaluate(op.evaluate, op.line))
+        self.record.result = value if op.display is None else op.display(self.env)
         if self.on_event is not None:
             self.on_event("result", self.record.result)
+
+    # -- statements that only change the call's state ------------------------------------------------
+    async def _answer(self, op: AnswerOp) -> None:
+        await self.channel.answer()
+
+    async def _play_op(self, op: PlayOp) -> None:
+        await self._play(op.prompt, "")
+
+    async def _wait(self, op: WaitOp) -> None:
+        await self.channel.pause(op.ms)
+
+    def _set(self, op: SetOp) -> None:
+        value = self._evaluate(op.evaluate, op.line)
+        if self.on_event is not None:
+            self._announce_set(op, value)
+        self.env[op.name] = value
+
+    def _if(self, op: IfOp) -> int | None:
+        value = self._evaluate(op.condition, op.line)
+        return None if value != 0 and value != "" else op.otherwise     # V.truthy
+
+    def _jump(self, op: JumpOp) -> int:
+        return op.to
+
+    def _goto(self, op: GotoOp) -> str:
+        return op.state
+
+    def _hangup(self, op: HangupOp) -> None:
+        raise _EndCall()
+
+    def _log_op(self, op: LogOp) -> None:
+        value = V.to_text(self._evaluate(op.evaluate, op.line))
+        self._log(value if op.display is None else op.display(self.env), op.line)
+
+    def _optout(self, op: OptoutOp) -> None:
+        self.record.optout = True
+        if self.on_optout is not None:
+            self.on_optout(self)
+        if self.on_event is not None:
+            self.on_event("optout", self.state)
+
+
+# The one dispatch table: IR op kind -> (prepared op class, the Call method that runs it: a coroutine when
+# the class says ``awaits``, else a plain function, one coroutine less per statement). A handler returns
+# None (go on with the next operation), an int (go on at that operation of the state) or a str (go to
+# that state); it raises _EndCall to end the call. tests/language/test_internals.py fails
+# when an op kind of ir.OPS has no entry here.
+OPERATIONS: dict[str, tuple[type[_Prepared], Callable]] = {
+    "answer": (AnswerOp, Call._answer),
+    "play": (PlayOp, Call._play_op),
+    "wait": (WaitOp, Call._wait),
+    "set": (SetOp, Call._set),
+    "menu": (MenuOp, Call._menu),
+    "gather": (GatherOp, Call._gather),
+    "if": (IfOp, Call._if),
+    "jump": (JumpOp, Call._jump),
+    "goto": (GotoOp, Call._goto),
+    "transfer": (TransferOp, Call._transfer),
+    "record": (RecordOp, Call._record),
+    "result": (ResultOp, Call._result),
+    "log": (LogOp, Call._log_op),
+    "optout": (OptoutOp, Call._optout),
+    "hangup": (HangupOp, Call._hangup),
+}
+HANDLERS: dict[str, Callable] = {kind: handler for kind, (_cls, handler) in OPERATIONS.items()}

@@ -1,6 +1,6 @@
 """The compiled dialogue (IR): a state machine as plain JSON-able data, loaded back with validation.
 
-Shape (version 1)::
+Shape (version 2)::
 
     {"format": "autocall.dialogue", "version": 1, "dialogue": NAME, "source": PATH,
      "settings": {"voice": str|null, "rate": int|null, "timeout_ms": int, "tries": int},
@@ -16,7 +16,10 @@ Shape (version 1)::
              | ["bin", OP, EXPR, EXPR] | ["not", EXPR] | ["neg", EXPR]
 
 Each OP is a dict with "op" and "line"; ``if`` jumps to ``else`` (an index in
-the same code list) when its condition is false, ``jump`` goes to ``to``.
+the same code list) when its condition is false, ``jump`` goes to ``to``. An
+``if`` also says where its whole if/elif/else chain ends (``end``) and whether
+it is an ``elif`` of the one before (``elif``), so readers such as the graph
+never infer the structure from the jumps. Version 2 added ``end``/``elif``.
 """
 
 from __future__ import annotations
@@ -28,9 +31,24 @@ from autocall.engine.channel import FilePrompt, Prompt, TtsPrompt
 from autocall.errors import UserError
 
 FORMAT = "autocall.dialogue"
-VERSION = 1
-OPS = frozenset({"answer", "play", "wait", "set", "menu", "gather", "if", "jump", "goto", "transfer",
-                 "record", "result", "log", "optout", "hangup"})
+VERSION = 2
+
+
+@dataclass(frozen=True)
+class OpKind:
+    """What the flow analyses (checker, graph) need to know of an op kind; the one place it is said."""
+
+    leaves: bool = False    # the state's code never goes on after it (goto, hangup, menu)
+    waits: bool = False     # it waits for the caller or the clock: a loop through it is not a busy loop
+
+
+# Every op kind of the IR. The interpreter's OPERATIONS table must have an entry for each (a test checks).
+OPS: dict[str, OpKind] = {
+    "answer": OpKind(), "play": OpKind(), "wait": OpKind(waits=True), "set": OpKind(),
+    "menu": OpKind(leaves=True, waits=True), "gather": OpKind(waits=True), "if": OpKind(), "jump": OpKind(),
+    "goto": OpKind(leaves=True), "transfer": OpKind(waits=True), "record": OpKind(waits=True),
+    "result": OpKind(), "log": OpKind(), "optout": OpKind(), "hangup": OpKind(leaves=True),
+}
 # The built-in variables every call has: the checker knows them by name, the interpreter sets them.
 BUILTINS = ("caller", "caller_name", "called", "channel", "call_id", "choice", "dialstatus", "amd",
             "attempt")
@@ -65,11 +83,6 @@ class Program:
 
     def required_params(self) -> list[str]:
         return [p["name"] for p in self.data["params"] if p.get("default") is None]
-
-    def value_names(self) -> list[str]:
-        """Every name ``--set`` or a call may fill: params, vars and gathered values."""
-        return ([p["name"] for p in self.data["params"]] + [v["name"] for v in self.data["vars"]]
-                + list(self.data["gathered"]))
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.data, indent=indent, ensure_ascii=False, sort_keys=False)
@@ -136,15 +149,18 @@ def validate(data: object, origin: str) -> None:
         for op in state["code"]:
             if not isinstance(op, dict) or op.get("op") not in OPS:
                 fail(f"state '{name}' has an unknown operation {op!r:.60}")
-            for target in _targets(op):
+            for target in op_targets(op):
                 if target not in states:
                     fail(f"state '{name}' goes to unknown state '{target}'")
-            for key in ("else", "to"):
+            if op["op"] == "if" and not (isinstance(op.get("elif"), bool) and "end" in op):
+                fail(f"state '{name}' has an 'if' without its chain's end")
+            for key in ("else", "to", "end"):
                 if key in op and not (isinstance(op[key], int) and 0 <= op[key] <= size):
                     fail(f"state '{name}' jumps outside its code")
 
 
-def _targets(op: dict) -> list[str]:
+def op_targets(op: dict) -> list[str]:
+    """The states an operation can go to, in the order written: the one definition of "which states follow"."""
     kind = op["op"]
     if kind == "goto":
         return [op["state"]]
@@ -157,11 +173,14 @@ def _targets(op: dict) -> list[str]:
     return found
 
 
-def state_targets(state: dict) -> list[str]:
-    """The states one state can go to, in code order (for graphs and reachability)."""
-    out: list[str] = []
-    for op in state["code"]:
-        for target in _targets(op):
-            if target not in out:
-                out.append(target)
-    return out
+def next_ops(code: list[dict], index: int) -> tuple[int, ...]:
+    """The operations of the same state that can run right after ``code[index]`` (``len(code)``: falling off)."""
+    op = code[index]
+    kind = op["op"]
+    if OPS[kind].leaves:
+        return ()
+    if kind == "if":
+        return (index + 1, op["else"])
+    if kind == "jump":
+        return (op["to"],)
+    return (index + 1,)

@@ -9,6 +9,7 @@ ENDED_HANGUP = "hangup"
 ENDED_CALLER = "caller_hangup"
 ENDED_ERROR = "error"
 SECRET_MASK = "***"
+EXIT_HANGUP, EXIT_ERROR, EXIT_END = "(hangup)", "(error)", "(end)"
 _KEYS = itemgetter("keys")
 
 
@@ -32,6 +33,11 @@ class CallRecord:
     optout: bool = False
     ended_at: float | None = None
     statements: int = 0
+    # What reports need beyond the lists above (which keep the ``simulate --json`` shape), parallel to them:
+    # per input, the gather's variable and secrecy or whether a menu gave up there (its ``failure``);
+    # per transfer, the state it ran in.
+    input_notes: list[dict] = field(default_factory=list)
+    transfer_states: list[str] = field(default_factory=list)
 
     @property
     def keys(self) -> str:
@@ -41,6 +47,12 @@ class CallRecord:
     @property
     def duration(self) -> float:
         return max((self.ended_at or self.started_at) - self.started_at, 0.0)
+
+    def exits(self) -> list[str]:
+        """Where each visit of ``path`` went: the next state, or for the last one how the call ended there
+        (``(hangup)`` the caller hung up, ``(error)``, ``(end)`` the dialogue ended the call)."""
+        last = {ENDED_CALLER: EXIT_HANGUP, ENDED_ERROR: EXIT_ERROR}.get(self.ended_by, EXIT_END)
+        return self.path[1:] + [last] if self.path else []
 
     def simulate_json(self) -> dict:
         """The ``simulate --json`` object, exactly the keys operations.md lists."""

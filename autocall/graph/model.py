@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from autocall.engine.ir import Program
+from autocall.engine.ir import Program, next_ops, op_targets
 from autocall.graph.text import expression_text, key_text, shorten
 
 # Edge kinds. Menu edges carry the menu's index in the state's code.
@@ -94,6 +94,8 @@ def _edges(state: str, code: list[dict], analysis: "_CodeAnalysis") -> list[Edge
             edges.append(Edge(state, None, ANSWERED, "answered", index, line))
         elif kind == "menu":
             edges.extend(_menu_edges(state, op, index, line))
+        else:       # any other op that names states (ir.op_targets): an edge to each
+            edges.extend(Edge(state, target, GOTO, guard or kind, index, line) for target in op_targets(op))
     if len(code) in analysis.reachable:
         guard = analysis.guard(len(code))
         edges.append(Edge(state, None, END, guard or "end", len(code), code[-1].get("line", 0) if code else 0))
@@ -146,26 +148,17 @@ def _details(code: list[dict], reachable: set[int]) -> list[str]:
 class _CodeAnalysis:
     """Which operations can run, and under which `if`/`elif`/`else` each one runs.
 
-    The lowering emits, per branch with a condition: ``if`` (``else`` = index
-    after the branch), the body, a ``jump`` to the end of the whole chain; the
-    final ``else`` body follows with no jump. So ``if`` at k owns the "then"
-    region (k, else-1) and the "else" region [else, end), where ``end`` is its
-    jump's target; an ``elif`` is the ``if`` that starts its parent's else
-    region and shares its end.
+    Read from the IR: an ``if`` at k owns the "then" region (k, else-1) (its
+    body, before the jump that closes it) and the "else" region [else, end),
+    where ``end`` is where its whole chain ends; an ``elif`` is marked so.
     """
 
     def __init__(self, code: list[dict]) -> None:
         self.code = code
         self.reachable = self._reachable()
-        self.ifs: dict[int, tuple[int, int]] = {}     # if index -> (else index, end index)
-        for index, op in enumerate(code):
-            if op["op"] == "if":
-                otherwise = op["else"]
-                jump = code[otherwise - 1] if otherwise - 1 > index else None
-                end = jump["to"] if jump and jump["op"] == "jump" else otherwise
-                self.ifs[index] = (otherwise, end)
-        self.elifs = {otherwise for otherwise, end in self.ifs.values()
-                      if otherwise in self.ifs and self.ifs[otherwise][1] == end and end > otherwise}
+        self.ifs: dict[int, tuple[int, int]] = {index: (op["else"], op["end"])     # if index -> (else, end)
+                                                for index, op in enumerate(code) if op["op"] == "if"}
+        self.elifs = {index for index, op in enumerate(code) if op["op"] == "if" and op["elif"]}
 
     def _reachable(self) -> set[int]:
         code, seen, todo = self.code, set(), [0]
@@ -174,18 +167,8 @@ class _CodeAnalysis:
             if index in seen:
                 continue
             seen.add(index)
-            if index >= len(code):
-                continue
-            op = code[index]
-            kind = op["op"]
-            if kind in ("goto", "hangup", "menu"):
-                continue
-            if kind == "if":
-                todo.extend((index + 1, op["else"]))
-            elif kind == "jump":
-                todo.append(op["to"])
-            else:
-                todo.append(index + 1)
+            if index < len(code):
+                todo.extend(next_ops(code, index))
         return seen
 
     def _regions(self, index: int) -> list[tuple[int, str]]:

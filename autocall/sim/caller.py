@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections import deque
 
+from autocall.engine.channel import ALL_KEYS
 from autocall.errors import UserError
 
 HANGUP = "h"
 SILENCE = "w"
-KEY_CHARS = "0123456789*#"
+KEY_CHARS = ALL_KEYS
 VALID_CHARS = KEY_CHARS + SILENCE + HANGUP
 
 

@@ -19,11 +19,11 @@ import termios
 import time
 import tty
 
+from autocall.dsl.lower import DEFAULT_RECORD_SILENCE_MS, DEFAULT_TIMEOUT_MS
 from autocall.engine.ir import Program
 from autocall.sim.caller import HANGUP, KEY_CHARS
 
 HANGUP_CHARS = {"q", "h", "\x04", "\x1b"}
-DEFAULT_WAIT_MS = 5000
 _CLEAR_LINE = "\r\033[K"
 
 
@@ -169,7 +169,7 @@ class TerminalCaller:
         return None
 
     def on_wait_digit(self, timeout_ms: int | None = None) -> str | None:
-        key = self._read((timeout_ms or DEFAULT_WAIT_MS) / 1000, self._waiting)
+        key = self._read((timeout_ms or DEFAULT_TIMEOUT_MS) / 1000, self._waiting)
         self._clear_status()
         return self._keep(key)
 
@@ -178,7 +178,7 @@ class TerminalCaller:
 
         def status(seconds: int) -> str:
             return f"recording: silence ends it in {seconds}s{stop}"
-        deadline = time.monotonic() + (silence_ms or DEFAULT_WAIT_MS) / 1000
+        deadline = time.monotonic() + (silence_ms or DEFAULT_RECORD_SILENCE_MS) / 1000
         while True:
             key = self._read(max(deadline - time.monotonic(), 0), status)
             if key is None or key == HANGUP or key == terminator:

@@ -11,16 +11,24 @@ from autocall.store.db import Connection, Row
 
 _JSON_COLUMNS = ("path", "prompts", "inputs", "transfers", "recordings", "variables", "log")
 _COLUMNS = ("call_id, script, caller, called, channel, started_at, ended_at, duration, ended_by, result, error, keys,"
-            " path, prompts, inputs, transfers, recordings, variables, log, optout, attempt_id, origin")
-_VALUES = "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " path, prompts, inputs, transfers, recordings, variables, log, optout, attempt_id, origin, detail")
+_VALUES = "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)"
 _SAVE = (f"INSERT INTO calls ({_COLUMNS}) {_VALUES} ON CONFLICT (call_id) DO UPDATE SET "
          + ", ".join(f"{column} = excluded.{column}" for column in _COLUMNS.split(", ")[1:]))
 _INSERT = f"INSERT INTO calls ({_COLUMNS}) {_VALUES}"
 # Most calls: no transfer, recording, log line, error, optout or campaign attempt. Those columns are then
 # left to their defaults ('[]', NULL, 0: exactly what call_row would store), a quarter fewer values to bind.
 _INSERT_PLAIN = ("INSERT INTO calls (call_id, script, caller, called, channel, started_at, ended_at, duration,"
-                 " ended_by, result, keys, path, prompts, inputs, variables, origin)"
-                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+                 " ended_by, result, keys, path, prompts, inputs, variables, origin, detail)"
+                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)")
+# The rows reports read (migration 0004): a state visit, an input, a transfer.
+_INSERT_STATES = ("INSERT INTO call_states (call_id, seq, started_at, script, state, exit_to, revisit)"
+                  " VALUES (?,?,?,?,?,?,?)")
+_INSERT_INPUTS = ("INSERT INTO call_inputs (call_id, seq, started_at, script, state, op, name, keys, outcome, secret,"
+                  " failure) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+_INSERT_TRANSFERS = ("INSERT INTO call_transfers (call_id, seq, started_at, script, state, destination, dialstatus)"
+                     " VALUES (?,?,?,?,?,?,?)")
+_DETAIL_TABLES = ("call_states", "call_inputs", "call_transfers")
 
 
 def _not_json(value: object):
@@ -55,10 +63,53 @@ def call_row(record: CallRecord, channel: str = "", attempt_id: int | None = Non
             1 if record.optout else 0, attempt_id, origin)
 
 
+class _Details:
+    """The report rows (states, inputs, transfers) of a run of records, inserted after their calls."""
+
+    __slots__ = ("states", "inputs", "transfers")
+
+    def __init__(self) -> None:
+        self.states: list[tuple] = []
+        self.inputs: list[tuple] = []
+        self.transfers: list[tuple] = []
+
+    def add(self, record: CallRecord) -> None:
+        call_id, started, script = record.call_id, record.started_at, record.script
+        seen: set[str] = set()
+        for seq, (state, exit_to) in enumerate(zip(record.path, record.exits())):
+            self.states.append((call_id, seq, started, script, state, exit_to, 1 if state in seen else 0))
+            seen.add(state)
+        notes = record.input_notes
+        for seq, entry in enumerate(record.inputs):
+            note = notes[seq] if seq < len(notes) else {}
+            menu = entry["op"] == "menu"
+            self.inputs.append((call_id, seq, started, script, entry["state"], entry["op"],
+                                "" if menu else note.get("name"), entry["keys"], entry["outcome"],
+                                1 if note.get("secret") else 0,
+                                (1 if note.get("failure") else 0) if menu and note else None))
+        states = record.transfer_states
+        for seq, entry in enumerate(record.transfers):
+            self.transfers.append((call_id, seq, started, script, states[seq] if seq < len(states) else None,
+                                   entry["destination"], entry["dialstatus"]))
+
+    def insert(self, conn: Connection) -> None:
+        if self.states:
+            conn.executemany(_INSERT_STATES, self.states)
+        if self.inputs:
+            conn.executemany(_INSERT_INPUTS, self.inputs)
+        if self.transfers:
+            conn.executemany(_INSERT_TRANSFERS, self.transfers)
+
+
 def save_call(conn: Connection, record: CallRecord, *, channel: str = "",
               attempt_id: int | None = None, origin: str = "") -> None:
     """Write (or overwrite) the record of a finished call. Secret keys are already masked in ``record``."""
+    for table in _DETAIL_TABLES:
+        conn.execute(f"DELETE FROM {table} WHERE call_id = ?", (record.call_id,))
     conn.execute(_SAVE, call_row(record, channel, attempt_id, origin))
+    details = _Details()
+    details.add(record)
+    details.insert(conn)
 
 
 def insert_calls(conn: Connection, calls: list[tuple[CallRecord, str, int | None, str]]) -> None:
@@ -67,7 +118,9 @@ def insert_calls(conn: Connection, calls: list[tuple[CallRecord, str, int | None
     overwritten: the caller decides what to do, inside its transaction). Stores what ``save_call`` would."""
     rows: list[tuple] = []
     statement = None
+    details = _Details()
     for record, channel, attempt_id, origin in calls:
+        details.add(record)
         if (record.error is None and attempt_id is None and not record.optout and record.transfers == []
                 and record.recordings == [] and record.log == []):
             this = _INSERT_PLAIN
@@ -85,6 +138,7 @@ def insert_calls(conn: Connection, calls: list[tuple[CallRecord, str, int | None
         rows.append(row)
     if rows:
         conn.executemany(statement, rows)
+    details.insert(conn)
 
 
 def _row(row: Row) -> dict:
@@ -92,6 +146,7 @@ def _row(row: Row) -> dict:
     for column in _JSON_COLUMNS:
         data[column] = json.loads(data[column])
     data["optout"] = bool(data["optout"])
+    data.pop("detail", None)            # which report rows the record has: the store's business
     return data
 
 

@@ -38,6 +38,7 @@ from autocall.agi.protocol import (
 from tests.fakes.agi_fixtures import live_reactor  # noqa: F401  (a fixture)
 from tests.fakes.fake_asterisk import transcript_environment
 
+FAST_PATHS_ONLY = True      # these tests compare the fast paths with the plain ones themselves
 ENV = transcript_environment("probe").to_bytes()
 
 
@@ -512,3 +513,39 @@ def test_a_real_tcp_connection_writes_directly(live_reactor):
     live_reactor.run(peer.closed)
     assert peer.data == b"ANSWER\n" and servers == [True, True]
     live_reactor.settle(factory)
+
+
+# --- one switch turns every fast path off ---------------------------------------------------------
+
+def test_one_switch_turns_every_fast_path_off(monkeypatch):
+    from autocall.agi import connection as agi_connection
+    from autocall.agi import fastpaths
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a fast path ran while the fast paths are off")
+    monkeypatch.setattr(fastpaths, "enabled", False)
+    for name in ("quick_reply", "quick_environment", "_environment_block"):
+        monkeypatch.setattr(AgiConnection, name, refused)
+    monkeypatch.setattr(agi_connection, "_CallTask", refused)
+    replies = []
+
+    async def on_call(connection):
+        replies.append(await connection.request(agi.answer()))
+        replies.append(await connection.request(agi.wait_for_digit(1000)))
+
+    proto, transport = Harness(on_call).connect()
+    assert proto._socket is None
+    assert sent(transport) == [b"ANSWER"]
+    proto.dataReceived(b"200 result=0\n")
+    assert sent(transport) == [b"WAIT FOR DIGIT 1000"]
+    proto.dataReceived(b"200 result=49\nHANGUP\n")
+    assert [r.result for r in replies] == [0, 49] and proto.hung_up
+    assert transport.disconnecting
+
+
+def test_the_fast_state_changes_are_the_transition_table_s():
+    table = agi._TRANSITIONS
+    assert agi._AFTER_ENVIRONMENT is table[(State.ENVIRONMENT, agi.Environment)]
+    assert agi._AFTER_SEND is table[(State.IDLE, agi._SEND)]
+    assert agi._AFTER_REPLY is table[(State.AWAITING_REPLY, Response)]
+    assert agi._AFTER_REPLY_AND_HANGUP is table[(agi._AFTER_REPLY, agi.HangupNotice)]

@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 from autocall.ami.client import AmiClient, Backoff
 from autocall.ami.protocol import AmiConnection, ConnectionClosed, NeedData, encode_message
 
-# Verbatim copies of shared/asterisk/transcripts (Asterisk 22.10.1), kept with the tests.
+# Traffic captured verbatim from Asterisk 22.10.1, kept with the tests.
 TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"
 _ENTRY = re.compile(r"^\[\s*[\d.]+\] (<<|>>) (.*)$")
 _CONTINUATION = " " * 13

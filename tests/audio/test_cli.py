@@ -100,6 +100,9 @@ def fake_compiler(monkeypatch, tmp_path):
     results = {}
 
     class FakeCompiler:
+        def __init__(self, **checks):
+            pass
+
         def compile_file(self, path):
             return results[os.path.basename(path)]
 

@@ -58,15 +58,11 @@ def test_unknown_variant_is_refused_with_the_closest_or_all_variants():
         resolve_voice("en-us+qqqqqq")
 
 
-def test_secondary_language_picks_the_voice_with_the_best_priority(monkeypatch):
-    monkeypatch.setattr(voices, "voice_table", lambda: tuple(voices._parse_listing(LISTING)))
-    resolve_voice.cache_clear()
-    try:
-        assert voices._find("en").id == "gmw/en"
-        assert voices._find("english-(america)").id == "gmw/en-us"
-        assert voices._find("en-gb").id == "gmw/en"   # primary language beats a secondary one
-    finally:
-        resolve_voice.cache_clear()
+def test_secondary_language_picks_the_voice_with_the_best_priority():
+    table = voices.Voices(lambda: tuple(voices._parse_listing(LISTING)), lambda: ())
+    assert table._find("en").id == "gmw/en"
+    assert table._find("english-(america)").id == "gmw/en-us"
+    assert table._find("en-gb").id == "gmw/en"   # primary language beats a secondary one
 
 
 def test_listing_rows_parse_to_ids_names_and_language_priorities():

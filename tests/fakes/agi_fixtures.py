@@ -175,6 +175,50 @@ def call_in_memory(fake: FakeAsterisk, factory: FastAgiFactory) -> Transcript:
     return transcript[0]
 
 
+def run_on_agi(program, *, keys: str = "", settings=None, now=None, call_id: str = "agi",
+               max_duration_ms: int | None = None):
+    """One call of ``program`` through an ``AgiChannel`` against the fake Asterisk, in memory: the AGI runtime
+    of ``autocall.sim.runner.simulate`` (same arguments, same CallRecord), for the semantics tests."""
+    from datetime import datetime, timezone
+
+    from autocall.agi.server import ShiftedClock
+    from autocall.engine.interpreter import DEFAULT_MAX_DURATION_MS, Call
+    from autocall.sim.runner import parse_settings
+
+    settings = settings or parse_settings(program, {})
+    records = []
+
+    async def on_call(connection: FastAgiProtocol) -> None:
+        channel = AgiChannel(connection, FakeSounds(), "/var/spool/autocall/recordings")
+        clock = ShiftedClock(factory.clock, (now or datetime.now(timezone.utc)).timestamp())
+        call = Call(program, channel, clock, call_id=call_id, params=settings.params, builtins=settings.builtins,
+                    initial=settings.initial, max_duration_ms=max_duration_ms or DEFAULT_MAX_DURATION_MS)
+        records.append(await call.run())
+
+    factory = memory_factory(on_call)
+    call_in_memory(FakeAsterisk("t", keys=keys, dial_status=settings.transfer_status), factory)
+    assert records, "the call did not run"
+    return records[0]
+
+
 def memory_factory(on_call, **options) -> FastAgiFactory:
     """A factory on a ``task.Clock`` (``factory.clock``) for in-memory and StringTransport tests."""
     return FastAgiFactory(on_call, clock=task.Clock(), **options)
+
+
+# -- the AGI layer's fast paths on and off (autocall.agi.fastpaths) ----------------------------------------
+
+def parametrize_agi_paths(metafunc) -> None:
+    """``pytest_generate_tests`` of the AGI and server suites: every test runs with the fast paths on and
+    off, but those of a module setting ``FAST_PATHS_ONLY = True`` (they test the fast paths themselves)."""
+    if "agi_paths" in metafunc.fixturenames and not getattr(metafunc.module, "FAST_PATHS_ONLY", False):
+        metafunc.parametrize("agi_paths", ["fast", "plain"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def agi_paths(request, monkeypatch):
+    """Which paths the AGI layer takes in this test ("fast" unless parametrized)."""
+    from autocall.agi import fastpaths
+    paths = getattr(request, "param", "fast")
+    monkeypatch.setattr(fastpaths, "enabled", paths == "fast")
+    return paths

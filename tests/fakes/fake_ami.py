@@ -1,7 +1,7 @@
 """A fake Asterisk Manager Interface on 127.0.0.1, written from the captured transcripts.
 
-What it says, and when, follows ``shared/asterisk/transcripts/ami-*.log``
-(Asterisk 22.10.1) and ``shared/asterisk/README.md``: the banner
+What it says, and when, follows the traffic captured from Asterisk 22.10.1 in
+``tests/ami/transcripts/ami-*.log``: the banner
 ``Asterisk Call Manager/11.0.0``, CRLF lines, a blank line after each
 message; ``Authentication accepted``/``Authentication failed``; an async
 Originate answered ``Originate successfully queued`` with the ActionID, then

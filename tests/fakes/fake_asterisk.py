@@ -1,4 +1,4 @@
-"""A fake Asterisk 22 for FastAGI tests, written from /work/shared/asterisk/transcripts.
+"""A fake Asterisk 22 for FastAGI tests, written from sessions captured from it (tests/agi/transcripts).
 
 It connects to the server like ``AGI(agi://host:port/script)`` does, sends
 the environment block of agi-probe-session.log, answers each command as

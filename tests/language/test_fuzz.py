@@ -106,7 +106,7 @@ _TOKENS = re.compile(r'"(?:\\.|[^"\\\n])*"|\w+|[^\w\s]|\s+')
 _INSERTS = ["state", "menu", ":", "->", "goto", "if", "else", '"', "{", "}", "    ", "\t", "\n", "9",
             "5s", "(", ")", "==", "not", "star", "#", "\x00", "é", "digits", "repeat", "timeout", "-"]
 
-COMPILER = Compiler(check_audio=False)
+COMPILER = Compiler()
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -225,5 +225,5 @@ def valid_scripts(draw):
 def test_generated_valid_scripts_compile_cleanly_and_deterministically(source):
     first = COMPILER.compile_text(source, "gen.dlg")
     assert first.ok, first.render()
-    second = Compiler(check_audio=False).compile_text(source, "gen.dlg")
+    second = Compiler().compile_text(source, "gen.dlg")
     assert first.program.to_json() == second.program.to_json()

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from autocall.dsl.prompt_checks import CachedValidator, PromptCheckError
+from autocall.audio.prompt_checks import CachedValidator, PromptCheckError
 
 
 class Counting:

@@ -1,4 +1,4 @@
-"""One test per rule of the language's semantics (../shared/spec/dialogue-language.md), run in the simulator."""
+"""One test per rule of the language's semantics (docs/language.md), run in the simulator."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from autocall.sim.caller import ScriptedCaller
 from autocall.sim.channel import SimChannel, SimClock, run_sync
 from autocall.sim.runner import parse_settings, simulate
 from autocall.engine.interpreter import Call
+from tests.fakes.agi_fixtures import run_on_agi
 
 HEADER = "dialogue t\nstart main\n"
 
@@ -25,13 +26,30 @@ def program(compile_text):
     return build
 
 
-@pytest.fixture
-def call(program):
-    """Compile ``body`` and simulate one call; keyword arguments are ``--set`` values."""
+@pytest.fixture(params=["simulator", "agi"])
+def runtime(request):
+    """Each rule is checked on both runtimes: the simulator, and an AgiChannel against the fake Asterisk."""
+    return simulate if request.param == "simulator" else run_on_agi
+
+
+def _caller(program, runtime):
     def run(body: str, keys: str = "", now: datetime | None = None, header: str = HEADER, **values):
         compiled = program(body, header)
-        return simulate(compiled, keys=keys, settings=parse_settings(compiled, values), now=now)
+        return runtime(compiled, keys=keys, settings=parse_settings(compiled, values), now=now)
     return run
+
+
+@pytest.fixture
+def call(program, runtime):
+    """Compile ``body`` and run one call; keyword arguments are ``--set`` values."""
+    return _caller(program, runtime)
+
+
+@pytest.fixture
+def sim_call(program):
+    """``call`` in the simulator only: for rules about time passing (the fake Asterisk answers a wait at once,
+    so time passes only in the simulator's clock) and about loops longer than the in-memory pump allows."""
+    return _caller(program, simulate)
 
 
 def tts(record) -> list[str]:
@@ -62,7 +80,8 @@ def test_keys_hash_and_star_written_as_words_or_quoted(call):
     assert call(body, keys="#").result == "hash"
 
 
-def test_durations_in_ms_seconds_and_minutes(call):
+def test_durations_in_ms_seconds_and_minutes(sim_call):
+    call = sim_call
     start = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
     body = ('hours late = "daily 09:02-23:00" in "UTC"\nstate main:\n    wait 500ms\n    wait 1s\n    wait 2m\n'
             '    if within(late):\n        result "after"\n    else:\n        result "before"\n')
@@ -445,7 +464,8 @@ def test_call_id_builtin(program):
 
 # -- guard rails ----------------------------------------------------------------------------------------------
 
-def test_ten_thousand_statement_guard_ends_the_call_with_error(call):
+def test_ten_thousand_statement_guard_ends_the_call_with_error(sim_call):
+    call = sim_call
     body = ('var n = 0\nstate main:\n    set n = n + 1\n    set n = n + 1\n    wait 1ms\n    goto main\n')
     record = call(body)
     assert record.ended_by == "error" and "10,000 statements" in record.error

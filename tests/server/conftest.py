@@ -13,8 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.agi_fixtures import live_reactor  # noqa: F401  (a fixture)
+from tests.fakes.agi_fixtures import agi_paths, live_reactor, parametrize_agi_paths  # noqa: F401  (fixtures)
 from tests.server.helpers import Running, start_server
+
+
+def pytest_generate_tests(metafunc) -> None:
+    """Every server test runs with the AGI layer's fast paths on, and off (``autocall.agi.fastpaths``)."""
+    parametrize_agi_paths(metafunc)
 
 
 @pytest.fixture

@@ -57,13 +57,13 @@ def run_autocall(*args: str, cwd: Path, env: dict | None = None) -> subprocess.C
 class Server:
     """`autocall serve` on a free port, its stderr read line by line."""
 
-    def __init__(self, folder: Path, grace: str = "30s") -> None:
+    def __init__(self, folder: Path, grace: str = "30s", extra_config: str = "", env: dict | None = None) -> None:
         scripts = folder / "scripts"
         write(scripts, "slow.dlg", SLOW)
         self.database = folder / "calls.db"
         (folder / "autocall.toml").write_text(f'database = "{self.database}"\nsounds_dir = "{folder / "sounds"}"\n'
-                                              f'grace_period = "{grace}"\n')
-        self.process = autocall("serve", "--scripts", str(scripts), "--port", "0", cwd=folder,
+                                              f'grace_period = "{grace}"\n' + extra_config)
+        self.process = autocall("serve", "--scripts", str(scripts), "--port", "0", cwd=folder, env=env,
                                 stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=False, bufsize=0)
         self.lines: list[str] = []
         self._partial = b""
@@ -119,8 +119,8 @@ class Server:
 def server_process(tmp_path):
     started: list[Server] = []
 
-    def start(grace: str = "30s") -> Server:
-        server = Server(tmp_path, grace)
+    def start(grace: str = "30s", **options) -> Server:
+        server = Server(tmp_path, grace, **options)
         started.append(server)
         return server
 
@@ -192,6 +192,38 @@ def test_the_log_is_structured_and_carries_the_call_id(server_process, live_reac
     fields = dict(re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)', line))
     assert fields["call_id"] == "log1" and fields["script"] == "slow" and fields["ended_by"] == "hangup"
     assert fields["result"] == '"pressed 7"' and fields["level"] == "info"
+
+
+def test_call_ended_reaches_the_receiver_signed_and_no_secret_is_logged(server_process, live_reactor):
+    from autocall.outbox.signing import verify
+    from tests.fakes.http_service import HttpService
+
+    receiver = HttpService().start()
+    receiver.routes["/hooks/calls"] = ("json", 200, {})
+    try:
+        server = server_process(extra_config=(
+            f'[services.crm]\nurl = "{receiver.url}/hooks"\nheaders = {{ Authorization = "env:T_TOKEN" }}\n'
+            'signing_secret = "env:T_SIGNING"\n[events]\ncall_ended = { service = "crm", path = "/calls" }\n'),
+            env={"T_TOKEN": "Bearer tk-5f4e3d", "T_SIGNING": "sg-9a8b7c"})
+        held = hold_a_call(live_reactor, server.port, "ev1")
+        held.release()
+        live_reactor.run(held.finished)
+        deadline = time.monotonic() + 20
+        while not receiver.requests:
+            assert time.monotonic() < deadline, "".join(server.lines)
+            time.sleep(0.05)
+        [request] = receiver.requests
+        body = json.loads(request["body"])
+        assert body["call_id"] == "ev1" and body["result"] == "pressed 7" and body["script"] == "slow"
+        headers = request["headers"]
+        assert headers["X-AutoCall-Event"] == "call_ended" and headers["Authorization"] == "Bearer tk-5f4e3d"
+        assert verify("sg-9a8b7c", headers["X-AutoCall-Timestamp"], request["body"], headers["X-AutoCall-Signature"])
+        server.process.send_signal(signal.SIGTERM)
+        assert server.finish() == 0
+        log = "".join(server.lines)
+        assert "web request" in log and "tk-5f4e3d" not in log and "sg-9a8b7c" not in log
+    finally:
+        receiver.stop()
 
 
 # --- user errors: one line, exit 1 -------------------------------------------------------------------

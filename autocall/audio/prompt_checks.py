@@ -1,4 +1,8 @@
-"""A persistent cache of audio-file verdicts, so ``autocall check`` does not decode unchanged prompts again.
+"""The compiler's audio checks: a persistent cache of audio-file verdicts, and ``audio_checks()`` to inject them.
+
+The compiler itself is pure: whoever builds one (the CLI, the FastAGI
+server's compile thread) passes ``Compiler(**audio_checks())`` to have audio
+files validated and voice names resolved.
 
 Checking an MP3 means decoding it (tens of milliseconds with ffmpeg); a script
 checked over and over while it is edited would pay that every time. Verdicts
@@ -96,3 +100,10 @@ class CachedValidator:
             self._dirty = False
         except OSError:
             pass
+
+
+def audio_checks() -> dict:
+    """The keyword arguments that make a ``Compiler`` check audio files (memoised on disk) and voices."""
+    from autocall.audio.probe import validate_prompt_file
+    from autocall.audio.voices import Voices
+    return {"validate_audio": CachedValidator(validate_prompt_file), "resolve_voice": Voices().resolve}

@@ -1,0 +1,1 @@
+"""Reports: what happened on the lines, from call records and campaign attempts (terminal, JSON, HTML)."""
