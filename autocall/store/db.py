@@ -4,10 +4,10 @@ schema migrations in ``migrations/`` in order, on either engine.
 Migrations are written once, in the SQL both engines understand, with
 SQLite's column types (``INTEGER PRIMARY KEY``, ``INTEGER``, ``REAL``,
 ``TEXT``, ``BLOB``); ``for_postgresql`` turns those into PostgreSQL's
-(an identity column, ``BIGINT``, ``DOUBLE PRECISION``, ``BYTEA``). A
-migration that needs more than that has a sibling
-``NNNN_name.postgresql.sql``, applied instead on PostgreSQL
-(docs/dev/architecture.md, "The store").
+(an identity column, ``BIGINT``, ``DOUBLE PRECISION``, ``BYTEA``). The
+statements that must differ (JSON functions in a backfill...) go in
+sections, ``-- only sqlite`` ... ``-- end only`` and ``-- only postgresql``
+... ``-- end only`` (docs/dev/architecture.md, "The store").
 
 SQLite keeps the schema version in ``PRAGMA user_version``; PostgreSQL in
 the table ``autocall_schema``, migrated under an advisory lock so that
@@ -33,23 +33,34 @@ _MIGRATION_LOCK = 0x41434442
 
 
 def _migrations(engine: str = "sqlite") -> list[tuple[int, str, str]]:
-    """``(version, name, sql)`` for each ``NNNN_name.sql``, in version order, for ``engine``."""
-    found: dict[int, tuple[str, str]] = {}
-    overrides: dict[int, tuple[str, str]] = {}
+    """``(version, name, sql)`` for each ``NNNN_name.sql``, in version order, as ``engine`` runs it."""
+    found = []
     for entry in resources.files("autocall.store").joinpath("migrations").iterdir():
         name = entry.name
-        if not (name.endswith(".sql") and name[:4].isdigit()):
+        if name.endswith(".sql") and name[:4].isdigit():
+            sql = for_engine(entry.read_text(encoding="utf-8"), engine)
+            found.append((int(name[:4]), name, for_postgresql(sql) if engine == "postgresql" else sql))
+    return sorted(found)
+
+
+_SECTION = re.compile(r"^--\s*only\s+(sqlite|postgresql)\s*:?\s*$", re.I)
+_SECTION_END = re.compile(r"^--\s*end\s+only\s*$", re.I)
+
+
+def for_engine(sql: str, engine: str) -> str:
+    """The migration without the sections meant for the other engine (``-- only sqlite`` ... ``-- end only``)."""
+    kept, section = [], None
+    for line in sql.splitlines():
+        start = _SECTION.match(line.strip())
+        if start:
+            section = start.group(1).lower()
             continue
-        if name.endswith(".postgresql.sql"):
-            overrides[int(name[:4])] = (name, entry.read_text(encoding="utf-8"))
-        else:
-            found[int(name[:4])] = (name, entry.read_text(encoding="utf-8"))
-    result = []
-    for version, (name, sql) in sorted(found.items()):
-        if engine == "postgresql":
-            name, sql = overrides[version] if version in overrides else (name, for_postgresql(sql))
-        result.append((version, name, sql))
-    return result
+        if _SECTION_END.match(line.strip()):
+            section = None
+            continue
+        if section is None or section == engine:
+            kept.append(line)
+    return "\n".join(kept) + "\n"
 
 
 _TYPES = [

@@ -62,21 +62,13 @@ def test_sqlite_column_types_become_postgresql_ones():
         "at DOUBLE PRECISION, b BYTEA, name TEXT)")
 
 
-def test_a_postgresql_sibling_replaces_the_translation(monkeypatch, tmp_path):
-    from autocall.store import db
-    folder = tmp_path / "migrations"
-    folder.mkdir()
-    (folder / "0001_a.sql").write_text("CREATE TABLE a (x REAL)", encoding="utf-8")
-    (folder / "0001_a.postgresql.sql").write_text("CREATE TABLE a (x NUMERIC)", encoding="utf-8")
-    (folder / "0002_b.sql").write_text("CREATE TABLE b (y REAL)", encoding="utf-8")
-
-    class Files:
-        def joinpath(self, name):
-            return folder
-    monkeypatch.setattr(db.resources, "files", lambda package: Files())
-    assert [name for _, name, _ in db._migrations("sqlite")] == ["0001_a.sql", "0002_b.sql"]
-    assert db._migrations("postgresql") == [(1, "0001_a.postgresql.sql", "CREATE TABLE a (x NUMERIC)"),
-                                            (2, "0002_b.sql", "CREATE TABLE b (y DOUBLE PRECISION)")]
+def test_sections_keep_what_each_engine_runs():
+    from autocall.store.db import for_engine
+    sql = ("CREATE TABLE a (x REAL);\n-- only sqlite\nINSERT INTO a SELECT json_each(1);\n-- end only\n"
+           "-- only postgresql\nINSERT INTO a SELECT jsonb_array_length('[]');\n-- end only\nCREATE INDEX i ON a (x)")
+    assert for_engine(sql, "sqlite").split("\n")[:3] == ["CREATE TABLE a (x REAL);",
+                                                         "INSERT INTO a SELECT json_each(1);", "CREATE INDEX i ON a (x)"]
+    assert "json_each" not in for_engine(sql, "postgresql") and "jsonb_array_length" in for_engine(sql, "postgresql")
 
 
 def test_times_keep_their_fractions_on_both_engines(conn):
