@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
@@ -26,17 +25,13 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from autocall.config import is_database_url
+    from autocall.cli.common import open_existing_database
     from autocall.store.calls import recent_calls
-    from autocall.store.db import connect
 
     if args.last < 1:
         raise UserError(f"--last {args.last}: give a number of calls, 1 or more")
     config = config_from(args)
-    if config.database != ":memory:" and not is_database_url(config.database) and not os.path.isfile(config.database):
-        raise UserError(f"{config.database}: no database there yet (no call has been recorded); "
-                        "check the 'database' setting or --config")
-    conn = connect(config.database)
+    conn = open_existing_database(config)
     try:
         calls = recent_calls(conn, args.last)
     finally:

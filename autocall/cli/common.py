@@ -28,6 +28,18 @@ def add_config_option(parser, database: bool = False) -> None:
                                  "(default: configuration database, autocall.db)")
 
 
+def open_existing_database(config: Config, what: str = "no call has been recorded"):
+    """The configured database, which must exist already (reading commands never create an SQLite file);
+    a PostgreSQL URL is opened as it is."""
+    from autocall.config import is_database_url
+    from autocall.errors import UserError
+    from autocall.store.db import connect
+    database = config.database
+    if database != ":memory:" and not is_database_url(database) and not os.path.isfile(database):
+        raise UserError(f"{database}: no database there yet ({what}); check the 'database' setting or --config")
+    return connect(database)
+
+
 def config_from(args) -> Config:
     return with_database(load_config(getattr(args, "config", None)), getattr(args, "database", None))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
@@ -31,17 +30,15 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from autocall.store import outbox as store
-    from autocall.store.db import connect, transaction
+    from autocall.store.db import transaction
 
     if args.last < 1:
         raise UserError(f"--last {args.last}: give a number of deliveries, 1 or more")
     if args.failed and args.pending:
         raise UserError("--failed and --pending: give one of them")
     config = config_from(args)
-    if config.database != ":memory:" and not os.path.isfile(config.database):
-        raise UserError(f"{config.database}: no database there yet (nothing was ever queued); "
-                        "check the 'database' setting or --config")
-    conn = connect(config.database)
+    from autocall.cli.common import open_existing_database
+    conn = open_existing_database(config, "nothing was ever queued")
     try:
         if args.retry is not None:
             with transaction(conn):

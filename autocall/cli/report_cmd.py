@@ -38,12 +38,8 @@ def register(subparsers) -> None:
 
 def open_database(config):
     """The configured database, which must exist already (a report never creates one)."""
-    from autocall.store.db import connect
-
-    if config.database != ":memory:" and not os.path.isfile(config.database):
-        raise UserError(f"{config.database}: no database there yet (no call has been recorded); "
-                        "check the 'database' setting or --config")
-    return connect(config.database)
+    from autocall.cli.common import open_existing_database
+    return open_existing_database(config)
 
 
 def run(args) -> int:

@@ -188,7 +188,3 @@ def dnc_among(conn: Connection, numbers: list[str]) -> set[str]:
         return set()
     marks = ",".join("?" * len(numbers))
     return {row[0] for row in conn.execute(f"SELECT number FROM dnc WHERE number IN ({marks})", numbers)}
-
-
-def dnc_numbers(conn: Connection) -> list[str]:
-    return [row[0] for row in conn.execute("SELECT number FROM dnc ORDER BY number")]
