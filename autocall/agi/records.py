@@ -274,8 +274,11 @@ class RecordWriter:
         return True
 
     def _shown(self) -> str:
-        from autocall.store.pg import is_url, shown
-        return shown(self.database) if is_url(self.database) else self.database
+        from autocall.config import is_database_url
+        if not is_database_url(self.database):
+            return self.database
+        from autocall.store.pg import shown
+        return shown(self.database)
 
     def _unreachable(self, jobs: list[tuple], exc: BaseException) -> bool:
         """The database cannot be reached: keep everything queued, within the outage bounds."""

@@ -23,8 +23,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator
 
+from autocall.config import is_database_url
 from autocall.errors import UserError
-from autocall.store import pg
 
 Connection = Row = Any      # a sqlite3.Connection or a pg.PgDatabase; sqlite3.Row or pg.Row (the same use)
 
@@ -86,13 +86,16 @@ def engine_of(conn: Any) -> str:
     return getattr(conn, "engine", "sqlite")
 
 
-def connect(database: str, *, pool_size: int = pg.DEFAULT_POOL_SIZE, timeout: float = 10.0):
+POOL_SIZE = 4
+
+
+def connect(database: str, *, pool_size: int = POOL_SIZE, timeout: float = 10.0):
     """Open (creating if needed) the database and bring its schema up to date.
 
     ``database`` is a file path (SQLite) or a ``postgresql://`` URL; the
     result is a ``sqlite3.Connection`` or a ``pg.PgDatabase`` (the same use).
     """
-    if pg.is_url(database):
+    if is_database_url(database):
         return _connect_postgresql(database, pool_size, timeout)
     if database != ":memory:":
         parent = Path(database).resolve().parent
@@ -111,8 +114,10 @@ def connect(database: str, *, pool_size: int = pg.DEFAULT_POOL_SIZE, timeout: fl
     return conn
 
 
-def _connect_postgresql(url: str, pool_size: int, timeout: float) -> pg.PgDatabase:
+def _connect_postgresql(url: str, pool_size: int, timeout: float):
     import psycopg
+
+    from autocall.store import pg       # psycopg is imported only for a PostgreSQL database
 
     try:
         database = pg.PgDatabase(url, max_size=pool_size, timeout=timeout)
@@ -165,7 +170,10 @@ def transaction(conn: Any) -> Iterator[Any]:
 
 def unavailable_errors(conn: Any) -> tuple[type[BaseException], ...]:
     """The errors that mean the database cannot be reached right now (worth waiting for)."""
-    return pg.unavailable_errors() if engine_of(conn) == "postgresql" else ()
+    if engine_of(conn) != "postgresql":
+        return ()
+    from autocall.store import pg
+    return pg.unavailable_errors()
 
 
 def integrity_errors() -> tuple[type[BaseException], ...]:
@@ -191,7 +199,7 @@ def migrate(conn: Any) -> None:
             conn.execute(f"PRAGMA user_version = {version}")
 
 
-def _migrate_postgresql(conn: pg.PgDatabase) -> None:
+def _migrate_postgresql(conn: Any) -> None:
     with transaction(conn):
         conn.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
         conn.execute("CREATE TABLE IF NOT EXISTS autocall_schema (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"

@@ -25,14 +25,9 @@ import psycopg
 from psycopg.types.numeric import FloatLoader
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-SCHEMES = ("postgresql://", "postgres://")
 # The pool's own notes on broken connections would repeat ours ("database unavailable", "database back").
 logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 DEFAULT_POOL_SIZE = 4
-
-
-def is_url(database: str) -> bool:
-    return database.lower().startswith(SCHEMES)
 
 
 def shown(url: str) -> str:
