@@ -11,6 +11,7 @@ from typing import Mapping
 
 from autocall.durations import parse_duration_ms
 from autocall.errors import ConfigError, UserError
+from autocall.peers import LOOPBACK, parse_networks
 from autocall.services_config import EventRoute, ServiceConfig, parse_events, parse_services
 from autocall.suggest import suggest
 
@@ -20,7 +21,9 @@ ENV_PREFIX = "AUTOCALL_"
 NOT_SETTINGS = frozenset({ENV_PREFIX + "CONFIG", ENV_PREFIX + "DEBUG"})
 SECRET_KEYS = frozenset({"ami_secret"})
 _PATH_KEYS = frozenset({"database", "scripts_dir", "sounds_dir", "recordings_dir", "tts_cache_dir"})
-_DURATION_KEYS = frozenset({"grace_period", "max_call_duration", "env_timeout", "ami_ping_interval", "worker_lease"})
+_LIST_KEYS = frozenset({"allowed_peers"})
+_DURATION_KEYS = frozenset({"grace_period", "max_call_duration", "env_timeout", "command_margin",
+                            "ami_ping_interval", "dnc_max_age", "worker_lease"})
 # Tables kept as tables (not flattened into keys), set in the file only: [services.NAME] and [events].
 _TABLES = frozenset({"services", "events"})
 _NO_TABLE: Mapping = MappingProxyType({})
@@ -35,10 +38,12 @@ class Config:
     # FastAGI server
     host: str = "127.0.0.1"
     port: int = 4573
+    allowed_peers: tuple = LOOPBACK
     scripts_dir: str = "."
     grace_period: int = 30_000
     env_timeout: int = 10_000
     max_line_length: int = 16_384
+    command_margin: int = 10_000
     # calls
     max_call_duration: int = 3_600_000
     recordings_dir: str = "recordings"
@@ -47,6 +52,8 @@ class Config:
     tts_cache_dir: str = ""
     voice: str = "en-us"
     rate: int = 160
+    tts_max_chars: int = 3_000
+    sound_cache_max_mb: int = 2_048
     # outbound campaigns
     pbx: str = "sim"
     ami_secret: str = field(default="", repr=False)
@@ -56,6 +63,8 @@ class Config:
     agi_url: str = "agi://127.0.0.1:4573"
     caller_id: str = ""
     worker_lease: int = 20_000          # a dialer silent this long is taken for dead; its attempts are settled
+    country: str = ""              # two-letter code: how national numbers in contact lists are read
+    dnc_max_age: int = 0           # a --dnc file older than this refuses the run (0: no limit)
     # logging
     log_level: str = "info"
     # privacy: call records, recordings and campaign attempts older than this are deleted (0: kept)
@@ -84,6 +93,12 @@ _FIELDS = {f.name: f for f in fields(Config) if f.name not in _TABLES}
 
 def _coerce(key: str, value: object, source: str) -> object:
     kind = _FIELDS[key].type
+    if key in _LIST_KEYS:
+        entries = value.split(",") if isinstance(value, str) else value
+        if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+            raise ConfigError(f"{source}: {key} = {value!r} is not valid; expected a list of networks "
+                              f"such as [\"127.0.0.1\", \"10.0.0.0/24\"]")
+        return parse_networks([e for e in entries if e.strip()], f"{source}: {key}")
     if key == "retention":
         return _retention_ms(value, source)
     try:

@@ -7,7 +7,7 @@ import os
 import re
 import sqlite3
 
-from autocall.numbers import try_normalise
+from autocall.phone import try_e164
 from autocall.store import retention as store
 
 log = logging.getLogger("autocall.privacy")
@@ -33,7 +33,7 @@ def number_forms(number: str) -> list[str]:
     given = number.strip()
     digits = re.sub(r"[^\d+]", "", given)
     forms = [given, digits]
-    e164 = try_normalise(given)
+    e164 = try_e164(given)
     if e164:
         forms += [e164, e164.lstrip("+")]
     return [form for index, form in enumerate(forms) if form and form not in forms[:index]]

@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 from twisted.internet.task import Clock  # noqa: E402
 
-from autocall.campaign.pbx_sim import SimPbx  # noqa: E402
+from autocall.campaign.pbx import CallSettings
+from autocall.campaign.pbx_sim import SimLine, SimPbx  # noqa: E402
 from autocall.campaign.scheduler import Scheduler  # noqa: E402
 from autocall.campaign.setup import prepare_campaign, settings_from  # noqa: E402
 from autocall.dsl.compiler import Compiler  # noqa: E402
@@ -60,7 +61,8 @@ def one_run(folder: Path, count: int, program, trace: bool) -> dict:
         tracemalloc.start()
     began = time.perf_counter()
     results: list = []
-    scheduler = Scheduler(conn, campaign_id, SimPbx(program, clock, conn, instant=True, amd=True), clock,
+    scheduler = Scheduler(conn, campaign_id, SimPbx(conn, clock, CallSettings(campaign="bench", amd=True),
+                                                          SimLine(program, instant=True)), clock,
                           settings_from(OPTIONS))
     scheduler.run().addBoth(results.append)
     while not results:

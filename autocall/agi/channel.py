@@ -47,11 +47,13 @@ Asterisk cannot write.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
 import re
 import types
+from collections import deque
 from typing import Protocol
 
 from twisted.internet import defer
@@ -59,11 +61,13 @@ from twisted.internet.error import ConnectionClosed
 
 from autocall.agi import protocol as agi
 from autocall.agi.protocol import AgiProtocolError, LocalProtocolError, RemoteProtocolError, Response, UsageError
-from autocall.engine.channel import CallerHangup, ChannelFailure, Prompt, RecordOutcome
+from autocall.engine.channel import ALL_KEYS, CallerHangup, ChannelFailure, Prompt, RecordOutcome, TtsPrompt
 
 log = logging.getLogger("autocall.agi.channel")
 
 RECORDING_FORMAT = "wav"
+MAX_TYPEAHEAD = 64          # keys kept ahead of the inputs; past this a prompt lets Asterisk drop them
+DEFAULT_TTS_MAX_CHARS = 3_000
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -92,17 +96,23 @@ class AgiConnectionLike(Protocol):
 class AgiChannel:
     """One call's ``Channel`` over FastAGI. Times are in milliseconds, as in the interface."""
 
-    __slots__ = ("_connection", "_issue", "_sounds", "_known", "_recordings_dir", "_log", "_recorded")
+    __slots__ = ("_connection", "_issue", "_until_lost", "_sounds", "_known", "_recordings_dir", "_log", "_recorded",
+                 "_typed", "_private", "_tts_left")
 
     def __init__(self, connection: AgiConnectionLike, sounds: Sounds, recordings_dir: str,
-                 *, logger: logging.Logger | logging.LoggerAdapter | None = None) -> None:
+                 *, logger: logging.Logger | logging.LoggerAdapter | None = None,
+                 tts_max_chars: int = DEFAULT_TTS_MAX_CHARS) -> None:
         self._connection = connection
         self._issue = getattr(connection, "issue", None)
+        self._until_lost = getattr(connection, "until_lost", None)
         self._sounds = sounds
         self._known = getattr(sounds, "known", None)
         self._recordings_dir = recordings_dir
         self._log = logger or log
         self._recorded: dict[str, int] | None = None
+        self._typed: deque[str] | None = None      # type-ahead: keys pressed while a prompt spoke
+        self._private: list[str] | None = None     # secret prompts' sounds, discarded by close()
+        self._tts_left = tts_max_chars              # characters this call may still send to text-to-speech
 
     @property
     def call_id(self) -> str:
@@ -117,15 +127,45 @@ class AgiChannel:
             raise CallerHangup("the caller hung up before the answer")
 
     async def play(self, prompt: Prompt, interrupt_keys: str = "") -> str | None:
+        typed = self._typed
+        if typed and interrupt_keys and typed[0] in interrupt_keys:
+            return typed.popleft()              # typed ahead: the prompt is interrupted before it starts
         name = self._known(prompt) if self._known is not None else None
         if name is None:
-            name = await self._sounds.sound_for(prompt)
-        reply = await self._send(agi.stream_file, name, interrupt_keys)
-        result = reply.result
-        if result == 0:                         # the usual answers first (what _key_of says of them)
-            return None
-        if result is not None and 32 < result < 127:
-            return chr(result)
+            if type(prompt) is TtsPrompt:
+                prompt = self._within_budget(prompt)
+                if prompt is None:
+                    return None
+            try:
+                made = self._sounds.sound_for(prompt)
+                name = await (self._until_lost(made) if self._until_lost is not None else made)
+            except ConnectionClosed:
+                raise CallerHangup("Asterisk closed the connection while the prompt was being made") from None
+            except RemoteProtocolError as exc:
+                raise ChannelFailure(f"AGI protocol fault (Asterisk's) while the prompt was being made: {exc}") from None
+            if getattr(prompt, "secret", False):
+                if self._private is None:
+                    self._private = []
+                self._private.append(name)
+        # Every key stops STREAM FILE, since Asterisk throws away keys that are not escape digits. A key
+        # that may not interrupt this prompt is kept for the next input, and the prompt resumes where
+        # it stopped (endpos): the caller hears it to the end, as in the simulator.
+        offset = None
+        while True:
+            escapes = interrupt_keys or (ALL_KEYS if typed is None or len(typed) < MAX_TYPEAHEAD else "")
+            reply = await self._send(agi.stream_file, name, escapes, offset)
+            result = reply.result
+            if result == 0:                     # the usual answers first (what _key_of says of them)
+                return None
+            if result is None or not 32 < result < 127:
+                break
+            key = chr(result)
+            if key in interrupt_keys:
+                return key
+            if typed is None:
+                typed = self._typed = deque()
+            typed.append(key)
+            offset = reply.endpos or 0
         if result != -1:                        # the rest of _key_of: -1, or Asterisk's fault
             raise _unexpected(reply, "STREAM FILE")
         if not await self._caller_alive():
@@ -136,6 +176,8 @@ class AgiChannel:
         return None
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        if self._typed:
+            return self._typed.popleft()
         reply = await self._send(agi.wait_for_digit, timeout_ms)
         result = reply.result
         if result is not None and 32 < result < 127:    # the usual answers first (what _key_of says of them)
@@ -160,6 +202,15 @@ class AgiChannel:
         path = self._recording_path(name)
         file = f"{path}.{RECORDING_FORMAT}"
         silence_s = math.ceil(silence_ms / 1000) if silence_ms > 0 else None
+        own_beep = getattr(self._sounds, "beep", None)
+        if beep and own_beep is not None:
+            # Our beep, not RECORD FILE's: that one needs Asterisk's core sounds, and without them the
+            # recording fails before it starts ("(randomerror)").
+            # No escape digits: a key pressed during the beep belongs to the recording about to start.
+            played = await self._send(agi.stream_file, own_beep(), "")
+            if played.result == -1 and not await self._caller_alive():
+                raise CallerHangup("the caller hung up during the beep before the recording")
+            beep = False
         reply = await self._send(agi.record_file, path, RECORDING_FORMAT, terminator or "",
                                  max_ms if max_ms > 0 else -1, beep, silence_s)
         key, failed = _key_of(reply, "RECORD FILE")
@@ -173,9 +224,9 @@ class AgiChannel:
             return RecordOutcome(file, None, hung_up=True)
         if not await self._caller_alive():
             raise CallerHangup(f"the caller hung up before the recording {file!r} began")
-        self._log.error("call %s: the recording %r failed (RECORD FILE answered %r)",
+        self._log.error("call %s: the recording %r failed (RECORD FILE answered %r); nothing was recorded",
                         self.call_id, file, reply.raw)
-        return RecordOutcome(file)
+        return RecordOutcome("")
 
     async def transfer(self, destination: str, timeout_ms: int | None, callerid: str | None) -> str:
         if not destination or "," in destination or destination != destination.strip():
@@ -184,19 +235,31 @@ class AgiChannel:
         if callerid:
             await self._send(agi.set_variable, "CALLERID(all)", callerid)
         options = destination if timeout_ms is None else f"{destination},{max(1, math.ceil(timeout_ms / 1000))}"
-        dialled = await self._send(agi.exec_app, "Dial", options)
-        if dialled.result == -2:
-            raise ChannelFailure("Asterisk has no Dial application (EXEC Dial answered result=-2)")
-        # GET VARIABLE still answers on a dead channel (agi-probe-session.log #5024).
-        status_reply = await self._send(agi.get_variable, "DIALSTATUS", caller_facing=False)
-        status = status_reply.data if status_reply.result == 1 and status_reply.data else ""
+        if self._connection.hung_up:
+            raise CallerHangup("the caller hung up before the transfer (Asterisk's HANGUP line came first)")
+        try:
+            dialled = await self._send(agi.exec_app, "Dial", options)
+            if dialled.result == -2:
+                raise ChannelFailure("Asterisk has no Dial application (EXEC Dial answered result=-2)")
+            # GET VARIABLE still answers on a dead channel (agi-probe-session.log #5024).
+            status = await self.get_variable("DIALSTATUS") or ""
+        except CallerHangup as gone:
+            # Dialled, then the socket closed (AGIEXITONHANGUP=yes): the status is lost with it.
+            raise CallerHangup(str(gone), dialstatus="") from None
         if status == "ANSWER":
             return status   # bridged, and the bridge is over: Dial returns -1 then
         if dialled.result == -1 or self._connection.hung_up:
-            raise CallerHangup(f"the caller hung up while {destination!r} was dialled ({status or 'no status'})")
+            raise CallerHangup(f"the caller hung up while the transfer was dialled ({status or 'no status'})",
+                               dialstatus=status)
         if not status:
             raise ChannelFailure(f"Dial of {destination!r} ended without setting DIALSTATUS")
         return status
+
+    async def get_variable(self, name: str) -> str | None:
+        """``GET VARIABLE name``: its value, or None when unset. It still answers on a dead channel
+        (agi-probe-session.log #5024), so it is not refused after Asterisk's ``HANGUP`` line."""
+        reply = await self._send(agi.get_variable, name, caller_facing=False)
+        return reply.data if reply.result == 1 and reply.data is not None else None
 
     async def set_variable(self, name: str, value: str) -> None:
         # Allowed on a dead channel (agi-probe-session.log #7776), so no hung_up check first.
@@ -207,11 +270,24 @@ class AgiChannel:
         if reply.result == -1:
             raise CallerHangup("the caller had already hung up")
 
+    def close(self) -> None:
+        """The call is over: delete the sounds rendered for its secret prompts."""
+        discard = getattr(self._sounds, "discard", None)
+        if self._private and discard is not None:
+            for name in self._private:
+                discard(name)
+        self._private = None
+
     # --- internals -----------------------------------------------------------
 
     @types.coroutine
     def _send(self, build, *args, caller_facing: bool = True):
         """Build and send one command; return its 200 reply or raise the engine's exception.
+
+        The one mapping from AGI replies to errors, for the server's own commands too
+        (``get_variable``): 511 (dead channel) and a closed connection are ``CallerHangup``; 510, 520
+        and our own malformed command are ``ChannelFailure`` (ours); garbage or an unexpected code is
+        ``ChannelFailure`` (Asterisk's).
 
         A generator-based coroutine that yields straight to the call's driver
         (``FastAgiProtocol.issue``): one frame less on the way of every reply.
@@ -250,6 +326,26 @@ class AgiChannel:
                                  f"{command.line!r} (510)")
         raise _unexpected(reply, command.name)
 
+    def _within_budget(self, prompt: TtsPrompt) -> TtsPrompt | None:
+        """A text-to-speech prompt to make for this call, cut to what the call may still render
+        (``tts_max_chars`` in all: one call's endless text must not hold the TTS worker for everyone's);
+        None, and the prompt skipped, once nothing is left. Logged (the length, never the text)."""
+        text = prompt.text
+        left = self._tts_left
+        if len(text) <= left:
+            self._tts_left = left - len(text)
+            return prompt
+        cut = text[:left]
+        cut = cut[:max(cut.rfind(" "), 0)]       # at a word's end (no word fits: nothing)
+        self._tts_left = left - len(cut)
+        if not cut.strip():
+            self._log.warning("call %s: a text-to-speech prompt of %d characters was skipped: the call has used "
+                              "all the text it may render (tts_max_chars)", self.call_id, len(text))
+            return None
+        self._log.warning("call %s: text-to-speech prompt cut from %d to %d characters: a call may render at "
+                          "most tts_max_chars", self.call_id, len(text), len(cut))
+        return dataclasses.replace(prompt, text=cut)
+
     async def _caller_alive(self) -> bool:
         """Probe after a ``result=-1`` that may not be a hangup (see the module docstring)."""
         if self._connection.hung_up:
@@ -271,7 +367,8 @@ class AgiChannel:
 
 
 def _unexpected(reply: Response, command: str) -> ChannelFailure:
-    return ChannelFailure(f"AGI protocol fault (Asterisk's): unexpected reply {reply.raw!r} to {command}")
+    raw = reply.raw if len(reply.raw) <= 80 else reply.raw[:80] + "..."
+    return ChannelFailure(f"AGI protocol fault (Asterisk's): unexpected reply {raw!r} to {command}")
 
 
 def _key_of(reply: Response, command: str) -> tuple[str | None, bool]:

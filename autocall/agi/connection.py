@@ -49,6 +49,7 @@ from autocall.agi.protocol import (
     Response,
     UsageError,
 )
+from autocall.peers import PeerFilter
 
 log = logging.getLogger("autocall.agi")
 
@@ -71,7 +72,7 @@ class FastAgiProtocol:
     """
 
     __slots__ = ("transport", "factory", "environment", "hung_up", "_agi", "_pending", "_queue",
-                 "_env_timer", "_closed", "_env_waiters", "_task", "_socket")
+                 "_env_timer", "_closed", "_env_waiters", "_task", "_socket", "sent", "sent_at", "_watchers")
 
     def __init__(self, factory: FastAgiFactory) -> None:
         self.factory = factory
@@ -86,6 +87,9 @@ class FastAgiProtocol:
         self._env_waiters: list[defer.Deferred] | None = None
         self._task: _CallTask | None = None       # the call's coroutine, while it runs
         self._socket = None                       # where commands go straight (see _write)
+        self._watchers: list[defer.Deferred] | None = None   # until_lost's
+        self.sent: Command | None = None          # the last command sent, and when (factory.clock): for
+        self.sent_at = 0.0                        # the server's check that Asterisk answers in time
 
     # --- IProtocol ---------------------------------------------------------
 
@@ -174,6 +178,14 @@ class FastAgiProtocol:
     def closed(self) -> bool:
         return self._closed is not None
 
+    def overdue(self, now: float, margin_s: float) -> Command | None:
+        """The command Asterisk has not answered although it could have by ``now`` (its longest legitimate
+        time plus ``margin_s``), else None."""
+        command = self.sent
+        if self._pending is None or command is None or command.max_ms is None or self._closed is not None:
+            return None
+        return command if now > self.sent_at + command.max_ms / 1000 + margin_s else None
+
     def send_command(self, command: Command) -> defer.Deferred:
         """Send ``command`` (after any still queued) and fire with its reply."""
         if self._closed is not None:
@@ -185,6 +197,7 @@ class FastAgiProtocol:
             except LocalProtocolError:
                 return defer.fail()
             self._pending = d
+            self.sent, self.sent_at = command, self.factory.clock.seconds()
             self._write(data)
         else:
             if self._queue is None:
@@ -217,6 +230,7 @@ class FastAgiProtocol:
             return False
         data = self._agi.send(command)
         self._pending = _TASK
+        self.sent, self.sent_at = command, self.factory.clock.seconds()
         self._write(data)
         return True
 
@@ -227,6 +241,34 @@ class FastAgiProtocol:
         if self._pending is _TASK:
             self._pending = d
         return d
+
+    def until_lost(self, work: defer.Deferred) -> defer.Deferred:
+        """A new Deferred with ``work``'s result, or failing with the connection-loss reason if the
+        connection goes first: a call waiting for something other than Asterisk (a prompt being
+        rendered, its script compiled) ends at once when hung up, at a stop too, rather than when that
+        work is done. ``work`` itself goes on for whoever else waits for it."""
+        if self._closed is not None:
+            work.addErrback(lambda _: None)
+            return defer.fail(self._closed)
+        if work.called:
+            return work
+        watcher: defer.Deferred = defer.Deferred()
+        if self._watchers is None:
+            self._watchers = []
+        self._watchers.append(watcher)
+
+        def done(result):
+            if not watcher.called:
+                if self._watchers is not None and watcher in self._watchers:
+                    self._watchers.remove(watcher)
+                if isinstance(result, Failure):
+                    watcher.errback(result)
+                else:
+                    watcher.callback(result)
+            return None          # a result that came after the connection went is dropped
+
+        work.addBoth(done)
+        return watcher
 
     def wait_environment(self) -> defer.Deferred:
         """A new Deferred that fires with the environment (at once if it has come), or fails if dropped first.
@@ -290,6 +332,7 @@ class FastAgiProtocol:
             try:
                 self._write(self._agi.send(command))
                 self._pending = waiting
+                self.sent, self.sent_at = command, self.factory.clock.seconds()
             except LocalProtocolError:
                 waiting.errback()
         # The pure state machine refuses a reply to no command, so d is set here.
@@ -341,6 +384,9 @@ class FastAgiProtocol:
         if self._env_waiters:
             waiting.extend(self._env_waiters)
             self._env_waiters = None
+        if self._watchers:
+            waiting.extend(self._watchers)     # until_lost: waiting for other work, woken now
+            self._watchers = None
         if task is not None:
             task.step(None, reason)
         for d in waiting:
@@ -357,7 +403,8 @@ class FastAgiFactory(Factory):
 
     def __init__(self, on_call: OnCall, *, clock: IReactorTime | None = None,
                  env_timeout_ms: int = DEFAULT_ENV_TIMEOUT_MS,
-                 max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
+                 max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
+                 allowed_peers: PeerFilter | None = None) -> None:
         if clock is None:
             from twisted.internet import reactor as clock
         self.on_call = on_call
@@ -365,14 +412,21 @@ class FastAgiFactory(Factory):
         self.env_timeout_ms = env_timeout_ms
         self.max_line_length = max_line_length
         self.connections: set[FastAgiProtocol] = set()
+        self.allowed_peers = allowed_peers or PeerFilter()
 
     @classmethod
     def from_config(cls, config, on_call: OnCall, clock: IReactorTime | None = None) -> FastAgiFactory:
         """Limits from ``autocall.config.Config`` (``env_timeout``, ``max_line_length``)."""
         return cls(on_call, clock=clock, env_timeout_ms=config.env_timeout,
-                   max_line_length=config.max_line_length)
+                   max_line_length=config.max_line_length, allowed_peers=PeerFilter(config.allowed_peers))
 
-    def buildProtocol(self, addr) -> FastAgiProtocol:
+    def buildProtocol(self, addr) -> FastAgiProtocol | None:
+        host = getattr(addr, "host", None)
+        if host is not None and not self.allowed_peers.allows(host):
+            # None: Twisted closes the socket at once, before a byte is read.
+            log.warning("agi %s:%s: refused: the address is not in allowed_peers; connection dropped",
+                        host, getattr(addr, "port", "?"))
+            return None
         return FastAgiProtocol(self)
 
     def call_started(self, connection: FastAgiProtocol) -> None:

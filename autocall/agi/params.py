@@ -3,10 +3,11 @@
 Precedence, first found wins (docs/operations.md, "Params"):
 
 1. the query string of the AGI URL: ``agi://host/support?company=Acme``;
-2. AGI arguments (``AGI(agi://host/support,ARG1,ARG2)``): an argument
-   ``NAME=VALUE`` whose NAME is a param of the script sets that param;
-   every other argument is positional and fills, in declaration order, the
-   params not named by 1 or by a ``NAME=VALUE`` argument;
+2. AGI arguments ``NAME=VALUE`` (``AGI(agi://host/support,company=Acme)``)
+   whose NAME is a param of the script. Any other argument, positional ones
+   included, fills nothing and is logged: a positional argument is often
+   the dialled extension (``${EXTEN}``), which the caller chooses, and must
+   never become, say, an account PIN;
 3. for a campaign call, the contact's columns;
 4. ``GET VARIABLE NAME`` on the channel (the server asks);
 5. the param's default. A required param still missing ends the call with
@@ -27,32 +28,28 @@ _NONE = frozenset({"", "unknown"})
 
 
 def request_params(program: Program, environment: Environment) -> tuple[dict[str, str], list[str]]:
-    """Params from the query string and the AGI arguments; also notes about what was ignored (for the log)."""
-    declared = [param["name"] for param in program.params]
-    if not declared:
-        return {}, []
-    known = set(declared)
+    """Params from the query string and the ``NAME=VALUE`` AGI arguments; also notes about what was ignored."""
+    known = {param["name"] for param in program.params}
     given: dict[str, str] = {}
     notes: list[str] = []
     for name, value in environment.query.items():
         if name in known:
             given[name] = value
-        else:
+        elif known:
             notes.append(f"query parameter {name!r} is not a param of the script; ignored")
-    positional: list[str] = []
+    positional = 0
     for argument in environment.args:
         name, equals, value = argument.partition("=")
         if equals and name in known:
             given.setdefault(name, value)
+        elif equals:
+            if known:
+                notes.append(f"AGI argument {name!r}= is not a param of the script; ignored")
         else:
-            positional.append(argument)
+            positional += 1
     if positional:
-        unfilled = [name for name in declared if name not in given]
-        for name, value in zip(unfilled, positional):
-            given[name] = value
-        if len(positional) > len(unfilled):
-            notes.append(f"{len(positional) - len(unfilled)} AGI argument(s) left over after filling "
-                         f"every param; ignored")
+        notes.append(f"{positional} positional AGI argument(s) ignored: only NAME=VALUE arguments and the "
+                     f"query string fill params")
     return given, notes
 
 

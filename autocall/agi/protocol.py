@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -40,6 +41,18 @@ MAX_COMMAND_BYTES = 2047
 MAX_COMMAND_WORDS = 127
 # A 520 usage text is a few lines; a peer sending thousands is not Asterisk.
 MAX_USAGE_LINES = 1000
+# A result is a C int, or GET DATA's digits (at most its max digits): a longer token is not Asterisk's,
+# and turning thousands of digits into an int would stall the reactor (or raise, past 4,300 digits).
+MAX_RESULT_CHARS = 256
+_INT_CHARS = 20
+# Asterisk sends about 25 fields and one per AGI() argument (at most 127 words): anything far past that
+# is a peer filling the server's memory.
+MAX_ENV_FIELDS = 512
+MAX_ENV_BYTES = 256 * 1024
+# How long a command may legitimately take, beyond the margin every command gets: a prompt plays at
+# most as long as the longest sound `check` accepts (autocall.audio.probe.MAX_PROMPT_SECONDS).
+MAX_SOUND_MS = 600_000
+UNBOUNDED = None            # Dial (a bridged call) and applications: only max_call_duration bounds them
 
 
 class AgiProtocolError(Exception):
@@ -234,7 +247,7 @@ _AFTER_REPLY_AND_HANGUP = _TRANSITIONS[(_AFTER_REPLY, HangupNotice)]
 
 def _int_or_none(text: str) -> int | None:
     digits = text[1:] if text[:1] == "-" else text
-    return int(text) if digits.isdigit() and digits.isascii() else None
+    return int(text) if len(text) <= _INT_CHARS and digits.isdigit() and digits.isascii() else None
 
 
 # One line of an environment block, for the one-pass parse (``_environment_block``): a key of the
@@ -260,6 +273,9 @@ def _parse_ok(line: bytes) -> Response:
         value, tail = rest, b""
     else:
         value, tail = rest[:space], rest[space + 1:]
+    if len(value) > MAX_RESULT_CHARS:
+        raise RemoteProtocolError(f"Asterisk sent a result of {len(value)} characters (no AGI reply has one "
+                                  f"over {MAX_RESULT_CHARS}): {_shown(line)}")
     data = endpos = None
     if tail:
         if tail[:1] == b"(":
@@ -286,7 +302,8 @@ class AgiConnection:
     endless line is refused before it eats memory.
     """
 
-    __slots__ = ("_state", "_lines", "_pos", "_partial", "_max_line", "_fields", "_usage", "_error", "hung_up")
+    __slots__ = ("_state", "_lines", "_pos", "_partial", "_max_line", "_fields", "_usage", "_error", "hung_up",
+                 "_env_bytes")
 
     def __init__(self, max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
         self._state = _ENVIRONMENT
@@ -298,6 +315,7 @@ class AgiConnection:
         self._usage: list[str] | None = None
         self._error: str | None = None
         self.hung_up = False            # Asterisk's HANGUP line has been parsed (a HangupNotice given)
+        self._env_bytes = 0
 
     @property
     def state(self) -> State:
@@ -455,6 +473,11 @@ class AgiConnection:
             raise RemoteProtocolError(f"the peer sent garbage instead of an AGI environment: {_shown(line)}")
         if value[:1] == b" ":
             value = value[1:]
+        self._env_bytes += len(line)
+        if self._env_bytes > MAX_ENV_BYTES:
+            raise RemoteProtocolError(f"the peer sent an environment over {MAX_ENV_BYTES} bytes")
+        if len(self._fields) >= MAX_ENV_FIELDS:
+            raise RemoteProtocolError(f"the peer sent an environment of more than {MAX_ENV_FIELDS} fields")
         # Interned keys are shared by every connection's environment.
         self._fields[sys.intern(key.decode("ascii", "replace"))] = value.decode("utf-8", "replace")
 
@@ -487,6 +510,13 @@ class Command:
     name: str
     line: str
     data: bytes = field(repr=False, compare=False, default=b"")
+    # The longest Asterisk may take to answer, in ms, beyond the margin every command gets (0: at once;
+    # None: no bound but the call's own maximum duration).
+    max_ms: int | None = field(repr=False, compare=False, default=0)
+
+    def taking(self, max_ms: int | None) -> Command:
+        """This command, said to take up to ``max_ms`` (None: unbounded)."""
+        return Command(self.name, self.line, self.data, max_ms)
 
     @staticmethod
     def build(name: str, *args: str) -> Command:
@@ -593,13 +623,14 @@ def stream_file(filename: str, escape_digits: str = "", offset: int | None = Non
     """Play ``filename`` (no extension); a key in ``escape_digits`` stops it."""
     offset_arg = () if offset is None else (_ms(offset, "STREAM FILE offset"),)
     return Command.build("STREAM FILE", _name(filename, "STREAM FILE"),
-                         _digits(escape_digits, "STREAM FILE"), *offset_arg)
+                         _digits(escape_digits, "STREAM FILE"), *offset_arg).taking(MAX_SOUND_MS)
 
 
 @functools.lru_cache(maxsize=1024, typed=True)
 def wait_for_digit(timeout_ms: int) -> Command:
     """``-1`` waits forever."""
-    return Command.build("WAIT FOR DIGIT", _ms(timeout_ms, "WAIT FOR DIGIT", allow_forever=True))
+    return Command.build("WAIT FOR DIGIT", _ms(timeout_ms, "WAIT FOR DIGIT", allow_forever=True)).taking(
+        UNBOUNDED if timeout_ms < 0 else timeout_ms)
 
 
 def get_data(filename: str, timeout_ms: int | None = None, max_digits: int | None = None) -> Command:
@@ -608,7 +639,9 @@ def get_data(filename: str, timeout_ms: int | None = None, max_digits: int | Non
         args.append(_ms(timeout_ms if timeout_ms is not None else 0, "GET DATA timeout"))
     if max_digits is not None:
         args.append(_ms(max_digits, "GET DATA max digits"))
-    return Command.build("GET DATA", *args)
+    # The prompt, then the timeout again after each digit (max_digits of them; Asterisk's default is 1024).
+    waits = (timeout_ms if timeout_ms is not None else 6000) * ((max_digits or 1024) + 1)
+    return Command.build("GET DATA", *args).taking(UNBOUNDED if timeout_ms == 0 else MAX_SOUND_MS + waits)
 
 
 def record_file(filename: str, fmt: str = "wav", escape_digits: str = "", timeout_ms: int = -1,
@@ -624,14 +657,20 @@ def record_file(filename: str, fmt: str = "wav", escape_digits: str = "", timeou
         args.append("BEEP")
     if silence_s is not None:
         args.append("s=" + _ms(silence_s, "RECORD FILE silence"))
-    return Command.build("RECORD FILE", *args)
+    return Command.build("RECORD FILE", *args).taking(UNBOUNDED if timeout_ms < 0 else timeout_ms)
 
 
 def exec_app(application: str, options: str = "") -> Command:
     """Run a dialplan application; ``options`` is one argument (comma-separated as in the dialplan)."""
     if not isinstance(application, str) or not application.isidentifier():
         raise LocalProtocolError(f"EXEC: {application!r} is not an application name")
-    return Command.build("EXEC", application, *([options] if options else []))
+    command = Command.build("EXEC", application, *([options] if options else []))
+    if application == "Wait":
+        try:
+            return command.taking(math.ceil(float(options) * 1000))
+        except (ValueError, OverflowError):
+            pass
+    return command.taking(UNBOUNDED)      # Dial: a bridged call may last as long as the call may
 
 
 def set_variable(name: str, value: str) -> Command:

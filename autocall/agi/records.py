@@ -13,6 +13,13 @@ stall it is taken away:
 - the connection never waits for a lock (``busy_timeout = 0``): when
   another process (the dialer) holds the write lock, the batch stays queued
   and is tried again shortly; nothing is dropped;
+- a write that fails because of the database itself (full disk, read-only
+  file, I/O error, damage) is kept queued the same way and tried again every
+  ``DISK_RETRY_S``, with one line every ``LOCKED_WARNING_S`` naming the file
+  and what to do (``autocall.store.db.database_problem``);
+- a write that fails because of one record (a value SQLite or JSON cannot
+  take) costs only that record, which is stored without the parts that
+  failed and says so in its ``error``; the record in full goes to the log;
 - the WAL is never checkpointed by these commits (``wal_autocheckpoint =
   0``, the only step that fsyncs); a small thread of its own checkpoints
   every few seconds with another connection, and spends its time in SQLite
@@ -39,6 +46,8 @@ records are given up, each written in full to the log, never silently.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import logging
 import sqlite3
@@ -52,13 +61,15 @@ from twisted.internet import defer
 
 from autocall.engine.record import CallRecord
 from autocall.store import calls as store
-from autocall.store.db import engine_of, transaction, unavailable_errors
+from autocall.store.db import (check_writable, database_problem, engine_of, is_file_problem, is_locked, transaction,
+                                unavailable_errors)
 
 log = logging.getLogger("autocall.agi.records")
 
 DEFAULT_BATCH_DELAY_S = 0.1
 DEFAULT_CHUNK = 64
 RETRY_DELAY_S = 0.05
+DISK_RETRY_S = 1.0
 LOCKED_WARNING_S = 10.0
 CHECKPOINT_EVERY_S = 5.0
 CLOSE_BUSY_TIMEOUT_MS = 30_000
@@ -103,10 +114,11 @@ class RecordWriter:
         self._reminded = 0.0
         self._scheduled = None
         self._waiters: list[defer.Deferred] = []
-        self._locked_since: float | None = None
+        self._held_since: float | None = None
         self._checkpointer: _Checkpointer | None = None
         self.written = 0          # records committed
         self.failed = 0           # writes given up (logged one by one)
+        self.salvaged = 0         # records stored without the parts that could not be stored
 
     # --- life cycle ------------------------------------------------------------------
 
@@ -118,6 +130,11 @@ class RecordWriter:
             from autocall.store.db import connect
             self._connect = connect
         conn = self._connect(self.database)
+        try:
+            check_writable(conn, self.database)
+        except Exception:
+            conn.close()
+            raise
         self._unavailable = unavailable_errors(conn)
         if engine_of(conn) == "postgresql":
             conn.set_wait(PG_WAIT_S)
@@ -147,8 +164,7 @@ class RecordWriter:
             return
         conn.execute(f"PRAGMA busy_timeout = {CLOSE_BUSY_TIMEOUT_MS}")
         while self._pending:
-            if not self._write_chunk(final=True):
-                break
+            self._write_chunk(final=True)
         self._release_waiters()
         if self._checkpointer is not None:
             self._checkpointer.stop()
@@ -164,7 +180,7 @@ class RecordWriter:
         """Write what is queued; a database still away after ``CLOSE_BUSY_TIMEOUT_MS``: log the rest in full."""
         deadline = time.monotonic() + CLOSE_BUSY_TIMEOUT_MS / 1000
         while self._pending:
-            if self._write_chunk(final=False):
+            if self._write_chunk(final=False) is None:
                 continue
             if time.monotonic() >= deadline:
                 left = list(self._pending)
@@ -230,17 +246,21 @@ class RecordWriter:
         self._scheduled = None
         if self._conn is None:
             return
-        if not self._write_chunk(final=False):
-            # Locked by another process: try again shortly. Unreachable: once a second.
-            self._schedule(RETRY_DELAY_S if self.down_since is None else OUTAGE_RETRY_S)
+        problem = self._write_chunk(final=False)
+        if problem is not None:
+            # Locked by another process: try again shortly. Unreachable: once a second. The database
+            # failed (full disk...): every DISK_RETRY_S.
+            self._schedule(OUTAGE_RETRY_S if self.down_since is not None
+                           else RETRY_DELAY_S if is_locked(problem) else DISK_RETRY_S)
             return
         if self._pending:
             self._schedule(0)                       # the next chunk, after the reactor's other work
         else:
             self._release_waiters()
 
-    def _write_chunk(self, final: bool) -> bool:
-        """Write up to ``chunk`` queued items in one transaction; False when the database was locked."""
+    def _write_chunk(self, final: bool) -> Exception | None:
+        """Write up to ``chunk`` queued items in one transaction; the error when the database itself failed
+        (locked, full, read-only...: the items are queued again), else None."""
         pending = self._pending
         jobs = [pending.popleft() for _ in range(min(self._chunk, len(pending)))]
         try:
@@ -249,8 +269,8 @@ class RecordWriter:
         except self._unavailable as exc:
             return self._unreachable(jobs, exc)
         except Exception as exc:
-            if _is_locked(exc):
-                return self._locked(jobs, final)
+            if is_file_problem(exc):
+                return self._held(jobs, final, exc)
             # One bad write must not cost the others: each in its own transaction. (A call id
             # already stored lands here too, and is given a new one.)
             for position, job in enumerate(jobs):
@@ -260,10 +280,10 @@ class RecordWriter:
                 except self._unavailable as exc:
                     return self._unreachable(jobs[position:], exc)
                 except Exception as exc:
-                    if _is_locked(exc):
-                        return self._locked(jobs[position:], final)
-                    self._give_up(job, f"{exc.__class__.__name__}: {exc}")
-        self._locked_since = None
+                    if is_file_problem(exc):
+                        return self._held(jobs[position:], final, exc)
+                    self._salvage(job, exc)
+        self._held_since = None
         if self.down_since is not None:
             log.warning("database back after %.0f s: the queued call records are being written (%d left)",
                         self._clock.seconds() - self.down_since, len(self._pending),
@@ -271,7 +291,7 @@ class RecordWriter:
             self.down_since = None
             if engine_of(self._conn) == "postgresql":
                 self._conn.set_wait(PG_WAIT_S)
-        return True
+        return None
 
     def _shown(self) -> str:
         from autocall.config import is_database_url
@@ -280,7 +300,7 @@ class RecordWriter:
         from autocall.store.pg import shown
         return shown(self.database)
 
-    def _unreachable(self, jobs: list[tuple], exc: BaseException) -> bool:
+    def _unreachable(self, jobs: list[tuple], exc: BaseException) -> BaseException:
         """The database cannot be reached: keep everything queued, within the outage bounds."""
         self._pending.extendleft(reversed(jobs))
         now = self._clock.seconds()
@@ -297,7 +317,7 @@ class RecordWriter:
             log.warning("database still unavailable after %.0f s; %d records wait in memory",
                         now - self.down_since, len(self._pending), extra={"fields": {"database": self._shown()}})
         self._drop_beyond_bounds(now)
-        return False
+        return exc
 
     def _drop_beyond_bounds(self, now: float) -> None:
         over = len(self._pending) - self._outage_limit_records
@@ -307,37 +327,75 @@ class RecordWriter:
             self._give_up(self._pending.popleft(), f"the database was unavailable for {now - self.down_since:.0f} s "
                                                    f"and the in-memory queue is bounded")
 
-    def _locked(self, jobs: list[tuple], final: bool) -> bool:
-        """Another process holds the write lock: requeue; at close, after the busy timeout, log what is left."""
+    def _held(self, jobs: list[tuple], final: bool, problem: Exception) -> Exception | None:
+        """The database cannot take writes now: requeue; at close (after the busy timeout), log what is left."""
         if not final:
             self._pending.extendleft(reversed(jobs))
-            self._note_locked()
-            return False
+            self._note_held(problem)
+            return problem
         left = jobs + list(self._pending)
         self._pending.clear()
+        why = (f"the database stayed locked for {CLOSE_BUSY_TIMEOUT_MS // 1000} s at shutdown" if is_locked(problem)
+               else f"{database_problem(self._shown(), problem)}; still so at shutdown")
         for job in left:       # the last resort: the record in full in the log, rather than nowhere
-            self._give_up(job, f"the database stayed locked for {CLOSE_BUSY_TIMEOUT_MS // 1000} s at shutdown")
-        return True
+            self._give_up(job, why)
+        return None
+
+    def _salvage(self, job: tuple, problem: Exception) -> None:
+        """A record SQLite would not take: store what can be stored, saying what was left out."""
+        why = _describe(problem)
+        if job[0] != _SAVE:
+            self._give_up(job, why)
+            return
+        record = job[1]
+        self._log_record(logging.WARNING, job, f"the call record could not be stored in full ({why}); "
+                                               "stored without the parts that failed")
+        try:
+            kept = _storable(record, why)
+            _transaction(self._conn, [(_SAVE, kept, *job[2:])], one_by_one=True)
+        except Exception as exc:
+            if is_file_problem(exc) or isinstance(exc, self._unavailable):
+                self._pending.appendleft(job)     # the database went away meanwhile: the whole record waits
+                return
+            self._give_up(job, _describe(exc))
+            return
+        self.written += 1
+        self.salvaged += 1
 
     def _give_up(self, job: tuple, why: str) -> None:
         self.failed += 1
+        self._log_record(logging.ERROR, job, f"could not write to the database: {why}")
+
+    def _log_record(self, level: int, job: tuple, message: str) -> None:
+        """``message`` with the item in full, as far as it can be shown (never raises: it is the last resort)."""
         fields: dict = {"database": self._shown()}
         if job[0] == _SAVE:
-            fields["record"] = json.dumps(job[1].to_dict(), default=str, ensure_ascii=False)
-            fields["call_id"] = job[1].call_id
+            fields["call_id"] = _text(job[1].call_id)
+            try:
+                fields["record"] = json.dumps(job[1].to_dict(), default=repr, ensure_ascii=True)
+            except Exception as exc:
+                fields["record"] = f"(cannot be shown: {_describe(exc)})"
         else:
-            fields["item"] = repr(job[1:])
-        log.error("could not write to the database: %s", why, extra={"fields": fields})
+            fields["item"] = _text(repr(job[1:]))
+        log.log(level, "%s", message, extra={"fields": fields})
 
-    def _note_locked(self) -> None:
+    def _note_held(self, problem: Exception) -> None:
         now = self._clock.seconds()
-        if self._locked_since is None:
-            self._locked_since = now
-        elif now - self._locked_since >= LOCKED_WARNING_S:
+        locked = is_locked(problem)
+        if self._held_since is None:
+            self._held_since = now
+            if locked:
+                return           # a lock is usually gone in a moment: say so only if it lasts
+        elif now - self._held_since < LOCKED_WARNING_S:
+            return
+        else:
+            self._held_since = now
+        if locked:
             log.warning("the database has been locked by another process for %.0f s; %d records wait",
-                        now - self._locked_since, len(self._pending),
-                        extra={"fields": {"database": self.database}})
-            self._locked_since = now
+                        LOCKED_WARNING_S, len(self._pending), extra={"fields": {"database": self._shown()}})
+        else:
+            log.error("%s; %d records wait and are tried again", database_problem(self._shown(), problem),
+                      len(self._pending), extra={"fields": {"database": self._shown()}})
 
     def _events_now(self) -> tuple | None:
         return (self.events, self._clock.seconds()) if self.events else None
@@ -376,11 +434,34 @@ def _transaction(conn: Any, jobs: list[tuple], one_by_one: bool = False, events:
                     events[0].call_ended(conn, job[1].call_id, events[1])
 
 
-def _is_locked(exc: Exception) -> bool:
-    if not isinstance(exc, sqlite3.OperationalError):
-        return False
-    message = str(exc).lower()
-    return "locked" in message or "busy" in message
+def _describe(exc: BaseException) -> str:
+    return _text(f"{exc.__class__.__name__}: {exc}")[:500]
+
+
+def _text(value: str) -> str:
+    """``value`` as text SQLite and the log can take (a lone surrogate becomes U+FFFD)."""
+    return value.encode("utf-8", "replace").decode("utf-8") if isinstance(value, str) else repr(value)
+
+
+def _storable(record: CallRecord, why: str) -> CallRecord:
+    """A copy of ``record`` that can be stored: texts made valid, every list or dict that cannot be written
+    as JSON left empty; ``error`` says what was left out."""
+    changes: dict = {name: _text(getattr(record, name)) for name in ("call_id", "script", "caller", "called")}
+    left_out = []
+    for name in store.JSON_COLUMNS:
+        value = getattr(record, name)
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")     # what storing it does, as strictly
+        except Exception:
+            changes[name] = {} if isinstance(value, dict) else []
+            left_out.append(name)
+    if record.result is not None:
+        changes["result"] = _text(str(record.result))
+    note = f"the record could not be stored in full ({why})"
+    if left_out:
+        note += "; left out: " + ", ".join(left_out)
+    changes["error"] = note if not record.error else f"{_text(str(record.error))}; {note}"
+    return dataclasses.replace(record, **changes)
 
 
 def _unique_id(conn: Any, record: CallRecord) -> None:
@@ -396,7 +477,11 @@ def _unique_id(conn: Any, record: CallRecord) -> None:
 
 
 class _Checkpointer:
-    """Checkpoints the WAL every few seconds from a thread of its own (SQLite releases the GIL meanwhile)."""
+    """Checkpoints the WAL every few seconds from a thread of its own (SQLite releases the GIL meanwhile).
+
+    It never stops while the writer is open: a checkpoint that fails (the database locked for long, gone,
+    a full disk) is logged once, with the fix, and tried again at the next turn on a fresh connection;
+    the line saying it works again follows. Without checkpoints the WAL file grows without bound."""
 
     def __init__(self, connect, database: str, every: float) -> None:
         self._connect = connect
@@ -404,6 +489,8 @@ class _Checkpointer:
         self._every = every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="autocall-checkpoint", daemon=True)
+        self.checkpoints = 0       # checkpoints done
+        self.failures = 0          # checkpoints that failed
 
     def start(self) -> None:
         self._thread.start()
@@ -414,14 +501,34 @@ class _Checkpointer:
 
     def _run(self) -> None:
         conn = None
+        failing = False
         try:
             while not self._stop.wait(self._every):
-                if conn is None:
-                    conn = self._connect(self._database)
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except Exception as exc:   # checkpoints are housekeeping: readers and later commits still work
-            log.warning("WAL checkpoints stopped: %s: %s", exc.__class__.__name__, exc,
-                        extra={"fields": {"database": self._database}})
+                try:
+                    if conn is None:
+                        conn = self._connect(self._database)
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except Exception as exc:
+                    self.failures += 1
+                    if not failing:
+                        problem = (database_problem(self._database, exc) if isinstance(exc, sqlite3.Error)
+                                   else f"{self._database}: {_describe(exc)}")
+                        log.error("WAL checkpoint failed: %s; tried again every %g s", problem, self._every,
+                                  extra={"fields": {"database": self._database}})
+                    failing = True
+                    if conn is not None:
+                        with contextlib.suppress(Exception):
+                            conn.close()
+                    conn = None
+                    continue
+                self.checkpoints += 1
+                if failing:
+                    failing = False
+                    log.warning("WAL checkpoints work again", extra={"fields": {"database": self._database}})
+        except BaseException as exc:      # never silently: the thread itself is going away
+            log.error("WAL checkpoints stopped: %s", _describe(exc), extra={"fields": {"database": self._database}})
+            raise
         finally:
             if conn is not None:
-                conn.close()
+                with contextlib.suppress(Exception):
+                    conn.close()

@@ -24,17 +24,18 @@ from twisted.internet import task
 from twisted.internet.error import ConnectionClosed
 
 from autocall.agi import protocol as agi
-from autocall.agi.channel import AgiChannel
+from autocall.agi.channel import DEFAULT_TTS_MAX_CHARS, AgiChannel
 from autocall.agi.connection import FastAgiFactory, FastAgiProtocol
 from autocall.agi.logs import CallLog, log_line
 from autocall.agi.params import environment_builtins, missing_params, request_params
-from autocall.agi.protocol import AgiProtocolError, Environment, Response
+from autocall.agi.protocol import AgiProtocolError, Environment
 from autocall.agi.registry import ScriptRegistry, ScriptUnavailable
 from autocall.agi.routing import RouteRefused, ScriptRouter
 from autocall.engine.channel import CallerHangup, ChannelFailure
 from autocall.engine.interpreter import DEFAULT_MAX_DURATION_MS, Call
 from autocall.engine.ir import Program
 from autocall.engine.record import ENDED_CALLER, ENDED_ERROR, CallRecord
+from autocall.peers import LOOPBACK, PeerFilter
 
 log = logging.getLogger("autocall.agi.server")
 
@@ -44,6 +45,7 @@ ORIGIN_INBOUND = "agi"
 ORIGIN_CAMPAIGN = "campaign"
 RECENT_IDS = 10_000
 SWEEP_S = 1.0
+DEFAULT_COMMAND_MARGIN_MS = 10_000
 
 
 class ReactorClock:
@@ -97,7 +99,9 @@ class AgiServer:
     def __init__(self, scripts_dir: str, sounds, *, recordings_dir: str = "recordings", records=None,
                  reactor=None, clock=None, registry: ScriptRegistry | None = None, engine_clock=None,
                  max_call_duration_ms: int = DEFAULT_MAX_DURATION_MS, env_timeout_ms: int = 10_000,
-                 max_line_length: int = agi.DEFAULT_MAX_LINE_LENGTH) -> None:
+                 max_line_length: int = agi.DEFAULT_MAX_LINE_LENGTH, allowed_peers=LOOPBACK,
+                 command_margin_ms: int = DEFAULT_COMMAND_MARGIN_MS,
+                 tts_max_chars: int = DEFAULT_TTS_MAX_CHARS, country: str | None = None) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -111,8 +115,11 @@ class AgiServer:
             self.registry.on_compiled = lambda program: sounds.warm(program.static_prompts())
         self.engine_clock = engine_clock or ReactorClock(reactor)
         self.max_call_duration_ms = max_call_duration_ms
+        self.command_margin_ms = command_margin_ms
+        self.tts_max_chars = tts_max_chars
+        self.country = country            # how a national caller id is read for ``optout``
         self.factory = FastAgiFactory(self._serve, clock=self.clock, env_timeout_ms=env_timeout_ms,
-                                      max_line_length=max_line_length)
+                                      max_line_length=max_line_length, allowed_peers=PeerFilter(allowed_peers))
         self.active: dict[FastAgiProtocol, LiveCall] = {}
         self.calls_started = 0
         self.calls_ended = 0
@@ -131,10 +138,20 @@ class AgiServer:
             from autocall.audio.library import SoundLibrary
             library = SoundLibrary.from_config(config)
             sounds = PlayableSounds(AsyncSounds(library, reactor), library)
-        return cls(scripts_dir or config.scripts_dir, sounds, recordings_dir=config.recordings_dir,
+        scripts_dir = scripts_dir or config.scripts_dir
+        roots = (scripts_dir, config.sounds_dir)
+
+        def compiler():
+            from autocall.audio.prompt_checks import audio_checks
+            from autocall.dsl.compiler import Compiler
+            return Compiler(**audio_checks(), audio_roots=roots)
+        return cls(scripts_dir, sounds, recordings_dir=config.recordings_dir,
+                   registry=ScriptRegistry(reactor, compiler_factory=compiler),
                    records=records, reactor=reactor, engine_clock=engine_clock,
                    max_call_duration_ms=config.max_call_duration, env_timeout_ms=config.env_timeout,
-                   max_line_length=config.max_line_length)
+                   max_line_length=config.max_line_length, allowed_peers=config.allowed_peers,
+                   command_margin_ms=config.command_margin, tts_max_chars=config.tts_max_chars,
+                   country=config.country or None)
 
     def close(self) -> None:
         """Stop the duration guard and the compile thread (the service does this after the last call)."""
@@ -164,16 +181,25 @@ class AgiServer:
         if self._sweep is None:
             self._start_sweep()
         started = self.engine_clock.now()
+        outcome = None
         try:
             outcome = await self._dialogue(live, environment, started)
             # The dialogue runs from here, not inside _dialogue: one coroutine less on the way of every reply.
             record = outcome if type(outcome) is CallRecord else await outcome.run()
+        except ConnectionClosed:   # gone while the call waited for its script (connection.until_lost)
+            record = self._record(live, environment, started, ENDED_CALLER,
+                                  note="Asterisk closed the connection before the dialogue began")
+        except AgiProtocolError as exc:
+            record = self._record(live, environment, started, ENDED_ERROR,
+                                  error=f"AGI protocol fault (Asterisk's) before the dialogue began: {exc}")
         except Exception as exc:   # a bug in this layer must still leave the call's record
             live.log.exception("the server failed during the call")
             record = self._record(live, environment, started, ENDED_ERROR,
                                   error=f"internal error: {exc.__class__.__name__}: {exc}")
         finally:
             del self.active[connection]
+            if type(outcome) is Call:
+                outcome.channel.close()
         if live.cut is not None and record.ended_by == ENDED_CALLER:
             record.ended_by, record.error = ENDED_ERROR, live.cut
         self.calls_ended += 1
@@ -197,14 +223,15 @@ class AgiServer:
         try:
             program = self.registry.current(route.path)
             if program is None:
-                program = await self.registry.load(route.path)
+                program = await connection.until_lost(self.registry.load(route.path))
         except ScriptUnavailable as unavailable:
             live.log.warning("script unavailable; hanging up",
                              fields={"script": route.name, "reason": str(unavailable)})
             return await self._refuse(live, environment, started, str(unavailable))
-        channel = AgiChannel(connection, self.sounds, self.recordings_dir, logger=live.log)
+        channel = AgiChannel(connection, self.sounds, self.recordings_dir, logger=live.log,
+                             tts_max_chars=self.tts_max_chars)
         try:
-            params, builtins = await self._values(live, program, environment)
+            params, builtins = await self._values(live, program, environment, channel)
         except CallerHangup as exc:
             return self._record(live, environment, started, ENDED_CALLER, note=str(exc))
         except ChannelFailure as exc:
@@ -219,38 +246,40 @@ class AgiServer:
 
     # --- values ------------------------------------------------------------------------
 
-    async def _values(self, live: LiveCall, program: Program, environment: Environment):
+    async def _values(self, live: LiveCall, program: Program, environment: Environment, channel: AgiChannel):
         declared = program.params
-        params: dict = {}
-        if declared:
-            params, notes = request_params(program, environment)
-            for note in notes:
-                live.log.info(note)
+        params, notes = request_params(program, environment)
+        for note in notes:
+            live.log.info(note)
         builtins = environment_builtins(environment)
         if self.records is not None:
-            attempt = await self._get_variable(live.connection, ATTEMPT_VARIABLE)
+            attempt = await channel.get_variable(ATTEMPT_VARIABLE)
             if attempt:
-                await self._campaign_values(live, program, attempt, params, builtins)
+                await self._campaign_values(live, program, attempt, params, builtins, channel)
         if declared:
             for name in missing_params(program, params):
-                value = await self._get_variable(live.connection, name)
+                value = await channel.get_variable(name)
                 if value is not None:
                     params[name] = value
         return params, builtins
 
     async def _campaign_values(self, live: LiveCall, program: Program, attempt: str, params: dict,
-                               builtins: dict) -> None:
-        """A campaign call (``AUTOCALL_ATTEMPT`` set by the dialer): the contact's values from the database."""
-        from autocall.store.campaigns import attempt_context
+                               builtins: dict, channel: AgiChannel) -> None:
+        """A campaign call (``AUTOCALL_ATTEMPT`` set by the dialer): the contact's values from the database.
+
+        The token must be the attempt's own (an HMAC bound to its number) and unused: a forged or replayed
+        one is refused and logged (never echoed), and the call runs as inbound, settling no attempt."""
+        from autocall.phone import caller_id_number
+        from autocall.store.campaigns import AttemptRefused, claim_attempt
         try:
-            context = await self.records.query(attempt_context, attempt)
+            context = await self.records.query(claim_attempt, attempt, time.time())
+        except AttemptRefused as exc:
+            live.log.warning(f"{ATTEMPT_VARIABLE} refused: {exc}; the call runs as inbound",
+                             fields={"peer": live.connection.peer})
+            return
         except Exception as exc:
             live.log.error("could not read the campaign attempt; the call runs as inbound",
-                           fields={"attempt": attempt, "error": f"{exc.__class__.__name__}: {exc}"})
-            return
-        if context is None:
-            live.log.warning(f"{ATTEMPT_VARIABLE} names no attempt in the database; the call runs as inbound",
-                             fields={"attempt": attempt})
+                           fields={"error": f"{exc.__class__.__name__}: {exc}"})
             return
         live.attempt_id = context["attempt_id"]
         live.log.extra = {**live.log.extra, "attempt_id": live.attempt_id}
@@ -258,37 +287,25 @@ class AgiServer:
             live.log.warning("the campaign's script is not the one the AGI URL names; running the URL's",
                              fields={"campaign_script": context["script"], "script": live.script})
         builtins["caller"] = context["number"]
+        builtins["called"] = caller_id_number(context.get("caller_id") or "")    # as on the simulated PBX
         builtins["attempt"] = context["attempt_number"]
         declared = {param["name"] for param in program.params}
         for name, value in (context.get("params") or {}).items():
             if name in declared and name not in params:
                 params[name] = value
         if context.get("amd"):
-            status = (await self._get_variable(live.connection, AMD_VARIABLE) or "").upper()
+            status = (await channel.get_variable(AMD_VARIABLE) or "").upper()
             builtins["amd"] = status
             if status:
                 self.records.note_amd(live.attempt_id, status)
-
-    @staticmethod
-    async def _get_variable(connection: FastAgiProtocol, name: str) -> str | None:
-        """``GET VARIABLE name``: its value, or None when unset. It still answers on a dead channel."""
-        try:
-            reply = await connection.request(agi.get_variable(name))
-        except ConnectionClosed:
-            raise CallerHangup(f"Asterisk closed the connection during GET VARIABLE {name}") from None
-        except AgiProtocolError as exc:
-            raise ChannelFailure(f"GET VARIABLE {name}: {exc}") from None
-        if type(reply) is not Response or reply.code != 200:
-            raise ChannelFailure(f"GET VARIABLE {name}: unexpected reply {getattr(reply, 'raw', reply)!r}")
-        return reply.data if reply.result == 1 and reply.data is not None else None
 
     # --- engine hooks ----------------------------------------------------------------
 
     def _optout(self, live: LiveCall, call: Call) -> None:
         """``optout``: the caller's number goes on the do-not-call list at once."""
-        from autocall.numbers import try_normalise
+        from autocall.phone import try_e164
         raw = str(call.env.get("caller", ""))
-        number = try_normalise(raw)
+        number = try_e164(raw, self.country)
         if number is None:
             live.log.warning("optout: the caller's number is not a phone number; nothing added to the "
                              "do-not-call list", fields={"caller": raw})
@@ -320,7 +337,10 @@ class AgiServer:
         return record
 
     def _start_sweep(self) -> None:
-        """The duration guard: once a second, close the calls older than ``max_call_duration``.
+        """The guards: once a second, close the calls older than ``max_call_duration``, and those whose
+        command Asterisk has not answered in the longest time it could take plus ``command_margin``
+        (a ``WAIT FOR DIGIT 5000`` after 15 s, a ``STREAM FILE`` after the longest prompt; a ``Dial``,
+        which may bridge for as long as the call lasts, only by the first guard).
 
         The engine checks the duration between statements; this catches a
         single command that never returns (one timer for all calls, not one
@@ -331,10 +351,23 @@ class AgiServer:
         self._sweep.start(SWEEP_S, now=False)
 
     def _overran(self) -> None:
-        limit = self.clock.seconds() - self.max_call_duration_ms / 1000
-        for live in [live for live in self.active.values() if live.since <= limit and live.cut is None]:
-            self._cut(live, f"the call lasted longer than the maximum of {self.max_call_duration_ms / 1000:g} s "
-                            "(a command did not return in time); the server closed the connection")
+        now = self.clock.seconds()
+        limit = now - self.max_call_duration_ms / 1000
+        margin = self.command_margin_ms / 1000
+        for live in list(self.active.values()):
+            if live.cut is not None:
+                continue
+            if live.since <= limit:
+                self._cut(live, f"the call lasted longer than the maximum of {self.max_call_duration_ms / 1000:g} s "
+                                "(a command did not return in time); the server closed the connection")
+                continue
+            late = live.connection.overdue(now, margin)
+            if late is not None:
+                took = (late.max_ms or 0) / 1000 + margin
+                live.log.warning("Asterisk did not answer a command in time; hanging up",
+                                 fields={"command": late.name, "waited_s": f"{took:g}"})
+                self._cut(live, f"Asterisk did not answer {late.name} within {took:g} s (the longest it can "
+                                "take plus a margin); the server closed the connection")
 
     def _cut(self, live: LiveCall, reason: str) -> None:
         live.cut = reason

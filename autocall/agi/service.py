@@ -12,8 +12,16 @@ connection); ``stopService`` is the graceful stop:
 3. hang up what is left (their records say the server stopped them);
 4. write every record still queued, stop the worker threads.
 
-``stop_now()`` (a second SIGINT/SIGTERM) skips the rest of step 2.
+``stop_now()`` (a second SIGINT/SIGTERM/SIGHUP) skips the rest of step 2.
 ``serve(config)`` is ``autocall serve``: all of the above plus signals.
+SIGHUP (the terminal that started the server closed) stops it like
+SIGTERM: a server left running without its terminal, or killed with the
+calls in progress unrecorded, is worse than one that stops cleanly (run
+it under a service manager to keep it up).
+
+Every call in progress at a stop gets its record, including one waiting
+for something other than Asterisk (a prompt being rendered, a script
+being compiled): hanging it up wakes it at once (``_CallTask``).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ POLL_S = 0.05
 HANGUP_WAIT_S = 5.0
 MAX_OPEN_FILES = 65_536
 LOG_LINES_EVERY_S = 0.1
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def endpoint_description(host: str, port: int, backlog: int = DEFAULT_BACKLOG) -> str:
@@ -53,7 +62,7 @@ class AgiService(service.Service):
     name = "autocall-agi"
 
     def __init__(self, server: AgiServer, endpoint: str, *, grace_period_ms: int = 30_000, records=None,
-                 reactor=None) -> None:
+                 reactor=None, sound_cache_max_bytes: int = 0) -> None:
         self.server = server
         self.endpoint = endpoint
         self.grace_period_ms = grace_period_ms
@@ -62,6 +71,8 @@ class AgiService(service.Service):
         self.port = None
         self._hurry = False
         self._stopping: defer.Deferred | None = None
+        self._cache_keeper = None
+        self.sound_cache_max_bytes = sound_cache_max_bytes
 
     @property
     def address(self) -> tuple[str, int]:
@@ -87,6 +98,11 @@ class AgiService(service.Service):
                                 "is another server running there? choose another --port or --host")
             raise UserError(f"{self.endpoint}: cannot listen ({failure.getErrorMessage()})")
         self.port = outcome[0]
+        sounds = self.server.sounds
+        if self.sound_cache_max_bytes > 0 and hasattr(sounds, "remembered"):
+            from autocall.agi.sounds import CacheKeeper
+            self._cache_keeper = CacheKeeper(sounds, self.sound_cache_max_bytes, self.reactor)
+            self._cache_keeper.start()
         service.Service.startService(self)
 
     def stopService(self) -> defer.Deferred:
@@ -106,6 +122,13 @@ class AgiService(service.Service):
         server, clock = self.server, self.reactor
         if self.port is not None:
             await defer.maybeDeferred(self.port.stopListening)
+        if self._cache_keeper is not None:
+            self._cache_keeper.stop()
+        stop_warming = getattr(server.sounds, "stop_warming", None)
+        if stop_warming is not None:
+            dropped = stop_warming()          # no new call will need them; the calls' renders go on
+            if dropped:
+                log_event(log, logging.INFO, "warm-up renders cancelled", prompts=dropped)
         waiting = len(server.factory.connections)
         log_event(log, logging.INFO, "stopping: no new calls", calls_in_progress=len(server.active),
                   grace_period_s=self.grace_period_ms / 1000)
@@ -123,6 +146,9 @@ class AgiService(service.Service):
             log_event(log, logging.INFO, "every call in progress finished")
         server.close()
         self._close_records()
+        stop_sounds = getattr(server.sounds, "stop", None)
+        if stop_sounds is not None:
+            stop_sounds()
         library = getattr(server.sounds, "library", None)
         if library is not None:
             library.close()
@@ -149,7 +175,7 @@ def script_files(scripts_dir: str) -> list[str]:
 
 
 def serve(config, *, scripts_dir: str | None = None, reactor=None) -> int:
-    """``autocall serve``: run until SIGINT/SIGTERM, then stop gracefully; a second signal stops at once."""
+    """``autocall serve``: run until SIGINT/SIGTERM/SIGHUP, then stop gracefully; a second signal stops at once."""
     from autocall.agi.records import RecordWriter
     from autocall.outbox.delivery import make_outbox
 
@@ -165,10 +191,13 @@ def serve(config, *, scripts_dir: str | None = None, reactor=None) -> int:
     server = AgiServer.from_config(config, reactor=reactor, records=records, scripts_dir=scripts_dir)
     server.outbox = outbox                     # notify, and the web client fetch/send use (outbox.client)
     agi_service = AgiService(server, endpoint_description(config.host, config.port),
-                             grace_period_ms=config.grace_period, records=records, reactor=reactor)
+                             grace_period_ms=config.grace_period, records=records, reactor=reactor,
+                             sound_cache_max_bytes=config.sound_cache_max_mb * 1_000_000)
     agi_service.startService()
     outbox.start()
     host, port = agi_service.address
+    from twisted.logger import globalLogBeginner
+    globalLogBeginner.beginLoggingTo([TwistedLogBridge(files)], discardBuffer=True, redirectStandardIO=False)
     log_event(log, logging.INFO, "listening", host=host, port=port, scripts_dir=scripts_dir,
               database=config.database, sounds_dir=config.sounds_dir, open_files_limit=files, pid=os.getpid())
     for path in script_files(scripts_dir):
@@ -198,7 +227,7 @@ def serve(config, *, scripts_dir: str | None = None, reactor=None) -> int:
     def handler(signum, frame) -> None:
         reactor.callFromThread(on_signal, signum)
 
-    previous = {number: signal.signal(number, handler) for number in (signal.SIGINT, signal.SIGTERM)}
+    previous = {number: signal.signal(number, handler) for number in STOP_SIGNALS}
     # The one line a call is written with the others of the same tenth of a second (see LogfmtHandler).
     holding = [h for h in logging.getLogger("autocall").handlers if isinstance(h, LogfmtHandler)]
     for log_handler in holding:
@@ -217,6 +246,49 @@ def outbox_events(config):
     """The EventWriter of the configuration's ``[events]`` (None when there are none)."""
     from autocall.outbox.events import EventWriter
     return EventWriter(config.events) if config.events else None
+
+
+class TwistedLogBridge:
+    """Twisted's own log events, as our log lines: its errors as errors, and the one warning a server
+    operator must see, running out of file descriptors (Twisted then accepts each new connection
+    with a reserved descriptor and closes it at once, so the server goes on serving the calls it has).
+    That one is said once per ``every_s`` with how many connections were refused meanwhile."""
+
+    def __init__(self, open_files_limit: int, clock=None, every_s: float = 10.0) -> None:
+        import time
+        self.open_files_limit = open_files_limit
+        self._now = clock.seconds if clock is not None else time.monotonic
+        self.every_s = every_s
+        self._refused = 0
+        self._said_at: float | None = None
+        self._log = logging.getLogger("autocall.agi.service")
+
+    def __call__(self, event: dict) -> None:
+        from twisted.logger import LogLevel, formatEvent
+        text = formatEvent(event)
+        if "EMFILE" in text or "Could not accept new connection" in text:
+            if "releasing reserved" in text or "Could not accept" in text:
+                self._out_of_files(text)
+            return
+        level = event.get("log_level")
+        if level not in (LogLevel.error, LogLevel.critical) and "log_failure" not in event:
+            return
+        failure = event.get("log_failure")
+        if failure is not None:
+            text = f"{text}: {failure.getErrorMessage()}" if text else failure.getErrorMessage()
+        log_event(self._log, logging.ERROR, "twisted: " + " ".join(text.split())[:500])
+
+    def _out_of_files(self, text: str) -> None:
+        self._refused += 1
+        now = self._now()
+        if self._said_at is not None and now - self._said_at < self.every_s:
+            return
+        self._said_at = now
+        refused, self._refused = self._refused, 0
+        log_event(self._log, logging.ERROR,
+                  "out of file descriptors: new connections are refused until calls end; the calls in "
+                  "progress go on (raise the open files limit: ulimit -n, or LimitNOFILE= in the service unit)",
+                  open_files_limit=self.open_files_limit, refused=refused)
 
 
 def _stop_reactor(outcome, reactor) -> None:

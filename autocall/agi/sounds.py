@@ -19,14 +19,20 @@ with ``ChannelFailure``: the call ends with ``ended_by: error`` and the reason.
 
 from __future__ import annotations
 
+import logging
 import os
 
-from twisted.internet import defer
+from twisted.internet import defer, task, threads
 from twisted.python.failure import Failure
 
 from autocall.engine.channel import ChannelFailure, FilePrompt, Prompt, SoundPrompt, TtsPrompt
 
+log = logging.getLogger("autocall.agi.sounds")
+
 MAX_REMEMBERED = 4096
+KEEP_EVERY_S = 300.0
+
+log = logging.getLogger("autocall.agi.sounds")
 
 
 class PlayableSounds:
@@ -52,7 +58,7 @@ class PlayableSounds:
             return same[1]
         kind = type(prompt)
         if kind is TtsPrompt:
-            name = self._tts.get(prompt)
+            name = None if prompt.secret else self._tts.get(prompt)
             if name is not None:
                 if len(self._same) >= MAX_REMEMBERED:
                     self._same.clear()
@@ -62,10 +68,10 @@ class PlayableSounds:
             return prompt.name
         return None
 
-    def sound_for(self, prompt: Prompt) -> defer.Deferred:
+    def sound_for(self, prompt: Prompt, *, warm: bool = False) -> defer.Deferred:
         kind = type(prompt)
         if kind is TtsPrompt:
-            name = self._tts.get(prompt)
+            name = None if prompt.secret else self._tts.get(prompt)
             if name is not None:
                 return defer.succeed(name)
             key = None
@@ -82,17 +88,42 @@ class PlayableSounds:
             return defer.succeed(prompt.name)
         else:
             return defer.fail(ChannelFailure(f"not a prompt: {prompt!r}"))
-        d = self._async.sound_for(prompt)
+        d = self._async.sound_for(prompt, warm=True) if warm else self._async.sound_for(prompt)
         d.addCallbacks(self._made, self._failed, callbackArgs=(prompt, key), errbackArgs=(prompt,))
         return d
 
+    def beep(self) -> str:
+        """The ``STREAM FILE`` name of AutoCall's own beep (installed into sounds_dir with the prompts)."""
+        from autocall.audio.standard import BEEP_NAME
+        return self._path_of(BEEP_NAME)
+
+    def discard(self, path: str) -> None:
+        """A secret prompt's sound is no longer needed (its call is over): delete it."""
+        self._async.discard(path).addErrback(
+            lambda failure: log.warning("could not delete a secret prompt's sound: %s", failure.getErrorMessage()))
+
     def warm(self, prompts) -> None:
-        """Make ``prompts`` ahead of the first call that plays them (failures show when a call plays one)."""
+        """Make ``prompts`` ahead of the first call that plays them, after whatever a call waits for
+        (failures show when a call plays one)."""
         for prompt in prompts:
-            self.sound_for(prompt).addErrback(lambda _: None)
+            self.sound_for(prompt, warm=True).addErrback(lambda _: None)
+
+    def stop_warming(self) -> int:
+        """Drop the warm-ups still queued (a stop: no new call will need them)."""
+        return self._async.stop_warming()
+
+    def stop(self) -> None:
+        """Drop every render still queued; the ones running finish."""
+        self._async.stop()
+
+    def remembered(self) -> list[str]:
+        """The sounds this server has handed to Asterisk and would again (to keep them in the cache)."""
+        return [path for path in self._tts.values()] + [path for _, path in self._files.values()]
 
     def _made(self, name: str, prompt: Prompt, key) -> str:
         path = self._path_of(name)
+        if type(prompt) is TtsPrompt and prompt.secret:
+            return path                         # made for one call; the channel discards it at the end
         if type(prompt) is TtsPrompt:
             if len(self._tts) >= MAX_REMEMBERED:
                 self._tts.clear()
@@ -112,3 +143,52 @@ class PlayableSounds:
         what = "a text-to-speech prompt" if isinstance(prompt, TtsPrompt) else f"the file {prompt.path!r}"
         problem = getattr(failure.value, "problem", None) or failure.getErrorMessage()
         raise ChannelFailure(f"{what} could not be made ready to play: {problem}")
+
+
+class CacheKeeper:
+    """Keeps the sound cache under ``max_bytes``: every ``every_s``, in a thread, marks the sounds the server
+    remembers as used, then removes the least recently used ones past the cap (``SoundLibrary.prune``)."""
+
+    def __init__(self, sounds: PlayableSounds, max_bytes: int, reactor, *, every_s: float = KEEP_EVERY_S) -> None:
+        self.sounds = sounds
+        self.max_bytes = max_bytes
+        self.reactor = reactor
+        self._loop = task.LoopingCall(self.keep)
+        self._loop.clock = reactor
+        self._every_s = every_s
+        self._busy = False
+
+    def start(self) -> None:
+        self._loop.start(self._every_s, now=True)
+
+    def stop(self) -> None:
+        if self._loop.running:
+            self._loop.stop()
+
+    def keep(self) -> defer.Deferred | None:
+        if self._busy:
+            return None
+        self._busy = True
+        library, names = self.sounds.library, self.sounds.remembered()
+
+        def work():
+            library.touch(names)
+            return library.prune(self.max_bytes)
+
+        d = threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(), work)
+        d.addCallbacks(self._pruned, self._failed)
+        d.addBoth(self._done)
+        return d
+
+    def _pruned(self, report) -> None:
+        if report.removed:
+            log.info("sound cache pruned", extra={"fields": {
+                "removed": report.removed, "freed_mb": f"{report.freed_bytes / 1e6:.1f}",
+                "cache_mb": f"{report.kept_bytes / 1e6:.1f}", "cap_mb": f"{self.max_bytes / 1e6:.0f}"}})
+
+    def _failed(self, failure: Failure) -> None:
+        log.warning("could not prune the sound cache: %s", failure.getErrorMessage(),
+                    extra={"fields": {"sounds_dir": self.sounds.library.sounds_dir}})
+
+    def _done(self, _) -> None:
+        self._busy = False

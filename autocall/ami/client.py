@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from functools import partial
 from itertools import count
@@ -55,7 +55,8 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
 from autocall.ami import protocol as ami
-from autocall.ami.originate import OriginateRequest, OriginateResult
+from autocall.ami.originate import OriginateRequest
+from autocall.ami.tracker import OriginateTracker
 from autocall.errors import UserError
 
 __all__ = [
@@ -134,16 +135,6 @@ class _Pending:
     deferred: defer.Deferred
     collect_list: bool = False
     collector: ami.EventListCollector | None = None
-
-
-@dataclass
-class _InFlightOriginate:
-    action_id: str
-    deferred: defer.Deferred
-    wait_ms: int
-    queued: bool = False
-    link_lost: bool = False
-    timer: Any = field(default=None, repr=False)
 
 
 class _AmiProtocol(Protocol):
@@ -259,7 +250,7 @@ class AmiClient:
         self._reconnects = 0                   # consecutive failed attempts, for the backoff
         self._close_reason: UserError | None = None
         self._pending: dict[str, _Pending] = {}
-        self._originates: dict[str, _InFlightOriginate] = {}
+        self._originates = OriginateTracker(reactor)
         self._ready_waiters: list[defer.Deferred] = []
         self._stop_waiters: list[defer.Deferred] = []
         self._subscribers: list[Callable[[ami.Event], object]] = []
@@ -322,12 +313,11 @@ class AmiClient:
         action_id = self._new_action_id()
         reply = self._send(request.to_action(action_id))
         wait_ms = timeout_ms if timeout_ms is not None else request.timeout_ms + self.originate_margin_ms
-        record = _InFlightOriginate(action_id, defer.Deferred(), wait_ms)
-        record.timer = self._reactor.callLater(wait_ms / 1000, self._originate_timed_out, action_id)
-        self._originates[action_id] = record
-        reply.addCallbacks(partial(self._originate_acknowledged, action_id),
-                           partial(self._originate_unacknowledged, action_id))
-        return record.deferred
+        result = self._originates.track(action_id, wait_ms)
+        # A lost link fails the reply, not the originate: its OriginateResponse may still come (module docstring).
+        reply.addCallbacks(partial(self._originates.acknowledged, action_id),
+                           lambda failure: failure.trap(AmiConnectionLost))
+        return result
 
     def stop(self) -> defer.Deferred:
         """Log off and close; every originate still in flight fires ``unknown``. Fires when closed."""
@@ -486,51 +476,12 @@ class AmiClient:
         if pending is not None and pending.collector is not None and pending.collector.add(event):
             del self._pending[action_id]
             pending.deferred.callback(pending.collector.result())
-        if event.name.lower() == "originateresponse" and action_id in self._originates:
-            record = self._originates[action_id]
-            self._resolve(action_id, OriginateResult.from_event(event, queued=record.queued))
+        self._originates.event(event)
         for callback in list(self._subscribers):
             try:
                 callback(event)
             except Exception:  # one faulty subscriber must not break the link or the others
                 log.exception("AMI: an event handler failed on %s", event.name)
-
-    # -- originates ------------------------------------------------------------------------------
-    def _originate_acknowledged(self, action_id: str, response: ami.Response) -> None:
-        record = self._originates.get(action_id)
-        if record is None:
-            return  # the OriginateResponse came first; nothing left to do
-        if response.ok:
-            record.queued = True
-        else:
-            self._resolve(action_id, OriginateResult.refused(response))
-
-    def _originate_unacknowledged(self, action_id: str, failure: Failure) -> None:
-        failure.trap(AmiConnectionLost)  # the originate itself stays in flight (see the module docstring)
-
-    def _originate_timed_out(self, action_id: str) -> None:
-        record = self._originates.get(action_id)
-        if record is None:
-            return
-        record.timer = None
-        detail = f"no OriginateResponse within {record.wait_ms / 1000:g} s"
-        if record.link_lost:
-            detail += " (the AMI link was lost meanwhile; the event may have been sent while it was down)"
-        self._resolve(action_id, OriginateResult.unknown(action_id, detail, record.queued))
-
-    def _resolve(self, action_id: str, result: OriginateResult) -> None:
-        record = self._originates.pop(action_id, None)
-        if record is None:
-            return
-        if record.timer is not None and record.timer.active():
-            record.timer.cancel()
-        log.debug("AMI: originate %s: %s (%s)", action_id, result.outcome.value, result.detail)
-        record.deferred.callback(result)
-
-    def _resolve_all_unknown(self, detail: str) -> None:
-        for action_id in list(self._originates):
-            record = self._originates[action_id]
-            self._resolve(action_id, OriginateResult.unknown(action_id, detail, record.queued))
 
     # -- losing the link -------------------------------------------------------------------------
     def _peer_misbehaved(self, protocol: _AmiProtocol, exc: ami.RemoteProtocolError) -> None:
@@ -556,8 +507,7 @@ class AmiClient:
         self._protocol = None
         for name in ("login", "ping", "pong", "logoff"):
             self._cancel_timer(name)
-        for record in self._originates.values():
-            record.link_lost = True      # kept: its OriginateResponse may still come after the re-login
+        self._originates.link_lost()     # kept: their OriginateResponse may still come after the re-login
         pending, self._pending = self._pending, {}
         for action_id, item in pending.items():
             item.deferred.errback(AmiConnectionLost(
@@ -593,7 +543,7 @@ class AmiClient:
             self._cancel_timer(name)
         if self._protocol is not None:
             self._protocol.drop()
-        self._resolve_all_unknown(f"the AMI client gave up: {error}")
+        self._originates.give_up(f"the AMI client gave up: {error}")
         waiters, self._ready_waiters = self._ready_waiters, []
         for waiter in waiters:
             waiter.errback(error)
@@ -603,7 +553,7 @@ class AmiClient:
             return
         self._cancel_timer("logoff")
         self._set_state(ClientState.STOPPED)
-        self._resolve_all_unknown("the AMI client stopped before the OriginateResponse came")
+        self._originates.give_up("the AMI client stopped before the OriginateResponse came")
         waiters, self._ready_waiters = self._ready_waiters, []
         for waiter in waiters:
             waiter.errback(AmiNotConnected(f"the AMI client for {self.address} was stopped"))

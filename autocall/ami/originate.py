@@ -115,6 +115,8 @@ class OriginateResult:
     channel: str | None = None
     event: Event | None = None
 
+    not_placed: bool = False     # Asterisk refused the action itself: nothing was dialled
+
     @property
     def answered(self) -> bool:
         return self.outcome is OriginateOutcome.ANSWERED
@@ -140,7 +142,8 @@ class OriginateResult:
     def refused(cls, response: Response) -> OriginateResult:
         """Asterisk answered the Originate itself with an error: nothing was dialled."""
         return cls(action_id=response.action_id or "", outcome=OriginateOutcome.FAILED,
-                   detail=f"Asterisk refused the Originate: {response.message or response.status}", queued=False)
+                   detail=f"Asterisk refused the Originate: {response.message or response.status}", queued=False,
+                   not_placed=True)
 
     @classmethod
     def unknown(cls, action_id: str, detail: str, queued: bool) -> OriginateResult:
@@ -227,6 +230,7 @@ def build_originate_request(template: ChannelTemplate | str, number: str, *, att
                             variables: Iterable[tuple[str, str]] | Mapping[str, str] = ()) -> OriginateRequest:
     """The request for one attempt: the number put in the template, the attempt tagged on the channel.
 
+    ``attempt_id`` is the attempt's token (``store.campaigns.begin_attempts``).
     ``AUTOCALL_ATTEMPT`` / ``AUTOCALL_SCRIPT`` / ``AUTOCALL_NUMBER`` ride on the
     channel as variables, so the FastAGI side (which sees the channel's
     variables) can tie the answered call back to its attempt even when the

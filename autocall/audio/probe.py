@@ -20,6 +20,7 @@ from autocall.audio.ffmpeg import log_message, run_ffmpeg
 
 MAX_PROMPT_BYTES = 5 * 1024 * 1024
 MAX_PROMPT_SECONDS = 600
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1_000, 384_000    # what a WAV header may claim and still be audio
 GOOD_SAMPLE_RATE = 16_000  # below this a prompt is accepted with a warning
 DECODE_TIMEOUT_S = 120.0
 
@@ -251,6 +252,9 @@ def _inspect_wav(stream, path: str, size: int) -> AudioInfo:
     if not channels or not rate or not block_align or (plain and not bits):
         return replace(info, problem="damaged WAV header: zero channels, sample rate or block size; "
                                       "re-export it as WAV or MP3")
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        return replace(info, problem=f"damaged WAV header: a sample rate of {rate:,} Hz is not a real one "
+                                     f"({MIN_SAMPLE_RATE:,} to {MAX_SAMPLE_RATE:,} Hz); re-export it as WAV or MP3")
     if plain and block_align != channels * info.sample_width:
         return replace(info, problem=f"damaged WAV header: {block_align}-byte frames do not fit {channels} "
                                      f"channel(s) of {bits}-bit samples; re-export it as WAV or MP3")

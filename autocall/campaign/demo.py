@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from autocall.audio.prompt_checks import audio_checks
-from autocall.campaign.progress import progress_for
+from autocall.campaign.progress import progress_for, write_status
 from autocall.campaign.runner import run_sim
 from autocall.campaign.setup import prepare_campaign
 from autocall.config import Config
@@ -78,8 +78,6 @@ def run_demo_campaign(workdir: str | Path, out: TextIO, database: str | None = N
     Returns the final status counts. A fresh campaign each time: its own
     database in ``workdir`` unless ``database`` is given (then a new name).
     """
-    from autocall.cli.campaign_cmd import print_status
-
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     script = EXAMPLE
@@ -109,6 +107,6 @@ def run_demo_campaign(workdir: str | Path, out: TextIO, database: str | None = N
         with observer:
             run_sim(conn, campaign_id, program=result.program, options=OPTIONS, config=config, name=name,
                     observer=observer)
-        return print_status(conn, store.campaign_by_name(conn, name), out)
+        return write_status(conn, store.campaign_by_name(conn, name), out)
     finally:
         conn.close()

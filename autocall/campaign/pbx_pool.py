@@ -87,14 +87,17 @@ class PbxPool:
         member = max(candidates, key=lambda m: m.share - m.in_flight)
         member.in_flight += 1
         dialling = member.pbx.dial(request, on_answered)
-        return dialling.addBoth(self._ended, member)
+        return dialling.addBoth(self._ended, member, request, on_answered)
 
-    def _ended(self, result: DialResult | Failure, member: Member) -> DialResult | Failure:
+    def _ended(self, result: DialResult | Failure, member: Member, request: DialRequest,
+               on_answered: Callable[[str | None, str], None]) -> DialResult | Failure | defer.Deferred:
         member.in_flight -= 1
         if isinstance(result, DialResult) and result.refused:
             member.resting_until = self.clock.seconds() + self.rest_s
             log.warning("%s refused an Originate (%s); skipped for %g s, the call goes to another server",
                         member.address, result.detail, self.rest_s)
+            if any(self._usable(other) for other in self.members):
+                return self.dial(request, on_answered)      # nothing was dialled: the same attempt, elsewhere
             return DialResult(result.outcome, result.detail, not_dialled=True)
         return result
 

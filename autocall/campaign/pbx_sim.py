@@ -15,16 +15,19 @@ time is the call's own simulated duration, speech included), divided by
 
 from __future__ import annotations
 
-import re
+import sqlite3
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from twisted.internet import defer
 
+from autocall.campaign.pbx import CallSettings
 from autocall.campaign.scheduler import DialRequest, DialResult
 from autocall.engine.channel import Prompt, TtsPrompt
 from autocall.engine.interpreter import Call
 from autocall.engine.ir import Program
 from autocall.engine.record import CallRecord
+from autocall.phone import caller_id_number
 from autocall.sim.caller import HANGUP, ScriptedCaller
 from autocall.sim.channel import SimChannel, SimClock, run_sync
 from autocall.store.calls import add_dnc
@@ -50,31 +53,33 @@ class TimedSimChannel(SimChannel):
         return reaction
 
 
-def caller_id_number(caller_id: str) -> str:
-    """``"Acme <5551234>"`` -> ``5551234``; a bare number stays as it is."""
-    match = re.search(r"<([^>]*)>", caller_id or "")
-    return (match.group(1) if match else caller_id or "").strip()
+@dataclass(frozen=True)
+class SimLine:
+    """The simulated PBX's own settings: the dialogue it runs in-process, and how fast time goes."""
+
+    program: Program
+    speed: float = 1.0
+    instant: bool = False
+    recordings_dir: str = "recordings"
 
 
 class SimPbx:
     """A PBX that needs no telephone line; see the module docstring."""
 
-    def __init__(self, program: Program, clock: Any, conn, *, campaign: str = "campaign", speed: float = 1.0,
-                 instant: bool = False, ring_timeout_ms: int = 30_000, amd: bool = False, caller_id: str = "",
-                 max_call_duration_ms: int = 3_600_000, recordings_dir: str = "recordings") -> None:
-        if speed <= 0:
+    def __init__(self, conn: sqlite3.Connection, clock: Any, calls: CallSettings, line: SimLine) -> None:
+        if line.speed <= 0:
             raise ValueError("speed must be positive")
-        self.program = program
-        self.clock = clock
         self.conn = conn
-        self.campaign = campaign
-        self.speed = speed
-        self.instant = instant
-        self.ring_timeout_ms = ring_timeout_ms
-        self.amd = amd
-        self.called = caller_id_number(caller_id)
-        self.max_call_duration_ms = max_call_duration_ms
-        self.recordings_dir = recordings_dir
+        self.clock = clock
+        self.program = line.program
+        self.campaign = calls.campaign
+        self.speed = line.speed
+        self.instant = line.instant
+        self.ring_timeout_ms = calls.ring_timeout_ms
+        self.amd = calls.amd
+        self.called = caller_id_number(calls.caller_id)
+        self.max_call_duration_ms = calls.max_call_duration_ms
+        self.recordings_dir = line.recordings_dir
 
     def ready(self) -> bool:
         return True

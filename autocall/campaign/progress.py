@@ -1,6 +1,6 @@
-"""What a running campaign shows: a live panel on a terminal (rich), plain log lines otherwise.
+"""What a campaign shows: a live panel on a terminal (rich), plain log lines otherwise, and the status table.
 
-Both hear the scheduler as an ``Observer``. The panel shows calls in flight,
+Both running displays hear the scheduler as an ``Observer``. The panel shows calls in flight,
 contacts done out of the total, answered, the outcomes so far, the state
 (running, paused, waiting for the window...) and an ETA from this run's pace.
 The plain form writes one line per attempt and per change of state, for log
@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TextIO
 
 from autocall.campaign.scheduler import DialRequest, DialResult, Observer, Scheduler
+from autocall.store import campaigns as store
 
 WAITING = {"window": "outside the calling window", "rate": "rate limit", "retry": "waiting for retries",
            "pbx": "waiting for the PBX connection"}
@@ -87,6 +88,12 @@ class ProgressCounts(Observer):
         else:
             self.state, self.detail = state, detail
 
+    def state_text(self) -> str:
+        """The state as shown; paused and stopping show the calls in flight as they are now."""
+        if self.state in ("paused", "stopping"):
+            return f"{self.state}: {self.in_flight} call(s) in flight finish"
+        return self.state + (f": {self.detail}" if self.detail else "")
+
     def outcome_text(self) -> str:
         return ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items())) or "-"
 
@@ -134,8 +141,7 @@ class PlainProgress(ProgressCounts):
         super().state_changed(state, detail)
         quiet = self.state == "waiting" and (detail == "rate" or self.in_flight)   # only when truly idle
         if (self.state, self.detail) != before and not quiet:
-            self._line(self.detail if self.state == "waiting" else
-                       self.state + (f" ({self.detail})" if self.detail else ""))
+            self._line(self.detail if self.state == "waiting" else self.state_text())
 
 
 class LiveProgress(ProgressCounts):
@@ -161,7 +167,7 @@ class LiveProgress(ProgressCounts):
         table.add_column(style="bold")
         table.add_column()
         share = f" ({self.done * 100 // self.total}%)" if self.total else ""
-        table.add_row("state", self.state + (f": {self.detail}" if self.detail else ""))
+        table.add_row("state", self.state_text())
         table.add_row("in flight", str(self.in_flight))
         table.add_row("done", f"{self.done}/{self.total}{share}")
         table.add_row("answered", str(self.answered))
@@ -174,3 +180,30 @@ def progress_for(name: str, stream: TextIO, tty: bool | None = None) -> Progress
     """The live panel on a terminal, plain lines otherwise."""
     tty = stream.isatty() if tty is None else tty
     return LiveProgress(name, stream) if tty else PlainProgress(name, stream)
+
+
+def write_status(conn, campaign: dict, stream: TextIO) -> dict:
+    """The ``campaign status`` table (also the end of ``campaign run`` and the demo); returns the counts."""
+    counts = store.status_counts(conn, campaign["id"])
+    stream.write(f"campaign {campaign['name']}: {store.shown_state(campaign)} (script {campaign['script']}, "
+                 f"{counts['contacts']} contacts, {counts['attempts']} attempts, "
+                 f"{counts['rejected']} rows skipped at import)\n")
+    stream.write("by state:\n")
+    for state, number in counts["by_status"].items():
+        waits = []
+        if state == "pending" and counts["waiting_retry"]:
+            waits.append(f"{counts['waiting_retry']} waiting for a retry")
+        if state == "pending" and counts["waiting_window"]:
+            waits.append(f"{counts['waiting_window']} waiting for their calling window")
+        extra = f"  ({'; '.join(waits)})" if waits else ""
+        stream.write(f"  {state:<10} {number:>7}{extra}\n")
+    stream.write("by outcome:\n")
+    if not counts["by_outcome"]:
+        stream.write("  (none yet)\n")
+    for outcome, number in sorted(counts["by_outcome"].items(), key=lambda item: (-item[1], item[0])):
+        stream.write(f"  {outcome:<10} {number:>7}\n")
+    if counts["by_result"]:
+        stream.write("by result (the script's `result`):\n")
+        for result, number in counts["by_result"].items():
+            stream.write(f"  {result:<14} {number:>3}\n")
+    return counts

@@ -6,20 +6,28 @@ moved forward with the wall clock (``drive_clock``). That keeps ``autocall
 demo`` free to use the reactor for other things, and makes Ctrl-C simple: the
 first one stops dialling and lets the calls in flight end, a second one quits
 at once (the next run settles what was left open).
+
+Before the first dial to Asterisk, the FastAGI server that answered calls are
+sent to (``agi_url``) must accept a connection: a run whose calls would all
+be answered into silence is refused.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
+import socket
 import time
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from autocall.agi.service import outbox_events
+from autocall.campaign.pbx import CallSettings
 from autocall.campaign.pbx_pool import Member, PbxPool, shares
-from autocall.campaign.pbx_sim import SimPbx
+from autocall.campaign.pbx_sim import SimLine, SimPbx
 from autocall.campaign.scheduler import CampaignFailed, Observer, Scheduler
 from autocall.campaign.setup import PbxAddress, settings_from
 from autocall.config import Config
@@ -43,6 +51,32 @@ def drive_clock(clock: Clock, finished: Callable[[], bool], *, now: Callable[[],
         clock.advance(max(0.0, now() - clock.seconds()))
 
 
+class StopSignals:
+    """SIGINT, SIGTERM and SIGHUP counted, not raised: a handler that raised inside a Deferred's callback would
+    be swallowed by Twisted, and the run would go on. ``with StopSignals() as signals:``; ``signals.count``."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._previous: dict = {}
+
+    def __enter__(self) -> "StopSignals":
+        for signum in self.SIGNALS:
+            try:
+                self._previous[signum] = signal.signal(signum, self._heard)
+            except ValueError:           # not the main thread: nothing to catch here
+                pass
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _heard(self, signum, frame) -> None:
+        self.count += 1
+
+
 def run_sim(conn, campaign_id: int, *, program: Program, options: dict, config: Config, name: str,
             observer: Observer | None = None, clock: Clock | None = None,
             drive: Callable[..., None] = drive_clock) -> dict:
@@ -51,18 +85,22 @@ def run_sim(conn, campaign_id: int, *, program: Program, options: dict, config: 
         clock = Clock()
         clock.advance(time.time())
     speed = float(options.get("sim_speed") or 1.0)
-    pbx = SimPbx(program, clock, conn, campaign=name, speed=speed, amd=bool(options.get("amd")),
-                 caller_id=options.get("caller_id") or "", max_call_duration_ms=config.max_call_duration,
-                 recordings_dir=config.recordings_dir)
+    pbx = SimPbx(conn, clock, CallSettings.from_options(name, "", options, config.max_call_duration),
+                 SimLine(program, speed=speed, recordings_dir=config.recordings_dir))
     scheduler = Scheduler(conn, campaign_id, pbx, clock, settings_from(options, config), observer,
                           events=outbox_events(config))
     results: list = []
-    scheduler.run().addBoth(results.append)
-    try:
-        drive(clock, lambda: bool(results))
-    except KeyboardInterrupt:
-        scheduler.stop()
-        drive(clock, lambda: bool(results))     # a second Ctrl-C leaves from here
+    with StopSignals() as signals:
+        def finished() -> bool:
+            if results:
+                return True
+            if signals.count >= 2:
+                raise KeyboardInterrupt          # a second signal quits at once; the next run settles the rest
+            if signals.count == 1 and not scheduler.stopping:
+                scheduler.stop()                 # the first: no new call, the calls in flight end
+            return bool(results)
+        scheduler.run().addBoth(results.append)
+        drive(clock, finished)
     return _outcome(results[0])
 
 
@@ -74,16 +112,37 @@ def _outcome(result: Any) -> dict:
     result.raiseException()
 
 
+def check_agi_server(agi_url: str, timeout_s: float = 5.0) -> None:
+    """Refuse the run (UserError) when nothing accepts a connection at ``agi_url`` (``agi://HOST[:PORT]``)."""
+    try:
+        parts = urlsplit(agi_url)
+        scheme, host, port = parts.scheme, parts.hostname, parts.port or 4573
+    except ValueError:
+        scheme = host = port = None
+    if scheme != "agi" or not host:
+        raise UserError(f"agi_url {agi_url!r} is not agi://HOST[:PORT]; set agi_url to the FastAGI server "
+                        f"(autocall serve) that Asterisk sends answered calls to")
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        why = exc.strerror or str(exc) or type(exc).__name__
+        raise UserError(f"the FastAGI server at {agi_url} does not answer ({why}); answered calls would run no "
+                        f"script: start autocall serve there, or set agi_url to where it listens") from None
+
+
 def run_ami(conn, campaign_id: int, *, options: dict, config: Config, pbx_addresses: list[PbxAddress], script: str,
-            observer: Observer | None = None, reactor: Any = None) -> dict:
+            name: str = "campaign", observer: Observer | None = None, reactor: Any = None) -> dict:
     """Run the campaign through Asterisk: one server, or several sharing the concurrency (``pbx_pool``).
 
-    Connects and logs in first. With one server, refused or unreachable is a
+    Checks ``agi_url`` and connects and logs in first. With one server, refused or unreachable is a
     ``UserError``; with several, only when none of them can be reached (the
     others are skipped, and connected again every ``RECONNECT_S``, until
     they answer).
     """
     from twisted.internet import reactor as global_reactor
+
+    check_agi_server(config.agi_url)
 
     reactor = reactor or global_reactor
     outbox = make_outbox(config, reactor)
@@ -98,16 +157,15 @@ def run_ami(conn, campaign_id: int, *, options: dict, config: Config, pbx_addres
 
     def new_pbx(address: PbxAddress):
         from autocall.ami.client import AmiClient
-        from autocall.campaign.pbx_ami import AmiPbx
+        from autocall.campaign.pbx_ami import AmiLine, AmiPbx
         client = AmiClient(host=address.host, port=address.port, username=address.user, secret=config.ami_secret,
                            reactor=reactor, ping_interval_ms=config.ami_ping_interval or None)
         clients.append(client)
 
         def started(_):
-            return AmiPbx(client, conn, reactor, channel_template=options["channel"],
-                          context=config.outbound_context, script=script, agi_url=config.agi_url,
-                          caller_id=options.get("caller_id") or "", amd=bool(options.get("amd")),
-                          max_call_duration_ms=config.max_call_duration)
+            return AmiPbx(conn, reactor, CallSettings.from_options(name, script, options, config.max_call_duration),
+                          AmiLine(client, channel_template=options["channel"], context=config.outbound_context,
+                                  agi_url=config.agi_url))
         return client.start().addCallback(started)
 
     def connect_later(member: Member, address: PbxAddress) -> None:
@@ -170,9 +228,17 @@ def run_ami(conn, campaign_id: int, *, options: dict, config: Config, pbx_addres
         scheduler = box.get("scheduler")
         if scheduler is None or "result" in box:
             return None
-        stopping = scheduler.stop()
-        stopping.addTimeout(config.grace_period / 1000, reactor)
-        return stopping.addErrback(lambda _: None)
+        # Wait for the calls in flight, at most the grace period; the scheduler's own Deferred is not cancelled
+        # (its failure would read as an error): a separate one times out.
+        waited: defer.Deferred = defer.Deferred()
+
+        def ended(result):
+            if not waited.called:
+                waited.callback(None)
+            return result
+        scheduler.stop().addBoth(ended)
+        waited.addTimeout(config.grace_period / 1000, reactor)
+        return waited.addErrback(lambda _: None)
 
     reactor.addSystemEventTrigger("before", "shutdown", graceful)
     reactor.callWhenRunning(main)

@@ -8,9 +8,15 @@ real time:
   (every worker running it counts: ``store.campaigns.claim_contacts``);
 - never two dials closer than ``1 / rate`` seconds, campaign-wide (spacing;
   the last dial of an earlier run counts too);
-- never a dial outside ``window`` (calls already in flight finish);
-- busy / noanswer / congestion / failed are retried after their delay until
-  ``max_attempts``; every other outcome is final;
+- never a dial outside ``window`` in the callee's own time zone (the
+  contact's ``timezone``, from its number or the list; else the window's):
+  a contact whose window is closed waits, due again when it opens; calls
+  already in flight finish;
+- busy / noanswer / congestion / failed / no_script are retried after their
+  delay until ``max_attempts``; every other outcome is final;
+- a dial the PBX refused without calling anyone (``not_dialled``) is not an
+  attempt: the contact is due again after a back-off that doubles with each
+  refusal in a row (``REFUSED_BACKOFF_S`` up to ``REFUSED_BACKOFF_MAX_S``);
 - the do-not-call list is checked right before each dial;
 - pause/resume are read from the database (``campaign pause`` from another
   process) every ``poll_interval_s``;
@@ -32,7 +38,7 @@ import json
 import logging
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 
@@ -46,8 +52,11 @@ from autocall.store.db import transaction, unavailable_errors
 
 log = logging.getLogger("autocall.campaign")
 
-RETRYABLE = ("busy", "noanswer", "congestion", "failed")
+RETRYABLE = ("busy", "noanswer", "congestion", "failed", store.NO_SCRIPT)
 DEFAULT_RETRY_MS = 600_000
+REFUSED_BACKOFF_S = 1.0
+REFUSED_BACKOFF_MAX_S = 60.0
+LATE_RECORDS_EVERY = 30           # polls between two looks for late call records
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,7 @@ class DialRequest:
     params: dict
     sim_outcome: str = ""
     sim_keys: str = ""
+    token: str = ""               # AUTOCALL_ATTEMPT: the attempt's unguessable token
 
 
 @dataclass
@@ -155,6 +165,9 @@ class Scheduler:
         self._finished = False
         self._failure: Exception | None = None
         self._interval = 1.0 / settings.rate if settings.rate else 0.0
+        self._refusals = 0                # PBX refusals in a row, for the back-off
+        self._polls = 0
+        self._windows: dict[str | None, Schedule] = {}
         self.recovered: dict[str, int] = {}
 
     # -- life cycle --------------------------------------------------------------------------------------
@@ -163,7 +176,7 @@ class Scheduler:
         now = self.clock.seconds()
         store.register_worker(self.conn, self.campaign_id, self.worker, now, self.settings.lease_s,
                               pbx=str(getattr(self.backend, "name", "")))
-        self.recovered = store.settle_orphans(self.conn, self.campaign_id, now)
+        self.recovered = store.recover_open_attempts(self.conn, self.campaign_id, now)
         if self._interval:
             store.space_from_last_dial(self.conn, self.campaign_id, self._interval, now)
         state = store.campaign_state(self.conn, self.campaign_id)
@@ -181,7 +194,7 @@ class Scheduler:
         """Dial nothing more; ``run()``'s Deferred fires once the calls in flight have ended."""
         if not self.stopping:
             self.stopping = True
-            self.observer.state_changed("stopping", f"{self.in_flight} call(s) in flight")
+            self.observer.state_changed("stopping")
         self._check_finished()
         return self.done
 
@@ -226,16 +239,10 @@ class Scheduler:
             self._wait_for_backend()
             return
         now = self.clock.seconds()
-        window = self.settings.window
-        if window is not None and not window.contains(datetime.fromtimestamp(now, timezone.utc)):
-            opening = window.next_opening(datetime.fromtimestamp(now, timezone.utc))
-            self._set_waiting("window")
-            if opening is not None:
-                self._wake_at(max(opening.timestamp(), now + 1e-3))
-            return
         claim = store.claim_contacts(self.conn, self.campaign_id, self.worker, now,
                                      min(free, self.settings.batch_size), concurrency=self.settings.concurrency,
-                                     interval=self._interval)           # committed before dialling
+                                     interval=self._interval, window_opening=self._window_opening,
+                                     scan=self.settings.batch_size)     # committed before dialling
         for number in claim.dnc:
             self.final["dnc"] += 1
             self.observer.contact_skipped(number, "dnc")
@@ -254,13 +261,14 @@ class Scheduler:
             else:
                 due = store.next_due_time(self.conn, self.campaign_id)
                 if due is not None and due > now:
-                    self._set_waiting("retry")
+                    self._set_waiting("window" if claim.windowed else "retry")
                     self._wake_at(due)
             return
         self._set_waiting("")
-        requests = [DialRequest(attempt_id, attempt_number, contact["id"], contact["number"],
-                                json.loads(contact["params"]), contact["sim_outcome"], contact["sim_keys"])
-                    for contact, (attempt_id, attempt_number) in zip(claim.contacts, claim.attempts)]
+        requests = [DialRequest(attempt.attempt_id, attempt.attempt_number, contact["id"], contact["number"],
+                                json.loads(contact["params"]), contact["sim_outcome"], contact["sim_keys"],
+                                attempt.token)
+                    for contact, attempt in zip(claim.contacts, claim.attempts)]
         self.in_flight += len(requests)
         self.dialled += len(requests)
         for request in requests:
@@ -271,6 +279,20 @@ class Scheduler:
                 dialling = defer.fail()
             dialling.addBoth(self._ended, request)
         self._again = True
+
+    def _window_opening(self, zone: str | None, now: float) -> float | None:
+        """None when the window is open for a callee in ``zone`` now; else when it opens next."""
+        window = self.settings.window
+        if window is None:
+            return None
+        local = self._windows.get(zone)
+        if local is None:
+            local = self._windows[zone] = replace(window, timezone=zone) if zone else window
+        moment = datetime.fromtimestamp(now, timezone.utc)
+        if local.contains(moment):
+            return None
+        opening = local.next_opening(moment)
+        return max(opening.timestamp(), now + 1e-3) if opening is not None else now + 7 * 86400
 
     def _answered_callback(self, request: DialRequest) -> Callable[[str | None, str], None]:
         def answered(uniqueid: str | None = None, amd: str = "") -> None:
@@ -287,11 +309,15 @@ class Scheduler:
             result = DialResult("unknown", f"internal error while dialling: {result.getErrorMessage()}")
         next_try_at = None
         if result.not_dialled:
-            final, next_try_at = False, now
+            self._refusals += 1
+            backoff = min(REFUSED_BACKOFF_MAX_S, REFUSED_BACKOFF_S * 2 ** (self._refusals - 1))
+            final, next_try_at = False, now + backoff
         elif result.outcome in RETRYABLE and request.attempt_number < self.settings.max_attempts:
             final, next_try_at = False, now + self.settings.retry_delay_s(result.outcome)
         else:
             final = True
+        if not result.not_dialled:
+            self._refusals = 0
         state = store.UNKNOWN if result.outcome == "unknown" else store.DONE
         self._write(self._finish_attempt, request, result, now, final, next_try_at, state)
         if final:
@@ -362,6 +388,9 @@ class Scheduler:
                             "it goes on with new ones")
             if self.db_down_since is not None:
                 self._database_back(now)
+            self._polls += 1
+            if self._polls % LATE_RECORDS_EVERY == 0:
+                store.adopt_late_records(self.conn, self.campaign_id, now)
             if now >= self._settle_after:
                 self._settle_after = now + self.settings.lease_s / 4
                 if store.has_dead_workers(self.conn, self.campaign_id, now):

@@ -7,6 +7,9 @@ have the same file name and still accept the list's columns. Every other
 option is taken from the new command and replaces the stored one; the
 changes are reported. Raising ``--attempts`` reopens contacts that had ended
 busy/noanswer/congestion/failed with fewer attempts than the new limit.
+A run joins the dialers already running the campaign (the work is shared)
+when its options are theirs (where it dials may differ); with other
+options it is refused before anything stored changes.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from autocall.campaign.contacts import Contact, ContactReader, file_sha256
+from autocall.campaign.contacts import Contact, ContactReader, file_sha256, parse_column_map
 from autocall.campaign.scheduler import DEFAULT_RETRY_MS, RETRYABLE, CampaignSettings
 from autocall.durations import parse_duration_ms
 from autocall.engine.ir import Program
@@ -167,14 +170,33 @@ class ImportReport:
             self.listed.append((line, number, reason))
 
 
+def exported_variables(program: Program) -> list[str]:
+    """The script's variables and gathered names that the export shows as columns (never a secret one)."""
+    data = program.data
+    secret = set(data.get("secret", []))
+    names = [v["name"] for v in data.get("vars", [])] + list(data.get("gathered", []))
+    return [name for index, name in enumerate(names) if name not in secret and name not in names[:index]]
+
+
+def _reader(contacts_path: str, program: Program, options: dict) -> ContactReader:
+    return ContactReader(contacts_path, program, delimiter=options.get("delimiter"),
+                         column_map=parse_column_map(options.get("columns")), country=options.get("country"))
+
+
 def prepare_campaign(conn, *, name: str, contacts_path: str, script_path: str, program: Program,
-                     options: dict, now: float) -> tuple[int, ImportReport]:
-    """The id of campaign ``name``, importing ``contacts_path`` when it is new; see the module docstring."""
+                     options: dict, now: float, claim: bool = False) -> tuple[int, ImportReport]:
+    """The id of campaign ``name``, importing ``contacts_path`` when it is new; see the module docstring.
+
+    ``claim`` (``campaign run``): UserError, before anything changes, if other dialers run the campaign with
+    other options (with the same ones, this run joins them).
+    """
     existing = store.campaign_by_name(conn, name)
     script = Path(script_path).stem
     if existing is not None:
+        if claim:
+            _claim(conn, existing["id"], name, options, now)
         return existing["id"], _resume(conn, existing, contacts_path, script, program, options, now)
-    reader = ContactReader(contacts_path, program)
+    reader = _reader(contacts_path, program, options)
     report = ImportReport(ignored_columns=[c for c in reader.columns.extra])
     try:
         campaign_id = _import(conn, reader, report, name, script, script_path, contacts_path, options, now)
@@ -183,11 +205,23 @@ def prepare_campaign(conn, *, name: str, contacts_path: str, script_path: str, p
         existing = store.campaign_by_name(conn, name)
         if existing is None:
             raise
+        if claim:
+            _claim(conn, existing["id"], name, options, now)
         return existing["id"], _resume(conn, existing, contacts_path, script, program, options, now)
     finally:
         reader.close()
     report.rows_read, report.blank_lines = reader.rows_read, reader.blank_lines
     return campaign_id, report
+
+
+def _claim(conn, campaign_id: int, name: str, options: dict, now: float) -> None:
+    """Refuse, before anything stored changes, a run that would change the options of a campaign other dialers
+    are running (the same options: it joins them, and the work is shared)."""
+    other = store.claim_campaign(conn, campaign_id, now, options=options)
+    if other is not None:
+        raise UserError(f"campaign '{name}' is being run by another dialer ({other}) with other options; run it "
+                        f"with the same options to share the work, or stop it first (or pause it with "
+                        f"autocall campaign pause {name})")
 
 
 IMPORT_BATCH = 500
@@ -201,7 +235,8 @@ def _import(conn, reader: ContactReader, report: ImportReport, name: str, script
         campaign_id = store.create_campaign(
             conn, name=name, script=script, script_path=str(Path(script_path).resolve()),
             dialogue=reader.program.name, contacts_path=str(Path(contacts_path).resolve()), contacts_sha256="",
-            header=reader.columns.header, options=options, now=now)
+            header=reader.columns.header, options=options, now=now, param_headers=reader.columns.param_headers(),
+            variables=exported_variables(reader.program))
         batch: list = []
         for item in reader.rows():
             batch.append(item)
@@ -230,7 +265,7 @@ def _import_batch(conn, campaign_id: int, items: list, report: ImportReport, now
             report.dnc += item.number in on_dnc
             continue
         first = store.line_of_number(conn, campaign_id, item.number)
-        reason = f"duplicate of line {first} (same number {item.number} after normalisation)"
+        reason = f"duplicate of line {first} (the same number {item.number})"
         store.add_reject(conn, campaign_id, item.line, item.number, reason)
         report.add_reject(item.line, item.number, reason)
 
@@ -245,7 +280,7 @@ def _resume(conn, campaign: dict, contacts_path: str, script: str, program: Prog
     if script != campaign["script"]:
         raise UserError(f"campaign '{name}' runs the script '{campaign['script']}', not '{script}'; "
                         f"use the same script or another --name")
-    ContactReader(contacts_path, program).close()       # the header still gives every required param
+    _reader(contacts_path, program, options).close()    # the header still gives every required param
     report = ImportReport(created=False, rows_read=campaign["rows_read"], blank_lines=campaign["blank_lines"])
     counts = store.status_counts(conn, campaign["id"])
     report.imported, report.rejected = counts["contacts"], counts["rejected"]

@@ -1,4 +1,11 @@
-"""``autocall calls [--last N] [--json]``: the most recent call records, newest first."""
+"""``autocall calls [--last N] [--json]``: the most recent call records, newest first.
+
+Most fields of a record come from the peer (caller id, channel, script
+name, a script's ``result``), so nothing is printed as is: control and
+format characters (an escape sequence that would drive the terminal, a
+right-to-left override) are shown escaped, ``\\x1b`` or ``\\u202e``, in the
+table and in ``--json`` alike.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import time
 
 from autocall.cli import common
 from autocall.cli.common import add_config_option, config_from
+from autocall.cli.safe_text import json_safe, terminal_safe
 from autocall.errors import UserError
 
 COLUMNS = ("time", "call id", "script", "caller", "duration", "ended by", "result", "path")
@@ -37,7 +45,7 @@ def run(args) -> int:
     finally:
         conn.close()
     if args.json:
-        sys.stdout.write(json.dumps(calls, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_safe(json.dumps(calls, indent=2, ensure_ascii=False)) + "\n")
         return 0
     if not calls:
         sys.stdout.write("no calls recorded yet\n")
@@ -51,8 +59,9 @@ def row_of(call: dict) -> tuple[str, ...]:
     path = " > ".join(call["path"])
     if len(path) > PATH_WIDTH:
         path = path[:PATH_WIDTH - 3] + "..."
-    return (started, call["call_id"], call["script"], call["caller"] or "-", f"{call['duration']:.1f}s",
-            call["ended_by"] or "-", call["result"] if call["result"] is not None else "-", path or "-")
+    return tuple(map(terminal_safe, (
+        started, call["call_id"], call["script"], call["caller"] or "-", f"{call['duration']:.1f}s",
+        call["ended_by"] or "-", call["result"] if call["result"] is not None else "-", path or "-")))
 
 
 def render_table(rows: list[tuple[str, ...]]) -> str:

@@ -1,9 +1,10 @@
-"""``autocall campaign run|status|export|pause|resume``: outbound campaigns (docs/campaigns.md)."""
+"""``autocall campaign run|list|status|export|pause|resume``: outbound campaigns (docs/campaigns.md)."""
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -12,9 +13,13 @@ from autocall.cli.common import add_config_option, config_from
 from autocall.errors import UserError
 
 
+def _common_options(parser) -> None:
+    add_config_option(parser, database=True)
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "campaign", help="outbound campaigns: run, status, export, pause, resume",
+        "campaign", help="outbound campaigns: run, list, status, export, pause, resume",
         description="Call a list of contacts and run a dialogue with each. See docs/campaigns.md.")
     commands = parser.add_subparsers(dest="campaign_command", metavar="SUBCOMMAND",
                                      parser_class=type(parser))
@@ -25,6 +30,12 @@ def register(subparsers) -> None:
         description="Call every contact of CONTACTS.csv with the script. Running the same command again "
                     "resumes the campaign: nobody is called twice because of the restart.")
     run.add_argument("contacts", metavar="CONTACTS.csv", help="CSV with a 'number' column; other columns fill params")
+    run.add_argument("--delimiter", metavar="',' | ';' | tab", help="the list's separator (default: found in its header)")
+    run.add_argument("--column", action="append", metavar="PARAM=HEADER",
+                     help="read PARAM (or number, timezone) from the column HEADER; repeatable, "
+                          "e.g. --column number=Numero --column name=Nome")
+    run.add_argument("--country", metavar="CC", help="two-letter country of national numbers, e.g. IT "
+                                                      "(default: configuration country)")
     run.add_argument("--script", required=True, metavar="FILE.dlg", help="the dialogue each answered call runs")
     run.add_argument("--name", help="campaign name (default: the CSV file name without .csv)")
     run.add_argument("--pbx", metavar="sim|ami://USER@HOST:5038", action="append",
@@ -41,29 +52,39 @@ def register(subparsers) -> None:
                      help="delay before retrying busy/noanswer/congestion/failed, e.g. 10m, or per outcome: "
                           "busy=5m,noanswer=30m,failed=1h (default 10m)")
     run.add_argument("--window", metavar='"DAYS HH:MM-HH:MM"', help='when calls may start, e.g. "mon-fri 09:00-20:00"')
-    run.add_argument("--timezone", metavar="Area/City", help="time zone of --window (default: this machine's)")
+    run.add_argument("--timezone", metavar="Area/City",
+                     help="time zone of --window for callees whose number or timezone column does not give one "
+                          "(default: this machine's)")
     run.add_argument("--dnc", metavar="FILE", help="do-not-call numbers, one per line, added to the list first")
+    run.add_argument("--dnc-max-age", metavar="AGE", help="refuse a --dnc file older than this, e.g. 15d "
+                                                          "(default: configuration dnc_max_age)")
     run.add_argument("--caller-id", metavar='"Name <number>"', help="caller id shown to the callee")
     run.add_argument("--amd", action="store_true", help="run answering-machine detection before the script")
     run.add_argument("--sim-speed", type=float, default=1.0, metavar="X",
                      help="simulated PBX only: ringing and talking take 1/X of their simulated time (default 1)")
-    add_config_option(run, database=True)
+    _common_options(run)
     run.set_defaults(func=run_command)
+
+    listing = commands.add_parser("list", help="the campaigns in the database",
+                                  description="Every campaign of the database: state, contacts done, script.")
+    _common_options(listing)
+    listing.set_defaults(func=list_command)
 
     status = commands.add_parser("status", help="contacts by state and outcome",
                                  description="Counts of a campaign's contacts by state and by outcome.")
     status.add_argument("name", metavar="NAME")
     status.add_argument("--json", action="store_true", help="one JSON object")
-    add_config_option(status, database=True)
+    _common_options(status)
     status.set_defaults(func=status_command)
 
     export = commands.add_parser("export", help="results per contact as CSV",
                                  description="One row per contact: its columns, final outcome, attempts, the "
                                              "script's result, keys, duration.")
     export.add_argument("name", metavar="NAME")
-    export.add_argument("-o", "--output", metavar="FILE", help="CSV file to write (default: standard output)")
+    export.add_argument("-o", "--output", metavar="FILE",
+                        help="CSV file to write; - or nothing: standard output")
     export.add_argument("--rejected", action="store_true", help="export the rejected rows of the list instead")
-    add_config_option(export, database=True)
+    _common_options(export)
     export.set_defaults(func=export_command)
 
     for verb, text in (("pause", "stop starting calls (calls in flight finish)"),
@@ -74,7 +95,7 @@ def register(subparsers) -> None:
             sub.add_argument("--retry-unknown", action="store_true",
                              help="also dial again the contacts whose outcome is unknown after a crash "
                                   "(they may have been called already)")
-        add_config_option(sub, database=True)
+        _common_options(sub)
         sub.set_defaults(func=pause_command if verb == "pause" else resume_command)
 
 
@@ -83,33 +104,44 @@ def register(subparsers) -> None:
 def _open_campaign(args) -> tuple:
     """The database connection and the campaign named ``args.name`` (UserError if there is none)."""
     from autocall.store.db import connect
-    conn = connect(config_from(args).database)
-    return conn, _campaign(conn, args.name)
+    database = config_from(args).database
+    conn = connect(database)
+    return conn, _campaign(conn, args.name, database)
 
 
-def _campaign(conn, name: str) -> dict:
+def _campaign(conn, name: str, database: str) -> dict:
     from autocall.suggest import suggest
     from autocall.store import campaigns as store
     campaign = store.campaign_by_name(conn, name)
     if campaign is None:
         names = store.campaign_names(conn)
-        hint = suggest(name, names) or (f"; campaigns: {', '.join(names[:10])}" if names else
-                                        "; there is no campaign yet (start one with autocall campaign run)")
-        raise UserError(f"no campaign named '{name}'{hint}")
+        hint = suggest(name, names) or (f"; campaigns there: {', '.join(names[:10])}" if names else
+                                        "; it has no campaign yet (start one with autocall campaign run, or "
+                                        "give the right file with --database)")
+        raise UserError(f"no campaign named '{name}' in {database}{hint}")
     return campaign
 
 
 def _options(args, config) -> tuple:
     """The run options to store, and where the calls go."""
+    from autocall.campaign.contacts import parse_column_map, parse_delimiter
     from autocall.campaign.setup import check_options, parse_pbxes
+    from autocall.phone import NumberError, check_country
     pbxes = parse_pbxes(args.pbx or config.pbx.replace(",", " ").split() or ["sim"])
     pbx = pbxes[0]
+    try:
+        country = check_country(args.country or config.country)
+    except NumberError as exc:
+        raise UserError(f"--country: {exc}") from None
+    parse_delimiter(args.delimiter)
+    parse_column_map(args.column)
     options = {"concurrency": args.concurrency, "rate": args.rate, "attempts": args.attempts,
                "retry_after": args.retry_after, "window": args.window, "timezone": args.timezone,
                "pbx": " ".join(str(address) for address in pbxes),
                "channel": args.channel or config.channel_template,
                "caller_id": args.caller_id if args.caller_id is not None else config.caller_id,
-               "amd": bool(args.amd)}
+               "amd": bool(args.amd), "country": country, "delimiter": parse_delimiter(args.delimiter),
+               "columns": list(args.column or [])}
     if pbx.kind == "sim":
         if args.sim_speed <= 0:
             raise UserError(f"--sim-speed {args.sim_speed:g}: must be more than 0")
@@ -124,11 +156,26 @@ def _options(args, config) -> tuple:
     return options, pbxes
 
 
-def _load_dnc(conn, path: str, now: float) -> None:
+def _check_dnc_age(path: str, max_age_ms: int, now: float) -> None:
+    """A do-not-call file older than ``max_age_ms`` (by its modification time) refuses the run."""
+    import os
+    try:
+        age_s = now - os.stat(path).st_mtime
+    except OSError:
+        return                                  # read_dnc_file says what is wrong with the path
+    if age_s * 1000 > max_age_ms:
+        raise UserError(f"{path}: the do-not-call list is {age_s / 86400:.1f} days old, older than the "
+                        f"--dnc-max-age of {max_age_ms / 86_400_000:g} days; download a fresh copy of the "
+                        f"register and run again")
+
+
+def _load_dnc(conn, path: str, now: float, country: str | None, max_age_ms: int) -> None:
     from autocall.campaign.contacts import read_dnc_file
     from autocall.store import campaigns as store
     from autocall.store.calls import add_dnc
-    numbers, bad = read_dnc_file(path)
+    if max_age_ms:
+        _check_dnc_age(path, max_age_ms, now)
+    numbers, bad = read_dnc_file(path, country)
     for line, text, reason in bad:
         sys.stderr.write(f"{path}:{line}: warning: {text!r} skipped: {reason}\n")
     with store.transaction(conn):
@@ -170,9 +217,10 @@ def run_command(args) -> int:
     import time
 
     from autocall.campaign import runner
-    from autocall.campaign.progress import progress_for
+    from autocall.campaign.progress import progress_for, write_status
     from autocall.campaign.setup import prepare_campaign
     from autocall.cli.common import load_program
+    from autocall.durations import parse_duration_ms
     from autocall.store import campaigns as store
 
     config = config_from(args)
@@ -193,13 +241,15 @@ def run_command(args) -> int:
     if engine_of(conn) == "postgresql":
         conn.set_wait(DIALER_DB_WAIT_S)
     now = time.time()
+    max_age_ms = parse_duration_ms(args.dnc_max_age, what="--dnc-max-age") if args.dnc_max_age \
+        else config.dnc_max_age
     if args.dnc:
-        _load_dnc(conn, args.dnc, now)
+        _load_dnc(conn, args.dnc, now, options["country"], max_age_ms)
     name = args.name or Path(args.contacts).stem
     if not name.strip():
         raise UserError("--name: give the campaign a name")
     campaign_id, report = prepare_campaign(conn, name=name, contacts_path=args.contacts, script_path=args.script,
-                                           program=program, options=options, now=now)
+                                           program=program, options=options, now=now, claim=True)
     _report_import(name, args.contacts, report)
     if report.imported == 0:
         raise UserError(f"{args.contacts}: no contact to call ({report.rejected} rows skipped, listed above)")
@@ -207,21 +257,23 @@ def run_command(args) -> int:
     if others:
         print(f"campaign {name}: joining {len(others)} other dialer(s) running it; the work is shared")
     observer = progress_for(name, sys.stdout)
-    previous_term = signal.getsignal(signal.SIGTERM)
+    previous = signal.getsignal(signal.SIGHUP)
     try:
-        if pbxes[0].kind == "sim":
-            signal.signal(signal.SIGTERM, _interrupt)
+        if pbx.kind == "sim":
             with observer:
                 summary = runner.run_sim(conn, campaign_id, program=program, options=options, config=config,
                                          name=name, observer=observer)
         else:
+            from twisted.internet import reactor
+            # The reactor stops gracefully on SIGTERM and SIGINT; SIGHUP (a closed terminal) does the same.
+            signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(reactor.stop))
             with observer:
                 summary = runner.run_ami(conn, campaign_id, options=options, config=config, pbx_addresses=pbxes,
-                                         script=Path(args.script).stem, observer=observer)
+                                         script=Path(args.script).stem, name=name, observer=observer)
     finally:
-        signal.signal(signal.SIGTERM, previous_term)
-    print_status(conn, store.campaign_by_name(conn, name), sys.stdout)
-    if pbxes[0].kind == "sim" and outbox_store.counts(conn)[outbox_store.PENDING]:
+        signal.signal(signal.SIGHUP, previous)
+    write_status(conn, store.campaign_by_name(conn, name), sys.stdout)
+    if pbx.kind == "sim" and outbox_store.counts(conn)[outbox_store.PENDING]:
         sent = deliver_due(config)     # the simulated PBX ran without the reactor: deliver the events now
         print(f"events: {sent['delivered']} delivered, {outbox_store.counts(conn)[outbox_store.PENDING]} waiting "
               "(delivered by the next autocall serve or campaign run; see autocall outbox)")
@@ -235,58 +287,62 @@ def run_command(args) -> int:
 DIALER_DB_WAIT_S = 2.0
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+# -- list, status, export, pause, resume -------------------------------------------------------------------------
 
-
-# -- status, export, pause, resume -----------------------------------------------------------------------------------
-
-def print_status(conn, campaign: dict, stream) -> dict:
-    """The ``campaign status`` table; returns the counts."""
+def list_command(args) -> int:
     from autocall.store import campaigns as store
-    counts = store.status_counts(conn, campaign["id"])
-    stream.write(f"campaign {campaign['name']}: {campaign['state']} (script {campaign['script']}, "
-                 f"{counts['contacts']} contacts, {counts['attempts']} attempts, "
-                 f"{counts['rejected']} rows skipped at import)\n")
-    stream.write("by state:\n")
-    for state, number in counts["by_status"].items():
-        extra = f"  ({counts['waiting_retry']} waiting for a retry)" if state == "pending" and \
-            counts["waiting_retry"] else ""
-        stream.write(f"  {state:<10} {number:>7}{extra}\n")
-    stream.write("by outcome:\n")
-    if not counts["by_outcome"]:
-        stream.write("  (none yet)\n")
-    for outcome, number in sorted(counts["by_outcome"].items(), key=lambda item: (-item[1], item[0])):
-        stream.write(f"  {outcome:<10} {number:>7}\n")
-    if counts["by_result"]:
-        stream.write("by result (the script's `result`):\n")
-        for result, number in counts["by_result"].items():
-            stream.write(f"  {result:<14} {number:>3}\n")
-    return counts
+    from autocall.store.db import connect
+    database = config_from(args).database
+    campaigns = store.all_campaigns(connect(database))
+    if not campaigns:
+        print(f"no campaign in {database} (start one with autocall campaign run)")
+        return 0
+    width = max(len(campaign["name"]) for campaign in campaigns)
+    for campaign in campaigns:
+        created = datetime.fromtimestamp(campaign["created_at"]).astimezone().isoformat(timespec="minutes")
+        print(f"{campaign['name']:<{width}}  {campaign['shown_state']:<8} {campaign['done']:>7}/"
+              f"{campaign['contacts']:<7} done  script {campaign['script']}  created {created}")
+    return 0
 
 
 def status_command(args) -> int:
+    import time
+    from autocall.campaign.progress import write_status
+    from autocall.store import campaigns as store
     conn, campaign = _open_campaign(args)
+    store.adopt_late_records(conn, campaign["id"], time.time())
     if args.json:
-        from autocall.store import campaigns as store
         counts = store.status_counts(conn, campaign["id"])
-        counts.update(name=campaign["name"], state=campaign["state"], script=campaign["script"])
+        counts.update(name=campaign["name"], state=campaign["shown_state"], script=campaign["script"])
         sys.stdout.write(json.dumps(counts, indent=2) + "\n")
     else:
-        print_status(conn, campaign, sys.stdout)
+        write_status(conn, campaign, sys.stdout)
     return 0
 
 
 EXPORT_COLUMNS = ("outcome", "attempts", "result", "keys", "duration", "last_attempt_at", "status", "detail",
                   "call_id")
+_PHONE_NUMBER = re.compile(r"^\+[0-9 ]+$")
+
+
+def safe_cell(value: object) -> str:
+    """A cell a spreadsheet shows as text: one that would start a formula (``=``, ``-``, ``@``, a tab or
+    carriage return, ``+`` unless a phone number follows) gets a leading apostrophe."""
+    text = "" if value is None else str(value)
+    if text and (text[0] in "=-@\t\r" or (text[0] == "+" and not _PHONE_NUMBER.match(text))):
+        return "'" + text
+    return text
 
 
 def export_command(args) -> int:
+    import time
     from autocall.campaign.contacts import SPECIAL_COLUMNS
     from autocall.store import campaigns as store
     conn, campaign = _open_campaign(args)
+    store.adopt_late_records(conn, campaign["id"], time.time())
+    to_stdout = args.output in (None, "-")
     try:
-        handle = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+        handle = sys.stdout if to_stdout else open(args.output, "w", encoding="utf-8", newline="")
     except OSError as exc:
         raise UserError(f"{args.output}: cannot write ({exc.strerror})") from None
     count = 0
@@ -295,24 +351,33 @@ def export_command(args) -> int:
         if args.rejected:
             writer.writerow(["line", "number", "reason"])
             for row in store.rejects(conn, campaign["id"]):
-                writer.writerow([row["line"], row["number"], row["reason"]])
+                writer.writerow([row["line"], safe_cell(row["number"]), safe_cell(row["reason"])])
                 count += 1
         else:
-            columns = [c for c in campaign["header"] if c.lower() not in SPECIAL_COLUMNS]
-            writer.writerow(["line", "number", *columns, *EXPORT_COLUMNS])
+            read_from = campaign["param_headers"]              # param (or number...) -> its header
+            special = {read_from[name] for name in SPECIAL_COLUMNS if name in read_from}
+            param_of = {header: name for name, header in read_from.items() if name not in SPECIAL_COLUMNS}
+            columns = [c for c in campaign["header"] if c not in special and c.lower() not in SPECIAL_COLUMNS]
+            taken = {"line", "number", *columns, *EXPORT_COLUMNS}
+            variables = [(name, name if name not in taken else f"var_{name}") for name in campaign["variables"]]
+            writer.writerow(["line", "number", *columns, *EXPORT_COLUMNS, *(label for _, label in variables)])
             for row in store.export_rows(conn, campaign["id"]):
-                values = {**json.loads(row["extra"]), **json.loads(row["params"])}
+                extra, params = json.loads(row["extra"]), json.loads(row["params"])
+                values = json.loads(row["variables"]) if row["variables"] else {}
                 last = row["last_attempt_at"]
-                writer.writerow([row["line"], row["number"], *(values.get(c, "") for c in columns),
-                                 row["outcome"] or "", row["attempts"], row["result"] or "", row["keys"] or "",
-                                 "" if row["duration"] is None else f"{row['duration']:.1f}",
-                                 datetime.fromtimestamp(last).astimezone().isoformat(timespec="seconds")
-                                 if last else "", row["status"], row["detail"], row["last_call_id"] or ""])
+                cells = [row["line"], row["number"],
+                         *(extra[c] if c in extra else params.get(param_of.get(c, c), "") for c in columns),
+                         row["outcome"] or "", row["attempts"], row["result"] or "", row["keys"] or "",
+                         "" if row["duration"] is None else f"{row['duration']:.1f}",
+                         datetime.fromtimestamp(last).astimezone().isoformat(timespec="seconds") if last else "",
+                         row["status"], row["detail"], row["last_call_id"] or "",
+                         *("" if values.get(name) is None else values[name] for name, _ in variables)]
+                writer.writerow([safe_cell(cell) for cell in cells])
                 count += 1
     finally:
-        if handle is not sys.stdout:
+        if not to_stdout:
             handle.close()
-    if args.output:
+    if not to_stdout:
         print(f"{args.output}: {count} {'rejected rows' if args.rejected else 'contacts'} of campaign "
               f"{campaign['name']}")
     return 0
@@ -339,7 +404,7 @@ def resume_command(args) -> int:
     if args.retry_unknown:
         reopened = store.retry_unknown(conn, campaign["id"], campaign["options"].get("attempts", 3), now)
         print(f"campaign {campaign['name']}: {reopened} contacts with an unknown outcome will be dialled again")
-        campaign = _campaign(conn, args.name)
+        campaign = _campaign(conn, args.name, config_from(args).database)
     if campaign["state"] == store.CAMPAIGN_PAUSED:
         store.set_campaign_state(conn, campaign["id"], store.CAMPAIGN_RUNNING, now)
         print(f"campaign {campaign['name']}: resumed")

@@ -23,9 +23,7 @@ def add_config_option(parser, database: bool = False) -> None:
     """``--config``; with ``database``, also ``--database`` (for the commands that store or read calls)."""
     parser.add_argument("--config", metavar="FILE", help="configuration file (default: ./autocall.toml if present)")
     if database:
-        parser.add_argument("--database", metavar="FILE|postgresql://...",
-                            help="where calls and campaigns are stored: an SQLite file or a PostgreSQL URL "
-                                 "(default: configuration database, autocall.db)")
+        add_database_option(parser)
 
 
 def open_existing_database(config: Config, what: str = "no call has been recorded"):
@@ -38,6 +36,12 @@ def open_existing_database(config: Config, what: str = "no call has been recorde
     if database != ":memory:" and not is_database_url(database) and not os.path.isfile(database):
         raise UserError(f"{database}: no database there yet ({what}); check the 'database' setting or --config")
     return connect(database)
+
+
+def add_database_option(parser) -> None:
+    parser.add_argument("--database", metavar="FILE|postgresql://...",
+                        help="where calls and campaigns are stored: an SQLite file or a PostgreSQL URL "
+                             "(default: configuration database, autocall.db)")
 
 
 def config_from(args) -> Config:

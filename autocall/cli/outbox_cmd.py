@@ -7,6 +7,7 @@ import sys
 import time
 
 from autocall.cli.common import add_config_option, config_from, render_table
+from autocall.cli.safe_text import terminal_safe
 from autocall.errors import UserError
 
 COLUMNS = ("id", "status", "kind", "service", "path", "tries", "last", "created", "call")
@@ -81,11 +82,5 @@ def row_of(row: dict) -> tuple[str, ...]:
         last = f"HTTP {row['last_status']}"
     if len(last) > ERROR_WIDTH:
         last = last[:ERROR_WIDTH - 3] + "..."
-    return (str(row["id"]), row["status"], row["kind"], row["service"], _printable(row["path"]),
-            str(row["tries"]), _printable(last), created, _printable(row["call_id"]) or "-")
-
-
-def _printable(text: str) -> str:
-    """Never a control character on the terminal (paths and errors can come from callers and receivers)."""
-    return "".join(char if char.isprintable() else "?" for char in text)
-
+    return (str(row["id"]), row["status"], row["kind"], row["service"], terminal_safe(row["path"]),
+            str(row["tries"]), terminal_safe(last), created, terminal_safe(row["call_id"]) or "-")

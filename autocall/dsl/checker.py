@@ -8,6 +8,7 @@ are no errors).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -25,11 +26,14 @@ MAX_EXPRESSION_DEPTH = 64
 MAX_KEYS = 64
 
 
+_SOUND_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*")
+
 @dataclass
 class CheckOptions:
     """What the checker may look at beyond the text: audio files and the TTS voices."""
 
     base_dir: str = "."
+    audio_roots: tuple[str, ...] = ()      # folders besides base_dir that file prompts may be in (sounds_dir)
     validate_audio: Callable[[str], list[str]] | None = None
     resolve_voice: Callable[[str], str] | None = None
 
@@ -242,20 +246,28 @@ class Checker:
             self._audio_file(source)
         elif isinstance(source, A.SoundRef):
             name = source.name
-            if not name.strip() or ".." in name.split("/") or name.startswith("/") or any(c.isspace() for c in name):
-                self.sink.error(f"'{name}' is not a sound name (a name such as \"beep\" or \"custom/welcome\", "
-                                "without spaces or '..')", source.span)
+            if not _SOUND_NAME.fullmatch(name) or ".." in name.split("/"):
+                self.sink.error(f"'{name}' is not a sound name (a name such as \"beep\" or \"custom/welcome\": "
+                                "letters, digits, '_', '-', '.' and '/' between names, no '..')", source.span)
 
     def _audio_file(self, ref: A.FileRef) -> None:
         path = ref.path
         if not path.strip():
             self.sink.error("empty file name", ref.span)
             return
+        if os.path.isabs(path) or ".." in path.replace("\\", "/").split("/"):
+            self.sink.error(f"audio file '{path}': absolute paths and '..' are not allowed; paths are relative "
+                            "to the .dlg file and stay in its folder", ref.span)
+            return
         resolved = os.path.normpath(os.path.join(self.options.base_dir, path))
         self.sym.files[path] = resolved
         if resolved in self.checked_files:
             return
         self.checked_files[resolved] = True
+        if os.path.lexists(resolved) and not self._inside_roots(resolved):
+            self.sink.error(f"audio file '{path}' is a link to a file outside the script's folder and the "
+                            "sounds folder; copy the file there instead", ref.span)
+            return
         if not os.path.exists(resolved):
             self.sink.error(f"audio file '{path}' not found (looked for {resolved}); "
                             "paths are relative to the .dlg file", ref.span)
@@ -272,6 +284,15 @@ class Checker:
             return
         for warning in warnings:
             self.sink.warning(f"{path}: {warning}", ref.span)
+
+    def _inside_roots(self, path: str) -> bool:
+        """Whether ``path``, symbolic links followed, is in the script's folder or another audio root."""
+        real = os.path.realpath(path)
+        for root in (self.options.base_dir, *self.options.audio_roots):
+            top = os.path.realpath(root)
+            if os.path.commonpath([real, top]) == top:
+                return True
+        return False
 
     def _prompt_ref(self, ref) -> None:
         if isinstance(ref, A.NamedRef):

@@ -56,8 +56,10 @@ class Compiler:
     """
 
     def __init__(self, *, validate_audio: Callable[[str], list[str]] | None = None,
-                 resolve_voice: Callable[[str], str] | None = None, pause_gc: bool = False) -> None:
+                 resolve_voice: Callable[[str], str] | None = None, pause_gc: bool = False,
+                 audio_roots: tuple[str, ...] = ()) -> None:
         self._parser: DialogueParser | None = None
+        self.audio_roots = tuple(audio_roots)     # folders besides the script's that file prompts may be in
         self.validate_audio = validate_audio
         self.resolve_voice = resolve_voice
         self.pause_gc = pause_gc
@@ -98,7 +100,8 @@ class Compiler:
         return result
 
     def _options(self, base_dir: str) -> CheckOptions:
-        return CheckOptions(base_dir=base_dir, validate_audio=self.validate_audio, resolve_voice=self.resolve_voice)
+        return CheckOptions(base_dir=base_dir, audio_roots=self.audio_roots, validate_audio=self.validate_audio,
+                            resolve_voice=self.resolve_voice)
 
     def save_caches(self) -> None:
         """Keep what was learnt about audio files for the next run (a validator with a memo saves it)."""

@@ -16,7 +16,15 @@ ALL_KEYS = "0123456789*#"
 
 
 class CallerHangup(Exception):
-    """The caller hung up; raised by any channel operation that notices it."""
+    """The caller hung up; raised by any channel operation that notices it.
+
+    ``dialstatus`` is set (``""`` when unknown) when the hangup came during a
+    ``transfer`` that was already dialled, so the record still lists it.
+    """
+
+    def __init__(self, *args, dialstatus: str | None = None) -> None:
+        super().__init__(*args)
+        self.dialstatus = dialstatus
 
 
 class ChannelFailure(Exception):
@@ -34,6 +42,7 @@ class TtsPrompt:
     text: str
     voice: str | None = None
     rate: int | None = None
+    secret: bool = False          # built from a secret value: never cached under a name derived from it
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,7 @@ Prompt = TtsPrompt | FilePrompt | SoundPrompt
 class RecordOutcome:
     """How a recording ended: ``file`` is the recording's name; ``key`` the terminator pressed, if any.
 
+    An empty ``file`` means the recording failed and nothing was recorded.
     ``hung_up`` means the caller hung up during the recording: the file is
     kept (a message left without pressing the terminator is still a message)
     and the engine ends the call as a caller hangup right after.

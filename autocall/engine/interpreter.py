@@ -9,6 +9,7 @@ which the record is always complete.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -17,7 +18,8 @@ from autocall.engine.channel import (ALL_KEYS, CallerHangup, Channel, ChannelFai
                                      Prompt, SoundPrompt, TtsPrompt)
 from autocall.engine.ir import BUILTINS, Program
 from autocall.engine.keys import MATCH, MORE, KeyMatcher
-from autocall.engine.record import ENDED_CALLER, ENDED_ERROR, ENDED_HANGUP, SECRET_MASK, CallRecord
+from autocall.engine.record import ENDED_CALLER, ENDED_ERROR, ENDED_HANGUP, CallRecord
+from autocall.engine.values import SECRET_MASK
 from autocall.hours import Schedule
 
 log = logging.getLogger("autocall.engine")
@@ -25,6 +27,10 @@ log = logging.getLogger("autocall.engine")
 MAX_STATEMENTS = 10_000
 DEFAULT_MAX_DURATION_MS = 3_600_000
 DIAL_ANSWERED = "ANSWER"
+DIAL_INVALID = "INVALIDARGS"      # Asterisk's DIALSTATUS for a Dial it refuses
+# What a value interpolated into a transfer may not hold: Dial's separators of destinations (&) and of
+# options (, and the old |), option arguments' parentheses, and control characters.
+DIAL_UNSAFE = re.compile(r"[&,|()\x00-\x1f\x7f-\x9f]")
 _SETTABLE_BUILTINS = frozenset(BUILTINS) - {"call_id"}     # what a Call's ``builtins`` may set
 
 Env = dict
@@ -56,7 +62,11 @@ def _compile_expr(expr: list, schedules: dict[str, Schedule]) -> Evaluator:
         return lambda env: env[name]
     if kind == "not":
         inner = _compile_expr(expr[1], schedules)
-        return lambda env: 0 if V.truthy(inner(env)) else 1
+
+        def negation(env: Env) -> V.Value:
+            value = inner(env)
+            return V._derived(0 if V.truthy(value) else 1, value)
+        return negation
     if kind == "neg":
         inner = _compile_expr(expr[1], schedules)
         return lambda env: V.negate(inner(env))
@@ -65,15 +75,28 @@ def _compile_expr(expr: list, schedules: dict[str, Schedule]) -> Evaluator:
         left = _compile_expr(expr[2], schedules)
         right = _compile_expr(expr[3], schedules)
         if op == "and":
-            return lambda env: 1 if V.truthy(left(env)) and V.truthy(right(env)) else 0
+            def both(env: Env) -> V.Value:
+                a = left(env)
+                if not V.truthy(a):
+                    return V._derived(0, a)
+                b = right(env)
+                return V._derived(1 if V.truthy(b) else 0, a, b)
+            return both
         if op == "or":
-            return lambda env: 1 if V.truthy(left(env)) or V.truthy(right(env)) else 0
+            def either(env: Env) -> V.Value:
+                a = left(env)
+                if V.truthy(a):
+                    return V._derived(1, a)
+                b = right(env)
+                return V._derived(1 if V.truthy(b) else 0, a, b)
+            return either
         if op in V.COMPARISONS:
             compare = V.compare
             if op == "==":
                 def equal(env: Env) -> V.Value:
                     a, b = left(env), right(env)
-                    if type(a) is type(b):          # two texts or two numbers: what compare() does then
+                    kind = type(a)
+                    if kind is type(b) and (kind is str or kind is int):   # what compare() does then
                         return 1 if a == b else 0
                     return compare(op, a, b)
                 return equal
@@ -84,14 +107,19 @@ def _compile_expr(expr: list, schedules: dict[str, Schedule]) -> Evaluator:
         name, args = expr[1], expr[2]
         if name == "len":
             inner = _compile_expr(args[0], schedules)
-            return lambda env: len(V.to_text(inner(env)))
+
+            def length(env: Env) -> V.Value:
+                value = inner(env)
+                return V._derived(len(V.to_text(value)), value)
+            return length
         if name == "within":
             schedule = schedules[args[0][1]]
             return lambda env: 1 if schedule.contains(datetime.fromtimestamp(env[NOW](), timezone.utc)) else 0
     raise ValueError(f"unknown expression {expr!r:.80}")
 
 
-def _compile_template(parts: list) -> Evaluator:
+def _compile_template(parts: list, shown: bool = False) -> Evaluator:
+    """The template's text (secret if a value in it is); ``shown``: with secret values masked instead."""
     if all(isinstance(part, str) for part in parts):
         text = "".join(parts)
         return lambda env: text
@@ -103,9 +131,26 @@ def _compile_template(parts: list) -> Evaluator:
             pieces.append((part["var"], V.spoken_digits))
         else:
             pieces.append((part["var"], V.to_text))
+    Secret, bounded_text = V.Secret, V.bounded_text
 
     def render(env: Env) -> str:
-        return "".join(p if isinstance(p, str) else p[1](env[p[0]]) for p in pieces)
+        texts = []
+        secret = False
+        for piece in pieces:
+            if piece.__class__ is str:
+                texts.append(piece)
+                continue
+            value = env[piece[0]]
+            if isinstance(value, Secret):
+                if shown:
+                    texts.append(SECRET_MASK)
+                    continue
+                secret = True
+            texts.append(piece[1](value))
+        text = "".join(texts)
+        if len(text) > V.MAX_TEXT_CHARS:
+            bounded_text(text)
+        return V.SecretText(text) if secret else text
     return render
 
 
@@ -136,15 +181,13 @@ class _PromptPlan:
 
     __slots__ = ("kind", "text", "display", "file", "sound", "voice", "rate", "fixed")
 
-    def __init__(self, prompt: dict, voice, rate, secret: frozenset[str]) -> None:
+    def __init__(self, prompt: dict, voice, rate) -> None:
         self.kind = prompt["kind"]
         self.voice, self.rate = voice, rate
         self.text = self.display = self.fixed = None
         if self.kind == "tts":
             self.text = _compile_template(prompt["text"])
-            masked = [p if isinstance(p, str) or p["var"] not in secret else SECRET_MASK
-                      for p in prompt["text"]]
-            self.display = self.text if masked == prompt["text"] else _compile_template(masked)
+            self.display = _compile_template(prompt["text"], shown=True)
             if all(isinstance(p, str) for p in prompt["text"]):     # no variable: the same prompt every time
                 self.fixed = TtsPrompt("".join(prompt["text"]), voice, rate)
         elif self.kind == "file":
@@ -158,8 +201,9 @@ class _PromptPlan:
             return fixed, {"kind": "tts", "text": fixed.text}
         if self.kind == "tts":
             text = self.text(env)
-            shown = text if self.display is self.text else self.display(env)
-            return TtsPrompt(text, self.voice, self.rate), {"kind": "tts", "text": shown}
+            if isinstance(text, V.Secret):
+                return TtsPrompt(text, self.voice, self.rate, secret=True), {"kind": "tts", "text": self.display(env)}
+            return TtsPrompt(text, self.voice, self.rate), {"kind": "tts", "text": text}
         if self.kind == "file":
             return self.file, {"kind": "file", "file": self.file.path}
         return self.sound, {"kind": "sound", "name": self.sound.name}
@@ -228,12 +272,12 @@ class WaitOp(_Prepared):
 
 
 class SetOp(_Prepared):
-    """``display`` renders the value with secrets masked, for the ``set`` event (None: no secret read)."""
+    """``display`` renders a secret value as it may be shown, for the ``set`` event."""
 
     __slots__ = ("name", "evaluate", "display")
     kind = "set"
 
-    def __init__(self, line: int, name: str, evaluate: Evaluator, display: Evaluator | None) -> None:
+    def __init__(self, line: int, name: str, evaluate: Evaluator, display: Evaluator) -> None:
         self.line, self.name, self.evaluate, self.display = line, name, evaluate, display
 
     @classmethod
@@ -242,12 +286,12 @@ class SetOp(_Prepared):
 
 
 class ResultOp(_Prepared):
-    """``result`` and ``log``: ``display`` renders the value with secrets masked (None: no secret read)."""
+    """``result`` and ``log``: ``display`` renders a secret value as it may be shown."""
 
     __slots__ = ("evaluate", "display")
     kind = "result"
 
-    def __init__(self, line: int, evaluate: Evaluator, display: Evaluator | None) -> None:
+    def __init__(self, line: int, evaluate: Evaluator, display: Evaluator) -> None:
         self.line, self.evaluate, self.display = line, evaluate, display
 
     @classmethod
@@ -298,19 +342,23 @@ class GotoOp(_Prepared):
 
 
 class TransferOp(_Prepared):
-    __slots__ = ("destination", "timeout_ms", "callerid")
+    """``reads``: the variables the destination and the caller id read (checked for Dial metacharacters)."""
+
+    __slots__ = ("destination", "display", "timeout_ms", "callerid", "reads")
     kind = "transfer"
     awaits = True
 
-    def __init__(self, line: int, destination: Evaluator, timeout_ms: int | None,
-                 callerid: Evaluator | None) -> None:
-        self.line, self.destination, self.timeout_ms, self.callerid = line, destination, timeout_ms, callerid
+    def __init__(self, line: int, destination: Evaluator, display: Evaluator, timeout_ms: int | None,
+                 callerid: Evaluator | None, reads: tuple[str, ...]) -> None:
+        self.line, self.destination, self.display, self.timeout_ms = line, destination, display, timeout_ms
+        self.callerid, self.reads = callerid, reads
 
     @classmethod
     def prepare(cls, runtime, op, line):
         callerid = op.get("callerid")
-        return cls(line, runtime.expr(op["dest"])[0], op.get("timeout_ms"),
-                   runtime.expr(callerid)[0] if callerid is not None else None)
+        reads = _reads(op["dest"]) | (_reads(callerid) if callerid is not None else set())
+        return cls(line, *runtime.expr(op["dest"]), op.get("timeout_ms"),
+                   runtime.expr(callerid)[0] if callerid is not None else None, tuple(sorted(reads)))
 
 
 class RecordOp(_Prepared):
@@ -394,24 +442,23 @@ class Runtime:
         self.states = {name: [self._prepare(op) for op in state["code"]] for name, state in data["states"].items()}
 
     def expr(self, expr: list | None):
-        """(evaluate, display): display renders with secrets masked, None when no secret is read."""
+        """``(evaluate, display)``: ``display(env)`` is what may be shown of a secret value of the expression."""
         if expr is None:
             return None
         evaluate = _compile_expr(expr, self.schedules)
-        secret_reads = _reads(expr) & self.secret
-        if not secret_reads:
-            return (evaluate, None)
-        mask = {name: SECRET_MASK for name in secret_reads}
 
         def display(env: Env) -> str:
+            # Text built around a secret shows with the secret masked ("PIN ***"); anything else
+            # computed from one (a sum, a comparison, a length) shows as the mask alone.
             try:
-                return V.to_text(evaluate({**env, **mask}))
-            except V.ScriptError:
+                shown = V.to_text(evaluate({name: V.masked(value) for name, value in env.items()}))
+            except (V.ScriptError, RecursionError):
                 return SECRET_MASK
+            return shown if SECRET_MASK in shown else SECRET_MASK
         return (evaluate, display)
 
     def plan(self, prompt: dict | None) -> _PromptPlan | None:
-        return None if prompt is None else _PromptPlan(prompt, self.voice, self.rate, self.secret)
+        return None if prompt is None else _PromptPlan(prompt, self.voice, self.rate)
 
     def handler(self, handler: dict | None):
         if handler is None:
@@ -554,12 +601,12 @@ class Call:
             self.env[name] = self._initial[name] if name in self._initial else self._evaluate(evaluate, 0)
         for name in runtime.gathered:
             if name in self._initial:
-                self.env[name] = self._initial[name]
+                value = self._initial[name]
+                self.env[name] = V.secret(value) if name in runtime.secret else value
 
     def _output_variables(self) -> dict:
-        secret = self.runtime.secret
-        return {name: (SECRET_MASK if name in secret and self.env.get(name) != "" else self.env.get(name, ""))
-                for name in self.runtime.output_names}
+        env, masked = self.env, V.masked
+        return {name: masked(env.get(name, "")) for name in self.runtime.output_names}
 
     def _evaluate(self, evaluate, line: int):
         try:
@@ -686,42 +733,73 @@ class Call:
             if typed or attempt >= tries:
                 break
             self._tick()
-        self.env[name] = typed
+        self.env[name] = V.SecretText(typed) if op.secret else typed
         shown = SECRET_MASK if op.secret and typed else typed
         self._input(self.state, "gather", shown, outcome, {"name": name, "secret": bool(op.secret)})
 
     async def _transfer(self, op: TransferOp) -> None:
         destination = V.to_text(self._evaluate(op.destination, op.line))
+        shown = op.display(self.env) if isinstance(destination, V.Secret) else destination
         callerid = V.to_text(self._evaluate(op.callerid, op.line)) if op.callerid is not None else None
-        status = await self.channel.transfer(destination, op.timeout_ms, callerid)
+        refused = self._dial_injection(op.reads)
+        if refused:
+            self._log(f"transfer not attempted: {refused}", op.line)
+            return self._transferred(shown, DIAL_INVALID)
+        try:
+            status = await self.channel.transfer(destination, op.timeout_ms, callerid)
+        except CallerHangup as gone:
+            if gone.dialstatus is not None:      # hung up once dialled (while bridged, say): still a transfer
+                self._transferred(shown, gone.dialstatus)
+            raise
+        self._transferred(shown, status)
+        if status == DIAL_ANSWERED:
+            raise _EndCall()
+
+    def _transferred(self, shown: str, status: str) -> None:
         self.env["dialstatus"] = status
-        self.record.transfers.append({"destination": destination, "dialstatus": status})
+        self.record.transfers.append({"destination": shown, "dialstatus": status})
         self.record.transfer_states.append(self.record.path[-1])
         if self.on_event is not None:
             self.on_event("transfer", self.record.transfers[-1])
-        if status == DIAL_ANSWERED:
-            raise _EndCall()
+
+    def _dial_injection(self, reads: tuple[str, ...]) -> str | None:
+        """Why a value put into a transfer's destination or caller id would add to Dial, or None."""
+        env = self.env
+        for name in reads:
+            value = env[name]
+            if isinstance(value, str) and not DIAL_UNSAFE.search(value):
+                continue
+            text = V.to_text(value)
+            found = DIAL_UNSAFE.search(text)
+            if found:
+                char = found.group()
+                what = f"'{char}'" if char.isprintable() else f"a control character (U+{ord(char):04X})"
+                return (f"the value of '{name}' contains {what}, which would add a destination or an "
+                        f"option to Dial; dialstatus is {DIAL_INVALID}")
+        return None
 
     async def _record(self, op: RecordOp) -> None:
         outcome = await self.channel.record(op.name, op.max_ms, op.silence_ms, op.beep, op.terminator)
         self.env[op.name] = outcome.file
-        self.record.recordings.append(outcome.file)
-        if self.on_event is not None:
-            self.on_event("record", outcome.file)
+        if not outcome.file:
+            self._log(f"record {op.name}: the recording failed; nothing was recorded and {op.name} is empty",
+                      op.line)
+        else:
+            self.record.recordings.append(outcome.file)
+            if self.on_event is not None:
+                self.on_event("record", outcome.file)
         if outcome.hung_up:
             raise CallerHangup()
 
     def _announce_set(self, op: SetOp, value: V.Value) -> None:
         """The ``set`` event (before the assignment, so the shown form reads the values the expression read)."""
-        if op.name in self.runtime.secret:
-            value = SECRET_MASK
-        elif op.display is not None:
+        if isinstance(value, V.Secret):
             value = op.display(self.env)
         self.on_event("set", {"state": self.state, "name": op.name, "value": value})
 
     def _result(self, op: ResultOp) -> None:
         value = V.to_text(self._evaluate(op.evaluate, op.line))
-        self.record.result = value if op.display is None else op.display(self.env)
+        self.record.result = op.display(self.env) if isinstance(value, V.Secret) else value
         if self.on_event is not None:
             self.on_event("result", self.record.result)
 
@@ -756,7 +834,7 @@ class Call:
 
     def _log_op(self, op: LogOp) -> None:
         value = V.to_text(self._evaluate(op.evaluate, op.line))
-        self._log(value if op.display is None else op.display(self.env), op.line)
+        self._log(op.display(self.env) if isinstance(value, V.Secret) else value, op.line)
 
     def _optout(self, op: OptoutOp) -> None:
         self.record.optout = True

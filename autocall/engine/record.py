@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from operator import itemgetter
 
+from autocall.engine.values import SECRET_MASK  # noqa: F401  (the mask, shown by the record's readers)
+
 ENDED_HANGUP = "hangup"
 ENDED_CALLER = "caller_hangup"
 ENDED_ERROR = "error"
-SECRET_MASK = "***"
 EXIT_HANGUP, EXIT_ERROR, EXIT_END = "(hangup)", "(error)", "(end)"
 _KEYS = itemgetter("keys")
 

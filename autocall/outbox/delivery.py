@@ -37,7 +37,7 @@ from autocall.engine.web import Reply
 from autocall.outbox.signing import signed_headers
 from autocall.services_config import ServiceConfig
 from autocall.store import outbox as store
-from autocall.store.db import transaction
+from autocall.store.db import is_locked, transaction
 
 log = logging.getLogger("autocall.outbox")
 
@@ -48,10 +48,6 @@ LEASE_S = 60.0
 MAX_IN_FLIGHT = 32
 STOP_WAIT_S = 10.0
 _workers = itertools.count(1)
-
-
-def _is_locked(exc: Exception) -> bool:
-    return isinstance(exc, sqlite3.OperationalError) and any(word in str(exc).lower() for word in ("locked", "busy"))
 
 
 class Outbox:
@@ -191,9 +187,9 @@ class Outbox:
                 with transaction(self.conn):
                     rows = store.claim_due(self.conn, self.worker, now, free, self.lease_s)
             except Exception as exc:
-                if not _is_locked(exc):
+                if not is_locked(exc):
                     log.error("cannot read the outbox: %s", exc, extra={"fields": {"database": self.database}})
-                self._schedule(RETRY_WRITE_S if _is_locked(exc) else self.poll_s)
+                self._schedule(RETRY_WRITE_S if is_locked(exc) else self.poll_s)
                 return
             for row in rows:
                 self._deliver(row)
@@ -249,7 +245,7 @@ class Outbox:
                 with transaction(self.conn):
                     result = function(self.conn, *args)
             except Exception as exc:
-                if _is_locked(exc):
+                if is_locked(exc):
                     return False
                 self._writes.popleft()
                 log.error("cannot write to the outbox: %s: %s", exc.__class__.__name__, exc,

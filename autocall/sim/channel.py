@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Protocol
 
-from autocall.engine.channel import (CallerHangup, FilePrompt, Prompt, RecordOutcome, SoundPrompt,
+from autocall.engine.channel import (ALL_KEYS, CallerHangup, FilePrompt, Prompt, RecordOutcome, SoundPrompt,
                                      TtsPrompt)
 from autocall.sim.caller import HANGUP
 
@@ -56,6 +57,7 @@ class SimChannel:
         self.variables: dict[str, str] = {}
         self.answered = False
         self.hung_up = False
+        self.typed: deque[str] = deque()        # keys pressed while a prompt that takes none spoke
 
     def _step(self) -> None:
         if self.caller.on_step() == HANGUP:
@@ -66,12 +68,20 @@ class SimChannel:
         self.answered = True
 
     async def play(self, prompt: Prompt, interrupt_keys: str = "") -> str | None:
-        reaction = self.caller.on_play(interrupt_keys, describe_prompt(prompt))
+        typed = self.typed
+        if typed and interrupt_keys and typed[0] in interrupt_keys:
+            return typed.popleft()              # typed ahead: the prompt is interrupted before it starts
+        reaction = self.caller.on_play(interrupt_keys or ALL_KEYS, describe_prompt(prompt))
         if reaction == HANGUP:
             raise CallerHangup()
+        if reaction is not None and reaction not in interrupt_keys:
+            typed.append(reaction)              # type-ahead: kept for the next input; the prompt goes on
+            return None
         return reaction
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        if self.typed:
+            return self.typed.popleft()
         reaction = self.caller.on_wait_digit(timeout_ms)
         if reaction == HANGUP:
             raise CallerHangup()

@@ -9,7 +9,7 @@ from json.encoder import c_make_encoder, encode_basestring
 from autocall.engine.record import CallRecord
 from autocall.store.db import Connection, Row
 
-_JSON_COLUMNS = ("path", "prompts", "inputs", "transfers", "recordings", "variables", "log")
+JSON_COLUMNS = ("path", "prompts", "inputs", "transfers", "recordings", "variables", "log")
 _COLUMNS = ("call_id, script, caller, called, channel, started_at, ended_at, duration, ended_by, result, error, keys,"
             " path, prompts, inputs, transfers, recordings, variables, log, optout, attempt_id, origin, detail")
 _VALUES = "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)"
@@ -143,7 +143,7 @@ def insert_calls(conn: Connection, calls: list[tuple[CallRecord, str, int | None
 
 def _row(row: Row) -> dict:
     data = dict(row)
-    for column in _JSON_COLUMNS:
+    for column in JSON_COLUMNS:
         data[column] = json.loads(data[column])
     data["optout"] = bool(data["optout"])
     data.pop("detail", None)            # which report rows the record has: the store's business

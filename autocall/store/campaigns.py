@@ -21,12 +21,14 @@ whichever worker sees it first.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import secrets
 import socket
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 from autocall.engine.record import CallRecord
 from autocall.store.calls import calls_for_attempt, save_call
@@ -43,33 +45,75 @@ LEASE_EXPIRED = ("its dialer stopped (lease expired) while this attempt was bein
                  "automatically (autocall campaign resume NAME --retry-unknown dials it again)")
 DEFAULT_LEASE_S = 20.0
 OPEN_STATES = ("dialling", "answered")
+CAMPAIGN_STOPPED = "stopped"           # shown, never stored: running, and no dialer alive
+NO_SCRIPT = "no_script"                # answered, but the script never ran (no call record)
+
+
+class AttemptRefused(Exception):
+    """An ``AUTOCALL_ATTEMPT`` token the FastAGI server must not honour: forged, replayed, or for no attempt.
+    The message says which, and never repeats the token."""
+
+
+class Started(NamedTuple):
+    """An attempt committed by ``begin_attempts``: its id, number (1, 2...) and token for the channel."""
+
+    attempt_id: int
+    attempt_number: int
+    token: str
 
 
 # -- campaigns -----------------------------------------------------------------------------------------
 
 def create_campaign(conn: Connection, *, name: str, script: str, script_path: str, dialogue: str,
                     contacts_path: str, contacts_sha256: str, header: list[str], options: dict,
-                    now: float) -> int:
+                    now: float, param_headers: dict[str, str] | None = None,
+                    variables: list[str] | None = None) -> int:
     cursor = conn.execute(
         "INSERT INTO campaigns (name, script, script_path, dialogue, contacts_path, contacts_sha256, header,"
-        " options, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING id",
+        " options, created_at, updated_at, attempt_key, param_headers, variables) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " RETURNING id",
         (name, script, script_path, dialogue, contacts_path, contacts_sha256, json.dumps(header),
-         json.dumps(options, sort_keys=True), now, now))
+         json.dumps(options, sort_keys=True), now, now, secrets.token_hex(32),
+         json.dumps(param_headers or {}, ensure_ascii=False), json.dumps(variables or [])))
     return int(cursor.fetchone()[0])
 
 
-def campaign_by_name(conn: Connection, name: str) -> dict | None:
-    row = conn.execute("SELECT * FROM campaigns WHERE name = ?", (name,)).fetchone()
+def _campaign(conn: Connection, row: Row | None) -> dict | None:
     if row is None:
         return None
     data = dict(row)
-    data["header"] = json.loads(data["header"])
-    data["options"] = json.loads(data["options"])
+    for key in ("header", "options", "param_headers", "variables"):
+        data[key] = json.loads(data[key])
+    data.pop("attempt_key", None)          # never leaves this module
+    data["shown_state"] = shown_state(conn, data)
     return data
+
+
+def campaign_by_name(conn: Connection, name: str) -> dict | None:
+    return _campaign(conn, conn.execute("SELECT * FROM campaigns WHERE name = ?", (name,)).fetchone())
 
 
 def campaign_names(conn: Connection) -> list[str]:
     return [row[0] for row in conn.execute("SELECT name FROM campaigns ORDER BY created_at, id")]
+
+
+def all_campaigns(conn: Connection) -> list[dict]:
+    """Every campaign, oldest first, with its contact count (``campaign list``)."""
+    rows = conn.execute("SELECT k.*, (SELECT COUNT(*) FROM contacts c WHERE c.campaign_id = k.id) AS contacts,"
+                        " (SELECT COUNT(*) FROM contacts c WHERE c.campaign_id = k.id AND c.status = 'done')"
+                        " AS done FROM campaigns k ORDER BY k.created_at, k.id").fetchall()
+    return [_campaign(conn, row) for row in rows]
+
+
+def shown_state(conn: Connection, campaign: dict, now: float | None = None) -> str:
+    """The state to show: ``running`` only while a dialer (a worker) runs it; a running campaign left by
+    dialers that stopped (a signal, a crash) is ``stopped``."""
+    import time
+    state = campaign["state"]
+    if state != CAMPAIGN_RUNNING:
+        return state
+    now = time.time() if now is None else now
+    return CAMPAIGN_RUNNING if live_workers(conn, campaign["id"], now) else CAMPAIGN_STOPPED
 
 
 def finish_import(conn: Connection, campaign_id: int, contacts_sha256: str, rows_read: int,
@@ -148,6 +192,39 @@ def _alive(worker: str) -> bool:
     return True
 
 
+# Options each dialer may set for itself when it joins a campaign others run (where it dials, how fast the
+# simulated PBX plays); every other option is the campaign's and must be the same for all of them.
+HOST_OPTIONS = frozenset({"pbx", "sim_speed"})
+
+
+def claim_campaign(conn: Connection, campaign_id: int, now: float, owner: str | None = None,
+                   options: dict | None = None, lease_s: float = DEFAULT_LEASE_S) -> str | None:
+    """Called before a run changes anything stored. With ``options`` (the run's): the name of a live dialer
+    running the campaign whose shared options differ (the run must be refused: changing them under the
+    running dialers is not its call); None when the run may go on, alone or joining them. With ``owner``:
+    also join the campaign's workers under that name, leased for ``lease_s``."""
+    with transaction(conn):
+        campaign = conn.execute("SELECT options FROM campaigns WHERE id = ?" +
+                                (" FOR UPDATE" if engine_of(conn) == "postgresql" else ""), (campaign_id,)).fetchone()
+        others = [worker for worker in live_workers(conn, campaign_id, now) if worker["worker"] != owner]
+        if options is not None and others:
+            stored = json.loads(campaign["options"])
+            if any(stored.get(key) != options.get(key) for key in set(stored) | set(options)
+                   if key not in HOST_OPTIONS):
+                return others[0]["worker"]
+        if owner is not None:
+            register_worker(conn, campaign_id, owner, now, lease_s)
+    return None
+
+
+def release_campaign(conn: Connection, campaign_id: int, worker: str | None = None) -> None:
+    """Forget the campaign's dialers (every one, as an operator who knows they are gone; or only ``worker``)."""
+    if worker is None:
+        conn.execute("DELETE FROM campaign_workers WHERE campaign_id = ?", (campaign_id,))
+    else:
+        release_worker(conn, worker)
+
+
 def has_dead_workers(conn: Connection, campaign_id: int, now: float) -> bool:
     """Whether a worker of the campaign is dead (a cheap read, before ``settle_orphans``)."""
     rows = conn.execute("SELECT worker, lease_until FROM campaign_workers WHERE campaign_id = ?", (campaign_id,))
@@ -195,15 +272,15 @@ def settle_orphans(conn: Connection, campaign_id: int, now: float, *, late_recor
 
 def add_contact(conn: Connection, campaign_id: int, *, line: int, number: str, params: dict,
                 extra: dict, sim_outcome: str = "", sim_keys: str = "", now: float,
-                dnc: bool = False) -> bool:
+                dnc: bool = False, timezone: str | None = None) -> bool:
     """Insert one contact; False if the campaign already has this number (a duplicate)."""
     status, outcome, detail = (DONE, "dnc", "on the do-not-call list at import") if dnc else (PENDING, None, "")
     cursor = conn.execute(
         "INSERT INTO contacts (campaign_id, line, number, params, extra, sim_outcome, sim_keys, status,"
-        " outcome, detail, next_try_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+        " outcome, detail, next_try_at, updated_at, timezone) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT (campaign_id, number) DO NOTHING",
         (campaign_id, line, number, json.dumps(params, ensure_ascii=False), json.dumps(extra, ensure_ascii=False),
-         sim_outcome, sim_keys, status, outcome, detail, now, now))
+         sim_outcome, sim_keys, status, outcome, detail, now, now, timezone))
     return cursor.rowcount > 0
 
 
@@ -218,11 +295,11 @@ def add_contacts(conn: Connection, campaign_id: int, contacts: list, *, now: flo
         status, outcome, detail = (DONE, "dnc", "on the do-not-call list at import") if on_dnc else (PENDING, None, "")
         rows.append((campaign_id, contact.line, contact.number, json.dumps(contact.params, ensure_ascii=False),
                      json.dumps(contact.extra, ensure_ascii=False), contact.sim_outcome, contact.sim_keys, status,
-                     outcome, detail, now, now))
-    marks = ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?)"] * len(rows))
+                     outcome, detail, now, now, contact.timezone))
+    marks = ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?,?)"] * len(rows))
     cursor = conn.execute(
         "INSERT INTO contacts (campaign_id, line, number, params, extra, sim_outcome, sim_keys, status, outcome,"
-        f" detail, next_try_at, updated_at) VALUES {marks} ON CONFLICT (campaign_id, number) DO NOTHING"
+        f" detail, next_try_at, updated_at, timezone) VALUES {marks} ON CONFLICT (campaign_id, number) DO NOTHING"
         " RETURNING number", [value for row in rows for value in row])
     return {row[0] for row in cursor.fetchall()}
 
@@ -246,7 +323,7 @@ def rejects(conn: Connection, campaign_id: int) -> Iterator[Row]:
 def due_contacts(conn: Connection, campaign_id: int, now: float, limit: int) -> list[Row]:
     """Pending contacts whose next try is due, oldest first (served by the ``contacts_due`` index)."""
     return conn.execute(
-        "SELECT id, number, params, sim_outcome, sim_keys, attempts FROM contacts"
+        "SELECT id, number, params, sim_outcome, sim_keys, attempts, timezone FROM contacts"
         " WHERE campaign_id = ? AND status = 'pending' AND next_try_at <= ? ORDER BY next_try_at, id LIMIT ?",
         (campaign_id, now, limit)).fetchall()
 
@@ -262,6 +339,12 @@ def has_open_contacts(conn: Connection, campaign_id: int) -> bool:
     """Whether any contact is not done yet (pending, or left dialling)."""
     return conn.execute("SELECT 1 FROM contacts WHERE campaign_id = ? AND status != 'done' LIMIT 1",
                         (campaign_id,)).fetchone() is not None
+
+
+def wait_for_window(conn: Connection, contact_id: int, opening: float, now: float) -> None:
+    """The contact's calling window is closed in its time zone: due again when it opens."""
+    conn.execute("UPDATE contacts SET next_try_at = ?, window_wait = 1, updated_at = ? WHERE id = ?",
+                 (opening, now, contact_id))
 
 
 def close_contact(conn: Connection, contact_id: int, outcome: str, detail: str, now: float) -> None:
@@ -291,20 +374,24 @@ def last_attempt_time(conn: Connection, campaign_id: int) -> float | None:
 
 @dataclass
 class Claim:
-    """What one ``claim_contacts`` took: the contacts to dial now with their attempts (committed), the
-    contacts closed on the way (on the do-not-call list), and, when nothing could be taken because of
-    the campaign-wide rate, the time the next dial is allowed."""
+    """What one ``claim_contacts`` took: the contacts to dial now with their attempts (committed, each with its
+    token), the contacts closed on the way (on the do-not-call list), whether some were put off to their
+    calling window, and, when nothing could be taken because of the campaign-wide rate, the time the next
+    dial is allowed."""
 
     contacts: list[Row] = field(default_factory=list)
-    attempts: list[tuple[int, int]] = field(default_factory=list)
+    attempts: list[Started] = field(default_factory=list)
     dnc: list[str] = field(default_factory=list)
+    windowed: bool = False
     rate_wait_until: float | None = None
     full: bool = False                 # --concurrency calls are in flight campaign-wide
     state: str = CAMPAIGN_RUNNING
 
 
 def claim_contacts(conn: Connection, campaign_id: int, worker: str, now: float, wanted: int, *,
-                   concurrency: int, interval: float = 0.0) -> Claim:
+                   concurrency: int, interval: float = 0.0,
+                   window_opening: Callable[[str | None, float], float | None] | None = None,
+                   scan: int = 0) -> Claim:
     """Take up to ``wanted`` due contacts for ``worker`` and commit an attempt for each, before any is dialled.
 
     In one transaction, holding the campaign row: nothing while the campaign
@@ -312,8 +399,11 @@ def claim_contacts(conn: Connection, campaign_id: int, worker: str, now: float, 
     campaign (every worker's); with ``interval`` (1 / ``--rate``), one
     contact at most, and only once the campaign's previous dial is
     ``interval`` old. Contacts on the do-not-call list are closed, not
-    dialled. Contacts another transaction is updating are skipped
-    (``SKIP LOCKED``).
+    dialled. ``window_opening(timezone, now)``: None when the contact's
+    calling window is open in its time zone, else when it opens; such a
+    contact waits for it (``wait_for_window``). Contacts another
+    transaction is updating are skipped (``SKIP LOCKED``). Up to ``scan``
+    due rows are looked at per round (two rounds at most).
     """
     claim = Claim()
     with transaction(conn):
@@ -336,17 +426,31 @@ def claim_contacts(conn: Connection, campaign_id: int, worker: str, now: float, 
             return claim
         wanted = min(wanted, concurrency - open_now)
         lock = " FOR UPDATE OF c SKIP LOCKED" if engine_of(conn) == "postgresql" else ""
-        rows = conn.execute(
-            "SELECT c.id, c.number, c.params, c.sim_outcome, c.sim_keys, c.attempts,"
-            " (SELECT COUNT(*) FROM dnc d WHERE d.number = c.number) AS on_dnc FROM contacts c"
-            " WHERE c.campaign_id = ? AND c.status = 'pending' AND c.next_try_at <= ?"
-            f" ORDER BY c.next_try_at, c.id LIMIT ?{lock}", (campaign_id, now, wanted)).fetchall()
-        for row in rows:
-            if row["on_dnc"]:
-                close_contact(conn, row["id"], "dnc", "on the do-not-call list at dial time", now)
-                claim.dnc.append(row["number"])
-            else:
+        taken: set[int] = set()
+        for _ in range(2):          # a second round when the first was spent on closed or put-off contacts
+            rows = conn.execute(
+                "SELECT c.id, c.number, c.params, c.sim_outcome, c.sim_keys, c.attempts, c.timezone,"
+                " (SELECT COUNT(*) FROM dnc d WHERE d.number = c.number) AS on_dnc FROM contacts c"
+                " WHERE c.campaign_id = ? AND c.status = 'pending' AND c.next_try_at <= ?"
+                f" ORDER BY c.next_try_at, c.id LIMIT ?{lock}",
+                (campaign_id, now, max(wanted, scan) + len(taken))).fetchall()
+            rows = [row for row in rows if row["id"] not in taken]
+            for row in rows:
+                if len(claim.contacts) >= wanted:
+                    break
+                if row["on_dnc"]:
+                    close_contact(conn, row["id"], "dnc", "on the do-not-call list at dial time", now)
+                    claim.dnc.append(row["number"])
+                    continue
+                opening = window_opening(row["timezone"], now) if window_opening is not None else None
+                if opening is not None:
+                    wait_for_window(conn, row["id"], opening, now)
+                    claim.windowed = True
+                    continue
                 claim.contacts.append(row)
+                taken.add(row["id"])
+            if len(claim.contacts) >= wanted or not rows:
+                break
         claim.attempts = _begin_attempts(conn, campaign_id, claim.contacts, now, worker)
         if interval and claim.contacts:
             conn.execute("UPDATE campaigns SET next_dial_at = ? WHERE id = ?", (now + interval, campaign_id))
@@ -354,10 +458,11 @@ def claim_contacts(conn: Connection, campaign_id: int, worker: str, now: float, 
 
 
 def _begin_attempts(conn: Connection, campaign_id: int, contacts: list[Row], now: float,
-                    worker: str) -> list[tuple[int, int]]:
+                    worker: str) -> list[Started]:
     """One attempt per contact, and the contacts marked dialling: two statements whatever their number."""
     if not contacts:
         return []
+    key = _attempt_key(conn, campaign_id)
     numbers = [contact["attempts"] + 1 for contact in contacts]
     values = [value for contact, number in zip(contacts, numbers)
               for value in (campaign_id, contact["id"], contact["number"], number, now, worker)]
@@ -366,17 +471,52 @@ def _begin_attempts(conn: Connection, campaign_id: int, contacts: list[Row], now
         "INSERT INTO attempts (campaign_id, contact_id, number, attempt_number, started_at, worker)"
         f" VALUES {marks} RETURNING contact_id, id", values).fetchall())
     marks = ",".join("?" * len(contacts))
-    conn.execute(f"UPDATE contacts SET status = 'dialling', attempts = attempts + 1, updated_at = ? WHERE id IN"
-                 f" ({marks})", [now, *(contact["id"] for contact in contacts)])
-    return [(int(ids[contact["id"]]), number) for contact, number in zip(contacts, numbers)]
+    conn.execute(f"UPDATE contacts SET status = 'dialling', attempts = attempts + 1, window_wait = 0, updated_at = ?"
+                 f" WHERE id IN ({marks})", [now, *(contact["id"] for contact in contacts)])
+    return [Started(int(ids[contact["id"]]), number, _token(key, int(ids[contact["id"]]), contact["number"]))
+            for contact, number in zip(contacts, numbers)]
 
 
 def begin_attempts(conn: Connection, campaign_id: int, contacts: Iterable[Row], now: float,
-                   worker: str = "") -> list[tuple[int, int]]:
+                   worker: str = "") -> list[Started]:
     """Write and commit one attempt per contact (and mark it dialling) before any is dialled, without the
-    campaign-wide rules of ``claim_contacts``. Returns ``(attempt_id, attempt_number)`` for each, in order."""
+    campaign-wide rules of ``claim_contacts``. Returns a ``Started`` for each contact, in order: its token
+    goes on the channel as ``AUTOCALL_ATTEMPT``."""
     with transaction(conn):
         return _begin_attempts(conn, campaign_id, list(contacts), now, worker)
+
+
+def _attempt_key(conn: Connection, campaign_id: int) -> str:
+    """The campaign's token key (made now for a campaign created before tokens existed)."""
+    key = conn.execute("SELECT attempt_key FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()[0]
+    if not key:
+        key = secrets.token_hex(32)
+        conn.execute("UPDATE campaigns SET attempt_key = ? WHERE id = ?", (key, campaign_id))
+    return key
+
+
+def _token(key: str, attempt_id: int, number: str) -> str:
+    """``<attempt id>.<HMAC-SHA256 of id and number, 128 bits>``: unguessable, and bound to that number."""
+    mac = hmac.new(bytes.fromhex(key), f"{attempt_id}:{number}".encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{attempt_id}.{mac}"
+
+
+def claim_attempt(conn: Connection, token: str, now: float) -> dict:
+    """The FastAGI server presents ``AUTOCALL_ATTEMPT``: the attempt's context (``attempt_context``) if the
+    token is this attempt's, for its number, and used for the first time; ``AttemptRefused`` otherwise."""
+    attempt_id, dot, mac = str(token).strip().partition(".")
+    if not dot or not attempt_id.isdigit() or not mac:
+        raise AttemptRefused("not an attempt token (forged, or from an older dialer)")
+    with transaction(conn):
+        row = conn.execute("SELECT a.number, a.state, a.token_used_at, k.attempt_key FROM attempts a"
+                           " JOIN campaigns k ON k.id = a.campaign_id WHERE a.id = ?", (int(attempt_id),)).fetchone()
+        if row is None or not row["attempt_key"] or not hmac.compare_digest(
+                _token(row["attempt_key"], int(attempt_id), row["number"]), f"{int(attempt_id)}.{mac}"):
+            raise AttemptRefused(f"the token does not match attempt {attempt_id} (forged)")
+        if row["token_used_at"] is not None or row["state"] not in (DIALLING, ANSWERED):
+            raise AttemptRefused(f"attempt {attempt_id} has already been served (a replayed token)")
+        conn.execute("UPDATE attempts SET token_used_at = ? WHERE id = ?", (now, int(attempt_id)))
+    return attempt_context(conn, int(attempt_id))
 
 
 def mark_answered(conn: Connection, attempt_id: int, now: float, uniqueid: str | None = None,
@@ -448,8 +588,11 @@ def answered_outcome(amd: str) -> str:
 
 
 def recover_open_attempts(conn: Connection, campaign_id: int, now: float) -> dict[str, int]:
-    """Settle what dialers that died left open (``settle_orphans``); how many attempts ended each way."""
-    return settle_orphans(conn, campaign_id, now)
+    """Settle what dialers that died left open (``settle_orphans``) and give answered attempts settled
+    without a call record the record that came since (``adopt_late_records``); how many each way."""
+    settled = settle_orphans(conn, campaign_id, now)
+    settled["late_records"] = adopt_late_records(conn, campaign_id, now)
+    return settled
 
 
 def _settle(conn: Connection, row: Row, now: float, expired: bool) -> str | None:
@@ -476,6 +619,31 @@ def _settle(conn: Connection, row: Row, now: float, expired: bool) -> str | None
                        detail=LEASE_EXPIRED if expired else UNKNOWN_AFTER_CRASH, now=now, final=True, state=UNKNOWN)
         return "unknown"
     return None
+
+
+
+def adopt_late_records(conn: Connection, campaign_id: int, now: float) -> int:
+    """Answered attempts settled without a call record take the record that came later (the FastAGI server
+    wrote it after the dialer stopped waiting, or after a crash); how many."""
+    rows = conn.execute(
+        "SELECT a.id, a.contact_id, a.outcome, a.amd, c.call_id, c.result, c.keys, c.duration FROM attempts a"
+        " JOIN calls c ON c.attempt_id = a.id WHERE a.campaign_id = ? AND a.call_id IS NULL AND a.state = 'done'"
+        " AND a.outcome IN ('answered', 'machine', 'no_script') ORDER BY c.started_at", (campaign_id,)).fetchall()
+    if not rows:
+        return 0
+    with transaction(conn):
+        for row in rows:
+            outcome = answered_outcome(row["amd"]) if row["outcome"] == NO_SCRIPT else row["outcome"]
+            conn.execute("UPDATE attempts SET call_id = ?, outcome = ? WHERE id = ?",
+                         (row["call_id"], outcome, row["id"]))
+            # The contact takes it unless a later attempt already answered (a no_script retry may have).
+            conn.execute("UPDATE contacts SET status = CASE WHEN status = 'pending' THEN 'done' ELSE status END,"
+                         " outcome = CASE WHEN status = 'dialling' THEN outcome ELSE ? END, result = ?, keys = ?,"
+                         " duration = ?, last_call_id = ?, detail = ?, updated_at = ?"
+                         " WHERE id = ? AND last_call_id IS NULL",
+                         (outcome, row["result"], row["keys"], row["duration"], row["call_id"],
+                          "answered (its call record came later)", now, row["contact_id"]))
+    return len(rows)
 
 
 def retry_unknown(conn: Connection, campaign_id: int, max_attempts: int, now: float) -> int:
@@ -535,12 +703,14 @@ def status_counts(conn: Connection, campaign_id: int) -> dict:
     """Counts for ``campaign status``: contacts by status and by outcome, attempts, rejected rows."""
     by_status = {PENDING: 0, DIALLING: 0, DONE: 0}
     by_outcome: dict[str, int] = {}
-    waiting_retry = 0
-    for row in conn.execute("SELECT status, outcome, COUNT(*) AS n FROM contacts WHERE campaign_id = ?"
-                            " GROUP BY status, outcome", (campaign_id,)):
+    waiting_retry = waiting_window = 0
+    for row in conn.execute("SELECT status, outcome, window_wait, COUNT(*) AS n FROM contacts WHERE campaign_id = ?"
+                            " GROUP BY status, outcome, window_wait", (campaign_id,)):
         by_status[row["status"]] = by_status.get(row["status"], 0) + row["n"]
         if row["status"] == DONE:
             by_outcome[row["outcome"]] = by_outcome.get(row["outcome"], 0) + row["n"]
+        elif row["status"] == PENDING and row["window_wait"]:
+            waiting_window += row["n"]
         elif row["status"] == PENDING and row["outcome"] is not None:
             waiting_retry += row["n"]
     by_result = {row["result"]: row["n"] for row in conn.execute(
@@ -550,7 +720,7 @@ def status_counts(conn: Connection, campaign_id: int) -> dict:
     rejected = conn.execute("SELECT COUNT(*) FROM campaign_rejects WHERE campaign_id = ?",
                             (campaign_id,)).fetchone()[0]
     return {"contacts": sum(by_status.values()), "by_status": by_status, "by_outcome": by_outcome,
-            "by_result": by_result, "waiting_retry": waiting_retry, "attempts": attempts, "rejected": rejected}
+            "by_result": by_result, "waiting_retry": waiting_retry, "waiting_window": waiting_window, "attempts": attempts, "rejected": rejected}
 
 
 def export_rows(conn: Connection, campaign_id: int) -> Iterator[Row]:
@@ -558,4 +728,5 @@ def export_rows(conn: Connection, campaign_id: int) -> Iterator[Row]:
     return conn.execute(
         "SELECT c.line, c.number, c.params, c.extra, c.status, c.outcome, c.detail, c.attempts, c.result, c.keys,"
         " c.duration, c.last_call_id, (SELECT MAX(started_at) FROM attempts a WHERE a.contact_id = c.id)"
-        " AS last_attempt_at FROM contacts c WHERE c.campaign_id = ? ORDER BY c.line", (campaign_id,))
+        " AS last_attempt_at, k.variables FROM contacts c LEFT JOIN calls k ON k.call_id = c.last_call_id"
+        " WHERE c.campaign_id = ? ORDER BY c.line", (campaign_id,))

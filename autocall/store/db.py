@@ -110,7 +110,7 @@ def connect(database: str, *, pool_size: int = POOL_SIZE, timeout: float = 10.0)
             conn.execute("PRAGMA synchronous = NORMAL")
         migrate(conn)
     except sqlite3.DatabaseError as exc:
-        raise UserError(f"{database}: not a usable AutoCall database ({exc}); point 'database' at another file") from None
+        raise UserError(database_problem(database, exc)) from None
     return conn
 
 
@@ -145,6 +145,70 @@ def _first_line(exc: BaseException) -> str:
 
 def close(conn: Any) -> None:
     conn.close()
+
+
+
+def check_writable(conn: sqlite3.Connection, path: str) -> None:
+    """A ``UserError`` now, rather than lost records later, if ``conn`` cannot write (read-only file or
+    folder, a damaged file): one write of the schema version as it is, rolled back. PostgreSQL's
+    grants are checked when it migrates (``connect``)."""
+    if engine_of(conn) == "postgresql":
+        return
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            conn.execute(f"PRAGMA user_version = {int(version)}")
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+    except sqlite3.DatabaseError as exc:
+        raise UserError(database_problem(path, exc) + " (the server writes a record of every call)") from None
+
+
+# SQLite's primary result codes that are about the database file, not about the data being written: a
+# write that failed with one of these may succeed later as it is (once the lock is gone, space freed...).
+_FILE_PROBLEMS = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY",
+                  "SQLITE_CANTOPEN", "SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_PROTOCOL")
+
+
+def error_name(exc: BaseException) -> str:
+    """SQLite's primary result code of ``exc`` (``SQLITE_FULL``), '' when it is not an SQLite error."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if not name and isinstance(exc, sqlite3.OperationalError):
+        message = str(exc).lower()      # older SQLite bindings: the code only shows in the message
+        name = "SQLITE_BUSY" if ("locked" in message or "busy" in message) else ""
+    return "_".join(name.split("_")[:2])       # SQLITE_IOERR_WRITE -> SQLITE_IOERR
+
+
+def is_file_problem(exc: BaseException) -> bool:
+    """True when ``exc`` is about the database (locked, full disk, read-only, damaged), not the data."""
+    return error_name(exc) in _FILE_PROBLEMS
+
+
+def is_locked(exc: BaseException) -> bool:
+    return error_name(exc) in ("SQLITE_BUSY", "SQLITE_LOCKED")
+
+
+def database_problem(path: str, exc: BaseException) -> str:
+    """One line for a user: which database, what is wrong, what to do."""
+    name = error_name(exc)
+    if name == "SQLITE_FULL":
+        return f"{path}: the disk holding the database is full; free space there (nothing is lost meanwhile)"
+    if name == "SQLITE_READONLY":
+        return (f"{path}: the database is read-only; let the server's user write the file and its folder "
+                "(SQLite writes -wal and -shm files beside it)")
+    if name == "SQLITE_CANTOPEN":
+        return (f"{path}: cannot open the database file; check that the file and its folder exist and the "
+                "server's user may write both")
+    if name in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+        return (f"{path}: the database is damaged or not an AutoCall database ({exc}); restore it from a "
+                "backup, or move it aside (or set 'database') to start a new one")
+    if name == "SQLITE_IOERR":
+        return f"{path}: the disk reported an I/O error ({exc}); check the disk and its free space"
+    if name in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+        return f"{path}: the database is locked by another process; it is tried again"
+    return f"{path}: not a usable AutoCall database ({exc}); point 'database' at another file"
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from autocall.engine.channel import ALL_KEYS, SoundPrompt, TtsPrompt
 GOLDEN = Path(__file__).parent / "golden"
 HELLO = TtsPrompt("Hello")
 MENU = TtsPrompt("For sales press 1")
-KNOWN = {"tts/hello", "tts/for-sales-press-1", "beep"}
+KNOWN = {"tts/hello", "tts/for-sales-press-1", "beep", "autocall-beep"}
 REC = "/rec"
 
 USAGE_520 = ["520-Invalid command syntax.  Proper usage follows:", "Waits up to some time.",

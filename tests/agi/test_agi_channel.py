@@ -13,7 +13,9 @@ from twisted.internet import task
 
 from autocall.agi import protocol as agi
 from autocall.engine.channel import ALL_KEYS, RecordOutcome, TtsPrompt
+from autocall.engine.channel import CallerHangup
 from autocall.sim.caller import HANGUP, ScriptedCaller
+from autocall.sim.channel import SimChannel, SimClock, run_sync
 from tests.agi.agi_calls import FULL_CALL, GOLDEN, HELLO, KNOWN, MENU, REC, USAGE_520
 from tests.fakes.agi_fixtures import Outcome, call_in_memory, memory_factory, script_driver
 from tests.fakes.fake_asterisk import FROM_ASTERISK, FakeAsterisk, Transcript
@@ -36,9 +38,10 @@ def conversation(transcript: Transcript) -> list[str]:
 # --- a whole call -----------------------------------------------------------------
 
 def test_a_whole_call_matches_the_golden_transcript():
+    # "1" and "#" come while prompts that take no key speak: kept (type-ahead), and the prompts resume.
     outcome, transcript = run(FULL_CALL, keys="1 0 w #")
     assert outcome.ended_by == "hangup"
-    assert outcome.returns == [None, None, "1", "0", None, None, RecordOutcome(f"{REC}/1795685563.1-message.wav", "#"),
+    assert outcome.returns == [None, None, "1", "0", None, None, RecordOutcome(f"{REC}/1795685563.1-message.wav"),
                                "NOANSWER", None, None, None]
     assert transcript.variables["RESULT"] == "voicemail left"
     assert transcript.dialled == ["PJSIP/101,25"]
@@ -79,7 +82,9 @@ def test_record_names_files_per_call_and_counts_repeats():
 
 def test_record_silence_rounds_up_to_whole_seconds():
     _, transcript = run([lambda ch: ch.record("m", 30_000, 2_500, True, "*")])
-    assert transcript.commands() == [f'RECORD FILE {REC}/1795685563.1-m wav "*" 30000 BEEP s=3']
+    # the beep is AutoCall's own, played first: RECORD FILE's BEEP needs Asterisk's core sounds
+    assert transcript.commands() == ['STREAM FILE autocall-beep ""',
+                                     f'RECORD FILE {REC}/1795685563.1-m wav "*" 30000 s=3']
 
 
 @pytest.mark.parametrize(("status", "expected"), [("NOANSWER", "NOANSWER"), ("BUSY", "BUSY"),
@@ -119,7 +124,7 @@ def test_a_hangup_at_a_missing_sound_is_still_a_hangup():
     outcome, transcript = run([lambda ch: ch.play(TtsPrompt("Not rendered"))], keys="h")
     assert outcome.ended_by == "caller_hangup"
     assert conversation(transcript) == [
-        '>> STREAM FILE tts/not-rendered ""', "<< 200 result=-1 endpos=0",
+        '>> STREAM FILE tts/not-rendered "0123456789*#"', "<< 200 result=-1 endpos=0",
         ">> CHANNEL STATUS", "<< HANGUP", "<< 511 Command Not Permitted on a dead channel or intercept routine"]
 
 
@@ -127,14 +132,14 @@ def test_hangup_mid_prompt_is_confirmed_like_ami_hangupstream():
     outcome, transcript = run([lambda ch: ch.play(HELLO), lambda ch: ch.play(HELLO)], keys="h")
     assert outcome.ended_by == "caller_hangup" and outcome.returns == []
     assert conversation(transcript) == [
-        '>> STREAM FILE tts/hello ""', "<< 200 result=-1 endpos=4000",
+        '>> STREAM FILE tts/hello "0123456789*#"', "<< 200 result=-1 endpos=4000",
         ">> CHANNEL STATUS", "<< HANGUP", "<< 511 Command Not Permitted on a dead channel or intercept routine"]
 
 
 def test_hangup_line_sent_at_once_needs_no_probe():
     outcome, transcript = run([lambda ch: ch.play(HELLO)], keys="h", hangup_notice="immediate")
     assert outcome.ended_by == "caller_hangup"
-    assert transcript.commands() == ['STREAM FILE tts/hello ""']
+    assert transcript.commands() == ['STREAM FILE tts/hello "0123456789*#"']
 
 
 def test_a_probe_cut_short_by_agiexitonhangup_is_a_hangup():
@@ -243,10 +248,10 @@ def test_a_recording_that_never_began_because_the_caller_left_is_a_hangup():
     assert outcome.ended_by == "caller_hangup" and outcome.returns == []
 
 
-def test_a_failed_beep_on_a_live_channel_is_logged_not_a_hangup(caplog):
-    outcome, transcript = run([lambda ch: ch.record("m", 5000, 0, True, "#")],
+def test_a_failed_recording_on_a_live_channel_is_logged_not_a_hangup_and_no_file(caplog):
+    outcome, transcript = run([lambda ch: ch.record("m", 5000, 0, False, "#")],
                               replies={1: ["200 result=-1 (randomerror) endpos=0"]})
-    assert outcome.ended_by == "hangup" and outcome.returns[0].key is None
+    assert outcome.ended_by == "hangup" and outcome.returns[0] == RecordOutcome("")
     assert "recording" in caplog.text and transcript.commands()[-1] == "CHANNEL STATUS"
 
 
@@ -310,31 +315,17 @@ OPS = st.lists(st.one_of(
 
 
 def reference(ops, keys: str) -> tuple[list, str]:
-    """What the simulator does with the same caller: ScriptedCaller's answers, ``h`` as a hangup."""
-    caller, returns = ScriptedCaller(keys), []
-    for op in ops:
-        if op[0] == "play":
-            got = caller.on_play(op[1])
-        elif op[0] == "wait":
-            got = caller.on_wait_digit()
-        elif op[0] == "record":
-            got = caller.on_record(op[1])
-        else:
-            got = caller.on_step()
-        if got == HANGUP and op[0] == "record":        # the engine keeps the message, then ends
-            returns.append(_shape(op, got))
-        if got == HANGUP:
+    """What the simulator does with the same caller: its channel (type-ahead included), ``h`` as a hangup."""
+    channel, returns = SimChannel(ScriptedCaller(keys), SimClock(0.0)), []
+    for step in as_steps(ops):
+        try:
+            got = run_sync(step(channel))
+        except CallerHangup:
             return returns, "caller_hangup"
-        returns.append(_shape(op, got))
+        returns.append(_normal(got))
+        if isinstance(got, RecordOutcome) and got.hung_up:   # the engine keeps the message, then ends
+            return returns, "caller_hangup"
     return returns, "hangup"
-
-
-def _shape(op, got):
-    if op[0] == "record":
-        return (None, True) if got == HANGUP else (got, False)
-    if op[0] == "transfer":
-        return "NOANSWER"
-    return None if op[0] in ("answer", "pause") else got
 
 
 def as_steps(ops):

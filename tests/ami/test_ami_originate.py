@@ -136,3 +136,24 @@ def test_numbers_that_would_change_the_dial_string_are_refused(number):
 @given(st.from_regex(r"\+?[0-9*#]{1,15}", fullmatch=True))
 def test_any_dialable_number_expands_into_the_template(number):
     assert ChannelTemplate("SIP/{number}@gw").expand(number) == f"SIP/{number}@gw"
+
+
+def test_the_originate_tracker_fires_each_originate_once_by_its_action_id():
+    """Refused by Asterisk (nothing placed), answered by its event, unknown at its deadline: once each."""
+    from twisted.internet.task import Clock
+
+    from autocall.ami.tracker import OriginateTracker
+    clock = Clock()
+    tracker = OriginateTracker(clock)
+    results = {}
+    for action_id in ("a1", "a2", "a3"):
+        tracker.track(action_id, 5_000).addCallback(lambda result, key: results.setdefault(key, result), action_id)
+    tracker.acknowledged("a1", Response("a1", "Error", "Originate failed", Fields([])))
+    tracker.event(Event("OriginateResponse", "a2", Fields([("ActionID", "a2"), ("Response", "Success"),
+                                                           ("Reason", "4"), ("Uniqueid", "17.1")])))
+    tracker.link_lost()
+    clock.advance(5)
+    assert results["a1"].not_placed and results["a1"].outcome.value == "failed"
+    assert results["a2"].answered and results["a2"].uniqueid == "17.1" and not results["a2"].not_placed
+    assert results["a3"].outcome.value == "unknown" and "link was lost" in results["a3"].detail
+    assert len(tracker) == 0

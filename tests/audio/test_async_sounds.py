@@ -119,3 +119,45 @@ def test_real_library_prompts_become_names_of_existing_sounds(reactor, shared_li
         assert reactor.triggers == []   # a pool given from outside is the caller's to stop
     finally:
         pool.stop()
+
+
+# --- a call never waits for other work (real TTS) -------------------------------------------------------
+
+def test_calls_never_wait_behind_warm_ups_and_a_stop_drops_them(reactor, library):
+    """Hundreds of warm-up renders queued (a script edited): a cached prompt answers at once, a call's
+    render goes ahead of the queued warm-ups, and a stop drops them instead of rendering them all."""
+    cached = library.tts_name(SENTENCE)
+    pool = ThreadPool(minthreads=0, maxthreads=2)
+    pool.start()
+    sounds = AsyncSounds(library, reactor=reactor, threadpool=pool, workers=2)
+    try:
+        warm = [sounds.sound_for(TtsPrompt(f"Warm-up prompt number {n}."), warm=True) for n in range(300)]
+        hit = sounds.sound_for(TtsPrompt(SENTENCE))
+        assert hit.called and hit.result == cached                 # at once, on the reactor thread
+        renders_before = library.renders
+        assert reactor.drain(sounds.sound_for(TtsPrompt("A caller waits for this one."))).startswith("tts/")
+        assert library.renders - renders_before <= 3               # itself, and one or two warm-ups
+        assert sounds.queued > 250
+        assert sounds.stop_warming() > 250 and sounds.queued == 0
+        failures = [outcome for outcome in map(reactor.drain, warm) if not isinstance(outcome, str)]
+        assert len(failures) > 250 and all(f.check(AudioError) and "cancelled" in str(f.value) for f in failures)
+    finally:
+        pool.stop()
+    assert library.renders < 10                                    # not 300
+
+
+def test_a_warm_up_a_call_waits_for_moves_ahead(reactor):
+    library = GatedLibrary()
+    sounds = AsyncSounds(library, reactor=reactor, workers=1)
+    try:
+        sounds.sound_for(TtsPrompt("first"), warm=True)                  # takes the only worker
+        later = [sounds.sound_for(TtsPrompt(f"w{n}"), warm=True) for n in range(5)]
+        wanted = sounds.sound_for(TtsPrompt("w4"))                       # a call needs a queued warm-up
+        library.release.set()
+        assert reactor.drain(wanted) == "tts/w4"
+        assert [prompt.text for prompt, _ in library.calls][:2] == ["first", "w4"]
+        assert later[4].called
+    finally:
+        sounds.stop()
+    for dropped in later:
+        dropped.addErrback(lambda failure: failure.trap(AudioError))     # made, or dropped by the stop

@@ -165,3 +165,44 @@ def test_an_unwritable_sounds_dir_is_an_audio_error_naming_it(tmp_path):
     with SoundLibrary(blocker / "sounds") as library:
         with pytest.raises(AudioError, match="cannot write sounds .*check the sounds_dir"):
             library.tts_name("Hello.")
+
+
+# --- the cache's size cap ---------------------------------------------------------------------------------
+
+def test_prune_removes_the_least_recently_used_sounds_past_the_cap(library):
+    import time
+    texts = [f"Prompt number {n} of the cache test." for n in range(5)]
+    names = [library.tts_name(text) for text in texts]
+    now = time.time()
+    for age, name in zip((5000, 4000, 3000, 2000, 1000), names):     # made long ago, oldest first
+        for extension in (".sln16", ".sln"):
+            os.utime(library.path_of(name) + extension, (now - age, now - age))
+    library.touch([names[0]])                                          # the oldest was just played again
+    sizes = {size_name: size for _, size, size_name in library.cache_usage()}
+    keep = sizes[names[0]] + sizes[names[3]] + sizes[names[4]]
+    report = library.prune(keep)
+    assert set(report.removed_names) == {names[1], names[2]} and report.kept_bytes == keep
+    assert [library.is_cached_tts(text) for text in texts] == [True, False, False, True, True]
+    assert library.prune(0).removed == 2 and library.is_cached_tts(texts[0])    # used in the grace period: kept
+    assert library.tts_name(texts[1]) == names[1] and library.is_cached_tts(texts[1])   # made again on demand
+
+
+def test_prompts_prune_trims_the_cache_to_its_cap(tmp_path):
+    import time
+    sounds = tmp_path / "sounds"
+    old = time.time() - 3600
+    for folder, count in (("tts", 6), ("file", 2)):
+        (sounds / folder).mkdir(parents=True)
+        for n in range(count):
+            for extension, size in ((".sln16", 300_000), (".sln", 150_000)):
+                path = sounds / folder / f"{folder}{n}{extension}"
+                path.write_bytes(b"\0" * size)
+                os.utime(path, (old + n, old + n))
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "AUTOCALL_SOUNDS_DIR": str(sounds),
+           "AUTOCALL_SOUND_CACHE_MAX_MB": "2"}
+    done = subprocess.run([sys.executable, "-m", "autocall", "prompts", "prune"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("prompts: removed 4 sounds (1.8 MB); the cache holds 4 (1.8 MB, cap 2 MB)")
+    left = sorted(p.name for p in sounds.rglob("*.sln16"))
+    assert left == ["tts2.sln16", "tts3.sln16", "tts4.sln16", "tts5.sln16"]     # the two oldest of each

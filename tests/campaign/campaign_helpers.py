@@ -59,3 +59,10 @@ def contacts(conn, campaign_id: int) -> list[dict]:
                                               (campaign_id,))]
 
 ROOT_DIR = HERE.parents[1]
+
+
+def sim_pbx(program, clock, conn, *, instant: bool = False, **calls):
+    """A simulated PBX for ``program`` (``calls``: ``CallSettings`` fields such as amd, caller_id, campaign)."""
+    from autocall.campaign.pbx import CallSettings
+    from autocall.campaign.pbx_sim import SimLine, SimPbx
+    return SimPbx(conn, clock, CallSettings(**calls), SimLine(program, instant=instant))

@@ -57,3 +57,17 @@ def run_clock():
 def run_reactor():
     """``run_reactor(deferred, timeout)``: iterate the global reactor (never started) until ``deferred`` fires."""
     return iterate_until
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    """``cli(*argv)``: ``autocall`` in this process, in ``tmp_path`` with its own database; (code, out, err)."""
+    from autocall.cli.main import main
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUTOCALL_DATABASE", str(tmp_path / "autocall.db"))
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run

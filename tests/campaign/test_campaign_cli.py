@@ -16,18 +16,6 @@ from autocall.cli.main import main
 from campaign_helpers import ROOT_DIR, SCRIPT, contact_rows, write_csv
 
 
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("AUTOCALL_DATABASE", str(tmp_path / "autocall.db"))
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-    return run
-
-
 def run_args(csv_path, *extra):
     return ("campaign", "run", str(csv_path), "--script", str(SCRIPT), "--sim-speed", "1000",
             "--retry-after", "0s", *extra)
@@ -132,7 +120,8 @@ def test_unknown_campaign_names_and_missing_subcommands(cli, tmp_path):
     csv_path = write_csv(tmp_path / "reminders.csv", contact_rows(["answer"]))
     cli(*run_args(csv_path))
     code, _, err = cli("campaign", "status", "reminder")
-    assert code == 1 and "no campaign named 'reminder' (did you mean 'reminders'?)" in err
+    database = tmp_path / "autocall.db"
+    assert code == 1 and f"no campaign named 'reminder' in {database} (did you mean 'reminders'?)" in err
     with pytest.raises(SystemExit) as caught:
         main(["campaign"])
     assert caught.value.code == 2

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 
-from autocall.campaign.pbx_sim import SimPbx
 from autocall.campaign.scheduler import Scheduler
 from autocall.campaign.setup import settings_from
 from autocall.outbox.events import EventWriter
 from autocall.services_config import EventRoute
 from autocall.store import outbox
 from autocall.store.calls import call_by_id
-from campaign_helpers import contact_rows, new_campaign, write_csv
+from campaign_helpers import contact_rows, new_campaign, sim_pbx, write_csv
 
 ROUTES = {name: EventRoute(name, "crm", f"/autocall/{name}") for name in
           ("call_ended", "attempt_ended", "campaign_finished")}
@@ -20,7 +19,7 @@ ROUTES = {name: EventRoute(name, "crm", f"/autocall/{name}") for name in
 def test_a_campaign_queues_each_attempt_each_call_and_its_end(db, program, tmp_path, clock, run_clock):
     csv_path = write_csv(tmp_path / "c.csv", contact_rows(["answer", "busy", "answer"], ["1", "", "2"]))
     campaign_id, _, options = new_campaign(db, program, csv_path, clock.seconds(), attempts=2, retry_after="1m")
-    scheduler = Scheduler(db, campaign_id, SimPbx(program, clock, db), clock, settings_from(options),
+    scheduler = Scheduler(db, campaign_id, sim_pbx(program, clock, db), clock, settings_from(options),
                           events=EventWriter(ROUTES))
     run_clock(clock, scheduler.run())
     rows = list(reversed(outbox.listing(db, limit=100)))
@@ -49,7 +48,7 @@ def test_a_campaign_queues_each_attempt_each_call_and_its_end(db, program, tmp_p
 def test_no_events_configured_queues_nothing(db, program, tmp_path, clock, run_clock):
     csv_path = write_csv(tmp_path / "c.csv", contact_rows(["answer"]))
     campaign_id, _, options = new_campaign(db, program, csv_path, clock.seconds())
-    scheduler = Scheduler(db, campaign_id, SimPbx(program, clock, db), clock, settings_from(options),
+    scheduler = Scheduler(db, campaign_id, sim_pbx(program, clock, db), clock, settings_from(options),
                           events=EventWriter({}))
     run_clock(clock, scheduler.run())
     assert outbox.counts(db) == {"pending": 0, "delivered": 0, "failed": 0}

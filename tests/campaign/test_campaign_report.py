@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 
-from autocall.campaign.pbx_sim import SimPbx
 from autocall.campaign.scheduler import Scheduler
 from autocall.campaign.setup import settings_from
 from autocall.cli.main import main
-from campaign_helpers import contact_rows, new_campaign, write_csv
+from campaign_helpers import contact_rows, new_campaign, sim_pbx, write_csv
 
 # sim outcome and keys per contact: 4 people answer (3 confirm, 1 cancels), 2 are busy twice, 1 never
 # answers, 1 answering machine, 1 failed line; two attempts each at most.
@@ -27,7 +26,7 @@ def test_campaign_figures(db, database_url, program, tmp_path, clock, run_clock,
     csv_path = write_csv(tmp_path / "c.csv", contact_rows(OUTCOMES, KEYS))
     campaign_id, _, options = new_campaign(db, program, csv_path, clock.seconds(), name="spring", attempts=2,
                                            retry_after="10m", amd=True)
-    pbx = SimPbx(program, clock, db, campaign="spring", amd=True, instant=True)
+    pbx = sim_pbx(program, clock, db, campaign="spring", amd=True, instant=True)
     run_clock(clock, Scheduler(db, campaign_id, pbx, clock, settings_from(options)).run())
     monkeypatch.setenv("AUTOCALL_DATABASE", database_url)
     period = ["--since", _iso(clock.seconds() - 86_400), "--until", _iso(clock.seconds() + 60)]

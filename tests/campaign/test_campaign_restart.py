@@ -9,14 +9,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
-from autocall.campaign.pbx_sim import SimPbx
 from autocall.campaign.scheduler import Scheduler
 from autocall.campaign.setup import settings_from
 from autocall.store import campaigns as store
 from autocall.store.calls import save_call
 from autocall.engine.record import CallRecord
 from autocall.store.db import connect
-from campaign_helpers import contact_rows, contacts, drive, new_campaign, write_csv
+from campaign_helpers import contact_rows, contacts, drive, new_campaign, write_csv, sim_pbx
 
 SIM = ("answer", "busy", "noanswer", "machine", "failed", "congestion")
 
@@ -34,7 +33,7 @@ def test_a_restart_after_any_number_of_steps_loses_no_contact_and_dials_none_twi
         conn = connect(db_path)
         campaign_id, _, options = new_campaign(conn, program, csv_path, clock.seconds(), concurrency=concurrency,
                                                retry_after="1m")
-        first = Scheduler(conn, campaign_id, SimPbx(program, clock, conn), clock, settings_from(options))
+        first = Scheduler(conn, campaign_id, sim_pbx(program, clock, conn), clock, settings_from(options))
         first.run()
         for _ in range(stop_after):                 # the process dies here: nothing more of it runs
             calls = clock.getDelayedCalls()
@@ -47,7 +46,7 @@ def test_a_restart_after_any_number_of_steps_loses_no_contact_and_dials_none_twi
         clock2 = Clock()
         clock2.advance(clock.seconds() + 5)
         conn2 = connect(db_path)
-        second = Scheduler(conn2, campaign_id, SimPbx(program, clock2, conn2), clock2, settings_from(options))
+        second = Scheduler(conn2, campaign_id, sim_pbx(program, clock2, conn2), clock2, settings_from(options))
         summary = drive(clock2, second.run())
         assert summary["by_status"]["done"] == len(outcomes)
         for row in contacts(conn2, campaign_id):
@@ -72,7 +71,7 @@ def test_an_answered_attempt_left_open_is_settled_from_its_call_record(db, progr
                         ended_at=clock.seconds() + 12)
     save_call(db, record, attempt_id=started[0][0], origin="agi")
     settled = store.recover_open_attempts(db, campaign_id, clock.seconds() + 60)
-    assert settled == {"answered": 2, "unknown": 1}
+    assert settled == {"answered": 2, "unknown": 1, "late_records": 0}
     by_id = {row["id"]: row for row in contacts(db, campaign_id)}
     first, second, third = (by_id[row["id"]] for row in rows)
     assert (first["outcome"], first["result"], first["duration"]) == ("answered", "confirmed", 12)

@@ -84,3 +84,20 @@ def test_secret_is_never_shown(tmp_path):
 def test_non_setting_variables_are_ignored(tmp_path):
     config = load_config(environ={"AUTOCALL_DEBUG": "1", "AUTOCALL_CONFIG": os.devnull}, cwd=str(tmp_path))
     assert config.port == 4573
+
+
+def test_allowed_peers_default_to_loopback_and_take_a_list_or_a_comma_separated_variable(tmp_path):
+    assert load_config(environ={}, cwd=str(tmp_path)).allowed_peers == ("127.0.0.0/8", "::1/128")
+    write(tmp_path, 'allowed_peers = ["10.0.0.5", "192.168.1.0/24"]\n')
+    assert load_config(environ={}, cwd=str(tmp_path)).allowed_peers == ("10.0.0.5/32", "192.168.1.0/24")
+    config = load_config(environ={"AUTOCALL_ALLOWED_PEERS": "127.0.0.1, 10.1.0.0/16"}, cwd=str(tmp_path))
+    assert config.allowed_peers == ("127.0.0.1/32", "10.1.0.0/16")
+
+
+@pytest.mark.parametrize("text", ['allowed_peers = ["10.0.0.300"]\n', 'allowed_peers = "pbx.example.com"\n',
+                                  "allowed_peers = 5\n"])
+def test_a_bad_allowed_peer_is_a_one_line_error(tmp_path, text):
+    write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_config(environ={}, cwd=str(tmp_path))
+    assert "allowed_peers" in str(error.value) and "\n" not in str(error.value)

@@ -121,6 +121,11 @@ class FakeSounds:
             return defer.succeed(prompt.name)
         return defer.fail(TypeError(f"not a prompt: {prompt!r}"))
 
+    @staticmethod
+    def beep() -> str:
+        """AutoCall's own beep, as ``PlayableSounds.beep`` names it (installed with the prompts)."""
+        return "autocall-beep"
+
 
 Step = Callable[[AgiChannel], Awaitable[Any]]
 

@@ -209,7 +209,8 @@ class FakeAmiServer:
                  outcomes: Mapping[str, int | str] | Callable[[ReceivedAction], int | str] | None = None,
                  call_delay: float = 0.0, flood: int = 0, event_before_response: bool = False,
                  on_answer: Callable[[ReceivedAction], Any] | None = None,
-                 drop_after_originates: int | None = None, answer_pings: bool = True) -> None:
+                 drop_after_originates: int | None = None, answer_pings: bool = True,
+                 refuse_originates: int = 0) -> None:
         self.reactor = reactor
         self.username = username
         self.secret = secret
@@ -220,6 +221,7 @@ class FakeAmiServer:
         self.on_answer = on_answer
         self.drop_after_originates = drop_after_originates
         self.answer_pings = answer_pings
+        self.refuse_originates = refuse_originates   # the next N Originates are refused (shutting down, booting)
         self.refuse_logins = False
         self.hold = False                      # True: calls wait for release_calls()
         self.actions: list[ReceivedAction] = []
@@ -343,6 +345,12 @@ class FakeAmiServer:
             return
         if not action.get("Exten") and not action.get("Application"):
             session.send(_response(action, "Error", ("Message", "Exten not specified")))
+            return
+        if self.refuse_originates:
+            # Not in the transcripts: manager.c answers an Originate it cannot place (Asterisk shutting down,
+            # not fully booted) with Response: Error and no call at all.
+            self.refuse_originates -= 1
+            session.send(_response(action, "Error", ("Message", "Originate failed")))
             return
         reason = self._outcome(action)
         serial = next(self._uniqueids)

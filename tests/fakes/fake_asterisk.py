@@ -41,7 +41,7 @@ from twisted.internet.protocol import Protocol
 from twisted.protocols.basic import LineOnlyReceiver
 
 from autocall.agi.protocol import Environment, parse_command_line
-from autocall.sim.caller import HANGUP, ScriptedCaller
+from autocall.sim.caller import HANGUP, KEY_CHARS, ScriptedCaller
 
 FROM_ASTERISK = "<<"
 FROM_SERVER = ">>"
@@ -159,6 +159,12 @@ class FakeAsterisk:
     server is still thinking. ``hangup_notice="immediate"`` sends the
     ``HANGUP`` line right after a ``-1`` reply instead of before the next
     reply. ``env_chunk`` writes the environment in pieces of that many bytes.
+    ``typeahead`` makes the caller press the next key while any prompt plays
+    (Asterisk keeps it only if it is an escape digit, and throws it away
+    otherwise: "Keys not in the escape set are thrown away during playback").
+    ``bridge_hangup``: with ``dial_status="ANSWER"``, an ``h`` at ``EXEC Dial``
+    is the caller hanging up while bridged (``DIALSTATUS`` stays ``ANSWER``),
+    not a hangup before the destination answered.
     """
 
     def __init__(self, script: str = "probe", *, keys: str = "", args: Iterable[str] = (),
@@ -167,7 +173,7 @@ class FakeAsterisk:
                  dial_status: str = "NOANSWER", exit_on_hangup: bool = False,
                  variables: Mapping[str, str] | None = None, hangup_after_reply: int | None = None,
                  replies: Mapping[int, list[str]] | None = None, hangup_notice: str = "before_next_reply",
-                 env_chunk: int | None = None) -> None:
+                 env_chunk: int | None = None, typeahead: bool = False, bridge_hangup: bool = False) -> None:
         if hangup_notice not in ("before_next_reply", "immediate"):
             raise ValueError(f"hangup_notice: {hangup_notice!r}")
         self.environment = environment or transcript_environment(
@@ -181,6 +187,8 @@ class FakeAsterisk:
         self.replies = dict(replies or {})
         self.hangup_notice = hangup_notice
         self.env_chunk = env_chunk
+        self.typeahead = typeahead
+        self.bridge_hangup = bridge_hangup
 
     def protocol(self) -> FakeAsteriskProtocol:
         return FakeAsteriskProtocol(self)
@@ -301,7 +309,17 @@ class FakeAsteriskProtocol(LineOnlyReceiver):
         if known is not None and name not in known:
             # Nothing plays, so no key is drawn; a caller hanging up here still does.
             return ["200 result=-1 endpos=0"], self.caller.on_step() == HANGUP
+        if len(args) > 2 and not self.setup.typeahead:
+            # The server resumes a prompt a key stopped (type-ahead): the --keys caller, who presses keys
+            # only when an input waits, lets it play to the end.
+            return [f"200 result=0 endpos={FULL_ENDPOS}"], False
         key = self.caller.on_play(escapes)
+        if key is None and self.setup.typeahead:
+            pressed = self.caller.on_play(KEY_CHARS)
+            if pressed is not None and pressed not in escapes:
+                key = None                # pressed during playback and thrown away
+            else:
+                key = pressed
         if key == HANGUP:
             return [f"200 result=-1 endpos={PARTIAL_ENDPOS}"], True
         if key:
@@ -348,7 +366,8 @@ class FakeAsteriskProtocol(LineOnlyReceiver):
         if app == "dial":
             self.transcript.dialled.append(options)
             if self.caller.on_step() == HANGUP:
-                self.transcript.variables["DIALSTATUS"] = "CANCEL"
+                bridged = self.setup.bridge_hangup and self.setup.dial_status == "ANSWER"
+                self.transcript.variables["DIALSTATUS"] = "ANSWER" if bridged else "CANCEL"
                 return ["200 result=-1"], True
             self.transcript.variables["DIALSTATUS"] = self.setup.dial_status
             return [f"200 result={-1 if self.setup.dial_status == 'ANSWER' else 0}"], False

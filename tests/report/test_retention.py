@@ -65,7 +65,7 @@ def test_purge_deletes_older_records_their_rows_and_recordings(setup, tmp_path, 
 
 def test_purge_deletes_old_campaign_attempts_but_not_open_ones(setup, capsys):
     conn, _ = setup
-    attempt = campaign_attempt(conn, script="lines", number="+390655512000", params={})
+    attempt = campaign_attempt(conn, script="lines", number="+390655512000", params={}).attempt_id
     conn.execute("UPDATE attempts SET started_at = ?", (MARCH_1 - DAY,))
     assert main(["purge", "--before", "2026-03-01T00:00+00:00"]) == 0
     assert count(conn, "attempts") == 1                        # still dialling: the dialer needs it
@@ -78,7 +78,7 @@ def test_forget_deletes_everything_about_a_number_but_its_do_not_call_entry(setu
     conn, recordings = setup
     message = recordings / "x-msg.wav"
     message.write_bytes(b"RIFF")
-    attempt = campaign_attempt(conn, script="lines", number="+390655512000", params={"name": "Ada"})
+    attempt = campaign_attempt(conn, script="lines", number="+390655512000", params={"name": "Ada"}).attempt_id
     call(conn, "outbound", MARCH_1, caller="+390655512000", attempt_id=attempt, recordings=[message])
     call(conn, "inbound", MARCH_1, caller="390655512000")
     call(conn, "someone-else", MARCH_1, caller="+390655599999")

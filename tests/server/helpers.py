@@ -186,16 +186,18 @@ def open_database(path: str) -> sqlite3.Connection:
     return conn
 
 
-def campaign_attempt(conn: sqlite3.Connection, *, script: str, number: str, params: dict, amd: bool = False) -> int:
-    """A campaign with one contact and one attempt in progress, as the dialer leaves them; the attempt id."""
+def campaign_attempt(conn: sqlite3.Connection, *, script: str, number: str, params: dict, amd: bool = False,
+                     caller_id: str = ""):
+    """A campaign with one contact and one attempt in progress, as the dialer leaves them: its ``Started``
+    (``attempt_id``, ``token`` for ``AUTOCALL_ATTEMPT``)."""
     from autocall.store import campaigns
     now = time.time()
     with campaigns.transaction(conn):
         campaign = campaigns.create_campaign(conn, name=f"test-{script}-{number}", script=script,
                                              script_path=f"{script}.dlg", dialogue=script, contacts_path="c.csv",
                                              contacts_sha256="0" * 64, header=["number", *params],
-                                             options={"amd": amd}, now=now)
+                                             options={"amd": amd, "caller_id": caller_id}, now=now)
         campaigns.add_contact(conn, campaign, line=2, number=number, params=params, extra={}, now=now)
     contacts = campaigns.due_contacts(conn, campaign, now + 1, 10)
-    [(attempt_id, _)] = campaigns.begin_attempts(conn, campaign, contacts, now)
-    return attempt_id
+    [started] = campaigns.begin_attempts(conn, campaign, contacts, now)
+    return started

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from twisted.internet import task
 
 from autocall.agi.server import ShiftedClock
@@ -95,23 +97,14 @@ def test_a_script_that_never_compiled_fails_its_calls_with_the_reason(serve, scr
 def test_params_come_from_the_query_then_arguments_then_channel_variables_then_defaults(serve, scripts):
     write(scripts, "params.dlg", PARAMS)
     running = serve(scripts)
-    # query: first; named argument second=; a positional fills the first param still open (third);
-    # GET VARIABLE fills fourth; a repeated name in the arguments loses to the query.
+    # query: first; named argument second=; a positional fills nothing (third: GET VARIABLE, then its
+    # default); GET VARIABLE fills fourth; a repeated name in the arguments loses to the query.
     fake = FakeAsterisk("params?first=Q%201", args=["first=ignored", "second=N2", "P3"],
                         variables={"fourth": "V4", "first": "not-asked"}, uniqueid="p1")
     transcript = running.call(fake)
-    assert running.last()["result"] == "Q 1|N2|P3|V4"
-    assert "GET VARIABLE fourth" in transcript.commands()
+    assert running.last()["result"] == "Q 1|N2|default3|V4"
+    assert "GET VARIABLE fourth" in transcript.commands() and "GET VARIABLE third" in transcript.commands()
     assert "GET VARIABLE first" not in transcript.commands()        # given: never asked
-
-
-def test_positional_arguments_fill_params_in_declaration_order(serve, scripts):
-    write(scripts, "params.dlg", PARAMS)
-    running = serve(scripts)
-    running.call(FakeAsterisk("params", args=["A", "B"], uniqueid="p2"))
-    assert running.last()["result"] == "A|B|default3|default4"
-    running.call(FakeAsterisk("params?second=S", args=["A", "C", "D", "extra"], uniqueid="p3"))
-    assert running.last()["result"] == "A|S|C|D"
 
 
 def test_a_required_param_still_missing_ends_the_call_with_an_error(serve, scripts, caplog):
@@ -165,13 +158,13 @@ def test_a_campaign_call_takes_its_values_from_the_attempt(serve, scripts):
                                params={"first": "F", "second": "S", "unknown": "x"})
     conn.close()
     fake = FakeAsterisk("params?third=T", uniqueid="c1",
-                        variables={"AUTOCALL_ATTEMPT": str(attempt), "AMDSTATUS": "machine", "fourth": "V"})
+                        variables={"AUTOCALL_ATTEMPT": attempt.token, "AMDSTATUS": "machine", "fourth": "V"})
     running.call(fake)
     record = running.last()
     assert record["result"] == "+15550142|1|MACHINE|F|S|T|V"
-    assert record["attempt_id"] == attempt and record["origin"] == "campaign"
+    assert record["attempt_id"] == attempt.attempt_id and record["origin"] == "campaign"
     conn = open_database(running.database)
-    assert conn.execute("SELECT amd FROM attempts WHERE id = ?", (attempt,)).fetchone()[0] == "MACHINE"
+    assert conn.execute("SELECT amd FROM attempts WHERE id = ?", (attempt.attempt_id,)).fetchone()[0] == "MACHINE"
 
 
 def test_an_attempt_id_unknown_to_the_database_runs_as_an_inbound_call(serve, scripts, caplog):
@@ -181,7 +174,47 @@ def test_an_attempt_id_unknown_to_the_database_runs_as_an_inbound_call(serve, sc
     running.call(FakeAsterisk("hello", keys="1234", uniqueid="i1", variables={"AUTOCALL_ATTEMPT": "99999"}))
     record = running.last()
     assert record["result"] == "ok" and record["attempt_id"] is None
-    assert any("names no attempt" in r.getMessage() for r in caplog.records)
+    assert any("AUTOCALL_ATTEMPT refused" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("forge", ["guessed id", "other number", "replayed"])
+def test_a_forged_or_replayed_attempt_token_is_refused_and_logged(serve, scripts, caplog, forge):
+    """The token is an HMAC bound to the attempt's number, good once: a peer cannot settle an attempt."""
+    from autocall.store import campaigns
+    write(scripts, "hello.dlg", HELLO)
+    running = serve(scripts)
+    conn = open_database(running.database)
+    attempt = campaign_attempt(conn, script="hello", number="+15550142", params={})
+    other = campaign_attempt(conn, script="hello", number="+15550143", params={})
+    conn.close()
+    caplog.set_level(logging.WARNING, logger="autocall")
+    if forge == "guessed id":
+        token = str(attempt.attempt_id)
+    elif forge == "other number":      # another attempt's valid MAC under this attempt's id
+        token = f"{attempt.attempt_id}.{other.token.partition('.')[2]}"
+    else:
+        running.call(FakeAsterisk("hello", keys="1234", uniqueid="first", variables={"AUTOCALL_ATTEMPT": attempt.token}))
+        assert running.last()["attempt_id"] == attempt.attempt_id
+        token = attempt.token
+    running.call(FakeAsterisk("hello", keys="1234", uniqueid="forged", variables={"AUTOCALL_ATTEMPT": token}))
+    record = running.last()
+    assert record["call_id"] == "forged" and record["attempt_id"] is None and record["origin"] != "campaign"
+    refusals = [r.getMessage() for r in caplog.records if "AUTOCALL_ATTEMPT refused" in r.getMessage()]
+    assert refusals and ("replayed" if forge == "replayed" else "forged") in refusals[-1]
+    assert token.partition(".")[2] == "" or token.partition(".")[2] not in refusals[-1]
+    with pytest.raises(campaigns.AttemptRefused):
+        campaigns.claim_attempt(open_database(running.database), token, 0)
+
+
+def test_a_campaign_call_sees_called_as_the_campaign_caller_id(serve, scripts):
+    """``called`` is the caller-id number the campaign sends, as on the simulated PBX (not Asterisk's ``s``)."""
+    write(scripts, "who.dlg", 'dialogue who\nstart main\nstate main:\n    result "{called}"\n')
+    running = serve(scripts)
+    conn = open_database(running.database)
+    attempt = campaign_attempt(conn, script="who", number="+15550142", params={}, caller_id="Acme <5551234>")
+    conn.close()
+    running.call(FakeAsterisk("who", uniqueid="w1", variables={"AUTOCALL_ATTEMPT": attempt.token}))
+    assert running.last()["result"] == "5551234"
 
 
 def test_optout_puts_the_normalised_caller_number_on_the_do_not_call_list(serve, scripts):
@@ -229,7 +262,8 @@ def test_a_script_error_and_every_other_ending_leave_records(serve, scripts):
 def test_a_command_that_never_returns_is_cut_at_the_maximum_call_duration(serve, scripts):
     write(scripts, "hello.dlg", HELLO)
     clock = task.Clock()
-    running = serve(scripts, clock=clock, max_call_duration_ms=60_000)
+    running = serve(scripts, clock=clock, max_call_duration_ms=60_000,
+                    command_margin_ms=3_600_000)   # the call guard, not the command guard
     held = running.start(HeldAsterisk(FakeAsterisk("hello", uniqueid="d1"), hold_at="WAIT FOR DIGIT"))
     running.live.run(held.reached)
     clock.advance(59)
@@ -263,3 +297,34 @@ def test_everything_script_runs_end_to_end(serve, scripts):
     assert record["result"] == "done 12" and record["path"] == ["main", "more", "bye"]
     assert transcript.dialled == ["PJSIP/100,5"] and transcript.variables["CALLERID(all)"] == "Acme <100>"
     assert transcript.recordings == ["/var/spool/autocall/all-message.wav"]
+
+
+def test_the_text_one_call_may_render_is_capped_and_the_cut_logged(serve, scripts, caplog):
+    """One call's 15 KB ``say`` cannot hold the TTS worker for everyone: a call renders at most
+    ``tts_max_chars`` (cut at a word's end, logged with the lengths, never the text); past that, prompts
+    that need rendering are skipped, logged too."""
+    import logging
+    from tests.server.helpers import CountingSounds
+    write(scripts, "speak.dlg", 'dialogue speak\nparam text = ""\nstart main\n\nstate main:\n    answer\n'
+                                '    say "{text}"\n    say "Then {text}"\n    result "said"\n')
+    sounds = CountingSounds()
+    running = serve(scripts, sounds=sounds)
+    caplog.set_level(logging.WARNING, logger="autocall")
+    running.call(FakeAsterisk("speak?text=" + "word+" * 3000, uniqueid="long1"))
+    record = running.last()
+    assert (record["ended_by"], record["result"]) == ("hangup", "said")
+    [spoken] = [prompt.text for prompt in sounds.asked if prompt.text.startswith("word")]
+    assert 2990 <= len(spoken) <= 3000 and spoken.endswith("word")
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("cut from 15000 to 2999 characters" in line for line in lines), lines
+    assert any("was skipped" in line and "tts_max_chars" in line for line in lines)
+    assert not any("word word" in line for line in lines)
+
+
+def test_optout_reads_a_national_caller_id_with_the_configured_country(serve, scripts):
+    """The do-not-call list holds E.164, as campaigns compare it: ``06 5551234`` from an Italian trunk."""
+    write(scripts, "stop.dlg", "dialogue stop\nstart main\nstate main:\n    optout\n    say \"Done.\"\n")
+    running = serve(scripts, country="IT")
+    running.call(FakeAsterisk("stop", callerid="06 5551234", uniqueid="o2"))
+    conn = open_database(running.database)
+    assert [row[0] for row in conn.execute("SELECT number FROM dnc")] == ["+39065551234"]

@@ -139,3 +139,62 @@ def test_many_callers_hanging_up_at_once_cost_only_their_own_calls(everything):
     records = {r["call_id"]: r for r in running.records()}
     for n in range(40):
         assert records[f"m{n}"]["ended_by"] == ("caller_hangup" if n % 2 else "hangup")
+
+
+class ParkedSounds:
+    """Renders that never finish (a TTS queue stuck behind other work): every call parks on its first prompt."""
+
+    def __init__(self) -> None:
+        self.asked: list[defer.Deferred] = []
+
+    def sound_for(self, prompt) -> defer.Deferred:
+        self.asked.append(defer.Deferred())
+        return self.asked[-1]
+
+
+def test_a_stop_records_the_calls_parked_on_a_render(serve, scripts):
+    """At a stop every call in progress gets its record at once, including those waiting for a prompt to
+    be made (before, they sat until the render ended, after the records were closed, and were lost)."""
+    from autocall.agi.service import AgiService
+    from tests.server.helpers import HELLO, HeldAsterisk
+    write(scripts, "hello.dlg", HELLO)
+    sounds = ParkedSounds()
+    running = serve(scripts, sounds=sounds)
+    callers = [running.start(HeldAsterisk(FakeAsterisk("hello", keys="1234", uniqueid=f"p{n}"), hold_at="NEVER"))
+               for n in range(3)]
+    running.live.spin_until(lambda: len(sounds.asked) == 3)
+    service = AgiService(running.server, "tcp:0", grace_period_ms=0, records=running.writer)
+    service.stop_now()
+    running.live.run(service._stopping, timeout=3)        # before: 5 s of waiting, then the records lost
+    for caller in callers:
+        running.live.run(caller.finished)
+    conn = __import__("sqlite3").connect(running.database)
+    stored = conn.execute("SELECT call_id, ended_by, error FROM calls ORDER BY call_id").fetchall()
+    conn.close()
+    assert [row[0] for row in stored] == ["p0", "p1", "p2"]
+    assert all(row[1] == "error" and "stopped at once" in row[2] for row in stored)
+    sounds.asked[0].callback("tts/late")                 # the render ends after all: nothing happens
+    running.writer = None                                 # closed by the stop
+
+
+def test_a_stop_drops_the_queued_warm_ups(serve, scripts, tmp_path):
+    """A script edited just before a stop queued hundreds of warm-up renders: the stop drops them (it
+    waited for all of them, a minute and more), and the calls' records are written as always."""
+    import time
+    from autocall.agi.service import AgiService
+    from autocall.agi.sounds import PlayableSounds
+    from autocall.audio.async_sounds import AsyncSounds
+    from autocall.audio.library import SoundLibrary
+    from autocall.engine.channel import TtsPrompt
+    library = SoundLibrary(tmp_path / "sounds")
+    running = serve(scripts)
+    sounds = PlayableSounds(AsyncSounds(library, running.live.reactor), library)
+    running.server.sounds = sounds
+    sounds.warm([TtsPrompt(f"Warm-up prompt number {n}.") for n in range(200)])
+    service = AgiService(running.server, "tcp:0", grace_period_ms=0, records=running.writer)
+    started = time.monotonic()
+    running.live.run(service.stopService(), timeout=20)
+    assert time.monotonic() - started < 10 and library.renders <= 2
+    import threading                                      # and nothing renders on after the stop
+    assert not [t for t in threading.enumerate() if "autocall-sounds" in t.name and t.is_alive()]
+    running.writer = None                                 # closed by the stop

@@ -82,7 +82,7 @@ def test_simulator_and_server_give_the_same_call(script, number, serve, tmp_path
         attempt = campaign_attempt(conn, script=script[:-4], number=builtins.get("caller") or CONTACT_NUMBER,
                                    params={}, amd="amd" in builtins)
         conn.close()
-        variables = {"AUTOCALL_ATTEMPT": str(attempt), "AMDSTATUS": str(builtins.get("amd", ""))}
+        variables = {"AUTOCALL_ATTEMPT": attempt.token, "AMDSTATUS": str(builtins.get("amd", ""))}
     query = "&".join(f"{quote(name)}={quote(str(value))}" for name, value in settings.params.items())
     environment = transcript_environment(
         script[:-4] + (f"?{query}" if query else ""), uniqueid=f"parity.{number}",
@@ -94,3 +94,52 @@ def test_simulator_and_server_give_the_same_call(script, number, serve, tmp_path
     served = running.last()
     assert served["call_id"] == f"parity.{number}"
     assert stored(served) == comparable(simulated), transcript.render()
+
+
+TYPEAHEAD = """\
+dialogue typeahead
+start main
+
+state main:
+    answer
+    say "Welcome to Acme. This message is long."
+    play sound "beep"
+    menu "Press 1 for sales, 2 for support." timeout 2s:
+        1 -> sales
+        2 -> support
+        failure -> bye
+
+state sales:
+    say "Sales. Your order number, please."
+    gather order digits 3 timeout 2s
+    result "sales {order}"
+    goto bye
+
+state support:
+    result "support"
+    goto bye
+
+state bye:
+    say "Goodbye."
+"""
+
+
+@pytest.mark.parametrize("keys", ["1 123", "1123", "2", "12 3", "1 1 2 3 9", "9 1 1 2 3", ""])
+def test_keys_pressed_while_a_prompt_speaks_are_kept_for_the_next_input_on_both(keys, serve, tmp_path):
+    """Type-ahead: on Asterisk a key that is not an escape digit is thrown away during playback, so the
+    server stops the prompt on every key, keeps the key and plays the prompt on from where it stopped.
+    The fake Asterisk's caller presses the next key while any prompt plays (typeahead=True)."""
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "typeahead.dlg").write_text(TYPEAHEAD, encoding="utf-8")
+    program = Compiler().compile_file(str(scripts / "typeahead.dlg")).program
+    simulated = simulate(program, keys=keys)
+    running = serve(scripts)
+    transcript = running.call(FakeAsterisk("typeahead", keys=keys, typeahead=True, uniqueid="ta"))
+    assert stored(running.last()) == comparable(simulated), transcript.render()
+    assert simulated.ended_by == "hangup"
+    if keys.startswith("1"):
+        assert simulated.path[:2] == ["main", "sales"]
+        # the welcome prompt was stopped by the key and resumed where it stopped: heard to the end
+        welcome = [line for line in transcript.commands() if line.startswith("STREAM FILE") and "0123" in line]
+        assert any(line.endswith(" 4000") for line in welcome), transcript.render()

@@ -125,3 +125,90 @@ def test_a_slow_call_never_stalls_the_others(serve, scripts):
     running.live.settle(running.server.factory)
     records = {record["call_id"]: record for record in running.records()}
     assert len(records) == 11 and records["slow"]["result"] == "ok"
+
+
+def test_the_servers_own_commands_map_replies_as_the_channel_does(serve, scripts):
+    """One mapping from AGI replies to errors: a 511 (dead channel) to the server's GET VARIABLE is the
+    caller's hangup, as it is for any command of the dialogue; a 510 is a fault of ours."""
+    write(scripts, "hello.dlg", HELLO)
+    running = serve(scripts)
+    dead = "511 Command Not Permitted on a dead channel or intercept routine"
+    running.call(FakeAsterisk("hello", keys="1234", uniqueid="u511", replies={1: [dead]}))
+    record = running.last()
+    assert (record["call_id"], record["ended_by"], record["error"]) == ("u511", "caller_hangup", None)
+    running.call(FakeAsterisk("hello", keys="1234", uniqueid="u510", replies={1: ["510 Invalid or unknown command"]}))
+    record = running.last()
+    assert record["ended_by"] == "error" and "(ours)" in record["error"] and "(510)" in record["error"]
+    normal_call(running, "after-511")
+
+
+def test_a_5000_digit_result_is_a_protocol_error_of_that_call_with_its_record(serve, scripts, caplog):
+    write(scripts, "hello.dlg", HELLO)
+    running = serve(scripts)
+    caplog.set_level(logging.INFO)
+    huge = "200 result=" + "9" * 5000
+    # command 3 is the prompt's STREAM FILE (GET VARIABLE, ANSWER, STREAM FILE)
+    running.call(FakeAsterisk("hello", keys="1234", uniqueid="u5000", replies={3: [huge]}))
+    record = running.last()
+    assert (record["call_id"], record["ended_by"], record["path"]) == ("u5000", "error", ["main"])
+    assert "protocol fault (Asterisk's)" in record["error"] and len(record["error"]) < 400
+    assert not [r for r in caplog.records if r.exc_info or "Unhandled" in r.getMessage()]
+    running.call(FakeAsterisk("hello", keys="1234", uniqueid="u-big", replies={3: ["200 result=" + "9" * 200]}))
+    record = running.last()
+    assert record["ended_by"] == "error" and "unexpected reply" in record["error"] and len(record["error"]) < 400
+    normal_call(running, "after-5000")
+
+
+def test_an_environment_of_endless_distinct_fields_is_dropped(serve, scripts):
+    """75 MB of distinct ``agi_*`` lines grew the server by 500 MB: past the field count or size the peer is
+    dropped, without a call record (it never was a call)."""
+    from autocall.agi.protocol import MAX_ENV_BYTES, MAX_ENV_FIELDS
+    write(scripts, "hello.dlg", HELLO)
+    running = serve(scripts, clock=task.Clock())         # the environment timeout never comes
+    many = b"".join(b"agi_x%d: 1\n" % n for n in range(MAX_ENV_FIELDS + 1))
+    big = b"".join(b"agi_y%d: %s\n" % (n, b"v" * 1000) for n in range(MAX_ENV_BYTES // 1000 + 1))
+    for flood in (many, big):
+        peer = raw(running, send=flood)
+        running.live.run(peer.finished, timeout=3)     # dropped as soon as the cap is passed
+        assert running.server.calls_started == 0
+    normal_call(running, "after-flood")
+
+
+def silent_at(running, command: str, uniqueid: str, script: str = "hello", keys: str = "1234") -> HeldAsterisk:
+    held = running.start(HeldAsterisk(FakeAsterisk(script, keys=keys, uniqueid=uniqueid), hold_at=command))
+    running.live.run(held.reached)
+    return held
+
+
+def test_a_peer_that_stops_answering_holds_its_call_no_longer_than_the_command_could_take(serve, scripts):
+    """WAIT FOR DIGIT 2000 may take 2 s: with the 10 s margin, a peer silent for longer loses the call,
+    logged and recorded as an error; it no longer holds it for the whole maximum call duration."""
+    write(scripts, "hello.dlg", HELLO)
+    clock = task.Clock()
+    running = serve(scripts, clock=clock)
+    held = silent_at(running, "WAIT FOR DIGIT", "silent1")
+    for _ in range(11):
+        clock.advance(1)
+    assert not held.finished.called
+    for _ in range(2):
+        clock.advance(1)
+    running.live.run(held.finished)
+    running.live.spin_until(lambda: running.server.calls_ended == 1)
+    record = running.last()
+    assert record["call_id"] == "silent1" and record["ended_by"] == "error"
+    assert "did not answer WAIT FOR DIGIT within 12 s" in record["error"]
+
+
+def test_a_bridged_dial_may_last_long(serve, scripts):
+    write(scripts, "dial.dlg", 'dialogue dial\nstart main\n\nstate main:\n    transfer "PJSIP/100"\n'
+                               '    result "back"\n')
+    clock = task.Clock()
+    running = serve(scripts, clock=clock)
+    held = silent_at(running, "EXEC Dial", "dial1", script="dial", keys="")
+    for _ in range(600):
+        clock.advance(1)                               # ten minutes on the phone with the agent
+    assert not held.finished.called
+    held.release()
+    running.live.run(held.finished)
+    running.live.spin_until(lambda: running.server.calls_ended == 1)
+    assert running.last()["error"] is None

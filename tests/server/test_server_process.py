@@ -34,7 +34,7 @@ start main
 
 state main:
     answer
-    play sound "beep"
+    wait 1s
     gather key digits 1 timeout 5s
     result "pressed {key}"
 """
@@ -57,14 +57,21 @@ def run_autocall(*args: str, cwd: Path, env: dict | None = None) -> subprocess.C
 class Server:
     """`autocall serve` on a free port, its stderr read line by line."""
 
-    def __init__(self, folder: Path, grace: str = "30s", extra_config: str = "", env: dict | None = None) -> None:
+    def __init__(self, folder: Path, grace: str = "30s", extra_config: str = "", env: dict | None = None,
+                 open_files: int | None = None) -> None:
         scripts = folder / "scripts"
         write(scripts, "slow.dlg", SLOW)
         self.database = folder / "calls.db"
         (folder / "autocall.toml").write_text(f'database = "{self.database}"\nsounds_dir = "{folder / "sounds"}"\n'
                                               f'grace_period = "{grace}"\n' + extra_config)
+        limit = None
+        if open_files is not None:
+            def limit():
+                import resource
+                resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
         self.process = autocall("serve", "--scripts", str(scripts), "--port", "0", cwd=folder, env=env,
-                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=False, bufsize=0)
+                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=False, bufsize=0,
+                                preexec_fn=limit)
         self.lines: list[str] = []
         self._partial = b""
         self._selector = selectors.DefaultSelector()
@@ -146,10 +153,14 @@ def refuses_connections(live, port: int) -> bool:
     return False
 
 
-def test_sigterm_stops_listening_and_lets_the_call_in_progress_finish(server_process, live_reactor):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_stops_listening_and_lets_the_call_in_progress_finish(server_process, live_reactor, signum):
+    """SIGHUP (the terminal that started ``serve`` closed) stops as gracefully as SIGTERM: before, the
+    process died at once and the records of the calls in progress were lost."""
     server = server_process()
     held = hold_a_call(live_reactor, server.port, "g1")
-    server.process.send_signal(signal.SIGTERM)
+    server.process.send_signal(signum)
+    server.wait_for(f"{signum.name}: stopping gracefully")
     server.wait_for("stopping: no new calls")
     assert refuses_connections(live_reactor, server.port)
     held.release()
@@ -158,6 +169,28 @@ def test_sigterm_stops_listening_and_lets_the_call_in_progress_finish(server_pro
     [record] = server.records()
     assert (record["call_id"], record["ended_by"], record["result"]) == ("g1", "hangup", "pressed 7")
     assert "every call in progress finished" in "".join(server.lines)
+
+
+def test_out_of_file_descriptors_is_logged_and_serving_goes_on(server_process, live_reactor):
+    """A server at its open files limit: the connections past it are refused (closed at once), one clear
+    line says why and what to do, and once calls end the server takes new ones."""
+    server = server_process(open_files=64)
+    assert "open_files_limit=64" in server.wait_for("msg=listening")
+    peers = []
+    for _ in range(80):
+        peers.append(live_reactor.run(connect_raw(live_reactor.reactor, "127.0.0.1", server.port)))
+    line = server.wait_for("out of file descriptors")
+    assert "level=error" in line and "ulimit -n" in line and "Traceback" not in "".join(server.lines)
+    for peer in peers:
+        peer.transport.abortConnection()
+    for peer in peers:
+        live_reactor.run(peer.finished)
+    held = hold_a_call(live_reactor, server.port, "fd1")
+    held.release()
+    live_reactor.run(held.finished)
+    server.process.send_signal(signal.SIGTERM)
+    assert server.finish() == 0
+    assert [record["call_id"] for record in server.records()] == ["fd1"]
 
 
 def test_after_the_grace_period_the_calls_left_are_hung_up_and_recorded(server_process, live_reactor):
@@ -301,3 +334,21 @@ def test_calls_without_a_database_is_one_clear_line(tmp_path):
     assert not (tmp_path / "autocall.db").exists()
     done = run_autocall("calls", "--last", "0", cwd=tmp_path)
     assert done.returncode == 1 and "--last 0" in done.stderr
+
+
+def test_calls_never_prints_control_characters_from_peer_fields(tmp_path):
+    hostile = {"caller": "555\x1b[2J\x1b]0;owned\x07", "call_id": "17\x9b31m.1", "script": "sup\u202eport",
+               "result": "ok\r\x00\x7f\u2028done"}
+    conn = connect(str(tmp_path / "autocall.db"))
+    save_call(conn, CallRecord(started_at=1772445600.0, ended_at=1772445601.0, called="s", path=["main\x1b[1m"],
+                               ended_by="hangup", **hostile), channel="PJSIP/\x1b[5mx", origin="agi")
+    conn.close()
+    unsafe = [chr(c) for c in (*range(0x20), *range(0x7f, 0xa0), 0x202e, 0x2028) if chr(c) != "\n"]
+    table = run_autocall("calls", cwd=tmp_path, env={"TZ": "UTC"})
+    assert table.returncode == 0, table.stderr
+    assert not [c for c in unsafe if c in table.stdout]
+    assert "555\\x1b[2J\\x1b]0;owned\\x07" in table.stdout and "sup\\u202eport" in table.stdout
+    shown = run_autocall("calls", "--json", cwd=tmp_path)
+    assert not [c for c in unsafe if c in shown.stdout]
+    (call,) = json.loads(shown.stdout)       # the escapes are JSON's: the values read back unchanged
+    assert {key: call[key] for key in hostile} == hostile and call["channel"] == "PJSIP/\x1b[5mx"

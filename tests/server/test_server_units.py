@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import sqlite3
+import time
 
 import pytest
 from hypothesis import given, strategies as st
@@ -82,20 +83,23 @@ def test_no_request_name_resolves_outside_the_folder(tmp_path_factory, name):
 
 # --- params -------------------------------------------------------------------------------------
 
-def test_query_beats_named_arguments_which_beat_positionals():
+def test_query_beats_named_arguments_and_positionals_fill_nothing():
     given_params, notes = request_params(program(("a", None), ("b", None), ("c", "3"), ("d", None)),
                                          env("s?a=Q&zzz=1", "b=N", "a=lost", "P1", "P2", "P3"))
-    assert given_params == {"a": "Q", "b": "N", "c": "P1", "d": "P2"}
-    assert any("zzz" in note for note in notes) and any("left over" in note for note in notes)
+    assert given_params == {"a": "Q", "b": "N"}
+    assert any("zzz" in note for note in notes)
+    assert any("3 positional AGI argument(s) ignored" in note for note in notes)
 
 
-def test_an_argument_that_is_not_name_equals_a_param_is_positional():
-    given_params, _ = request_params(program(("a", None), ("b", None)), env("s", "x=1", "a=b=c"))
-    assert given_params == {"a": "b=c", "b": "x=1"}
+def test_an_argument_whose_name_is_no_param_fills_nothing():
+    given_params, notes = request_params(program(("a", None), ("b", None)), env("s", "x=1", "a=b=c"))
+    assert given_params == {"a": "b=c"}
+    assert any("'x'" in note for note in notes) and not any("1" in note for note in notes)
 
 
-def test_no_params_no_work():
-    assert request_params(program(), env("s?x=1", "y")) == ({}, [])
+def test_no_params_still_notes_positional_arguments():
+    assert request_params(program(), env("s?x=1", "y")) == (
+        {}, ["1 positional AGI argument(s) ignored: only NAME=VALUE arguments and the query string fill params"])
 
 
 def test_builtins_from_the_environment():
@@ -213,11 +217,92 @@ def test_one_bad_record_costs_only_itself(writer, caplog):
     made.save(record("good1"))
     made.save(record("bad", variables={"x": object()}))      # not JSON: save_call fails for this one
     made.save(record("good2"))
-    caplog.set_level(logging.ERROR, logger="autocall")
+    caplog.set_level(logging.WARNING, logger="autocall")
     clock.advance(0.1)
-    assert rows(path) == ["good1", "good2"] and made.failed == 1
+    assert rows(path) == ["good1", "bad", "good2"] and made.failed == 0 and made.salvaged == 1
+    stored = sqlite3.connect(path).execute("SELECT variables, error FROM calls WHERE call_id = 'bad'").fetchone()
+    assert stored[0] == "{}" and "left out: variables" in stored[1]
     logged = [r for r in caplog.records if getattr(r, "fields", {}).get("call_id") == "bad"]
     assert logged and '"call_id": "bad"' in logged[0].fields["record"]        # kept in the log, in full
+
+
+def test_a_record_that_cannot_be_written_never_costs_the_rest_of_its_batch(tmp_path, caplog):
+    """A value JSON cannot write (a 5,000-digit number) and a text SQLite cannot take (a lone surrogate from
+    a peer) each cost only their own record, which is still stored, without the part that failed."""
+    clock = task.Clock()
+    made = RecordWriter(str(tmp_path / "b.db"), clock=clock, batch_delay=0.1, chunk=64, checkpoint_every=3600)
+    made.open()
+    caplog.set_level(logging.WARNING, logger="autocall")
+    for n in range(41):
+        fields = {}
+        if n == 7:
+            fields = {"variables": {"n": 10 ** 5000}}
+        if n == 30:
+            fields = {"caller": "555\udc80"}
+        made.save(record(f"b{n}", **fields))
+    clock.advance(0.1)
+    made.close()
+    assert rows(str(tmp_path / "b.db")) == [f"b{n}" for n in range(41)]
+    assert made.failed == 0 and made.salvaged == 2
+
+
+def test_a_full_disk_keeps_the_records_queued_and_retries_them(tmp_path, caplog):
+    """SQLITE_FULL (the database at its size limit stands in for a full disk) is transient: one clear line
+    naming the file and what to do, the records wait, and they are written once there is room."""
+    path = str(tmp_path / "full.db")
+    made = RecordWriter(path, clock=(clock := task.Clock()), batch_delay=0.1, chunk=64, checkpoint_every=3600)
+    made.open()
+    pages = made._conn.execute("PRAGMA page_count").fetchone()[0]
+    made._conn.execute(f"PRAGMA max_page_count = {pages}")
+    caplog.set_level(logging.WARNING, logger="autocall")
+    for n in range(50):
+        made.save(record(f"f{n}", variables={"pad": "x" * 2000}))
+    clock.advance(0.1)
+    assert made.pending == 50 and made.failed == 0 and rows(path) == []
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(lines) == 1 and path in lines[0] and "disk" in lines[0] and "full" in lines[0]
+    assert "free space" in lines[0] and "Traceback" not in lines[0]
+    for _ in range(5):
+        clock.advance(1.0)                         # still full: retried, never given up, no line per try
+    assert made.pending == 50 and len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1
+    made._conn.execute("PRAGMA max_page_count = 1073741823")      # space freed
+    clock.advance(1.0)
+    for _ in range(3):
+        clock.advance(0)
+    assert made.pending == 0 and len(rows(path)) == 50
+    made.close()
+
+
+def test_a_database_the_server_cannot_write_is_refused_at_open(tmp_path):
+    """A read-only database (SQLite's own read-only mode: the tests run as root, where file modes do not
+    stop a write) is a one-line UserError at open, not records lost later."""
+    from autocall.errors import UserError
+    from autocall.store.db import connect
+    path = str(tmp_path / "ro.db")
+    connect(path).close()
+
+    def read_only(database):
+        conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    made = RecordWriter(path, clock=task.Clock(), connect=read_only)
+    with pytest.raises(UserError) as refused:
+        made.open()
+    message = str(refused.value)
+    assert message.startswith(path) and "read-only" in message and "\n" not in message
+    assert not made.running
+
+
+def test_a_damaged_database_is_one_line_naming_the_file_and_the_fix(tmp_path):
+    from autocall.errors import UserError
+    from autocall.store.db import connect
+    path = tmp_path / "damaged.db"
+    path.write_bytes(b"this is not SQLite" * 400)
+    with pytest.raises(UserError) as refused:
+        connect(str(path))
+    message = str(refused.value)
+    assert message.startswith(str(path)) and "damaged" in message and "backup" in message
 
 
 def test_close_writes_everything_still_queued(tmp_path):
@@ -275,3 +360,38 @@ def test_a_prompt_that_cannot_be_made_is_a_channel_failure_without_its_text():
     assert failure.check(ChannelFailure) and "espeak failed" in str(failure.value)
     assert "4739" not in str(failure.value)
     json.dumps(str(failure.value))
+
+
+def test_the_wal_checkpointer_never_stops_silently(tmp_path, caplog):
+    """Checkpoints that fail (here: the database cannot be opened for a while) are logged once with the
+    file and tried again; when they work again it says so and the checkpoints go on."""
+    import threading
+    from autocall.agi.records import _Checkpointer
+    from autocall.store.db import connect
+    path = str(tmp_path / "wal.db")
+    connect(path).close()
+    broken = threading.Event()
+    broken.set()
+
+    def flaky(database):
+        if broken.is_set():
+            raise sqlite3.OperationalError("unable to open database file")
+        return connect(database)
+
+    caplog.set_level(logging.WARNING, logger="autocall")
+    keeper = _Checkpointer(flaky, path, every=0.005)
+    keeper.start()
+    try:
+        deadline = time.monotonic() + 10
+        while keeper.failures < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)          # a real thread on an Event's timeout: nothing to inject a clock into
+        broken.clear()
+        while keeper.checkpoints < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        keeper.stop()
+    assert keeper.failures >= 3 and keeper.checkpoints >= 3
+    lines = [r.getMessage() for r in caplog.records]
+    failed = [line for line in lines if "WAL checkpoint failed" in line]
+    assert len(failed) == 1 and path in failed[0] and "tried again" in failed[0]
+    assert "WAL checkpoints work again" in lines
