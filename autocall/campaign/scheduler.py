@@ -268,7 +268,7 @@ class Scheduler:
         requests = [DialRequest(attempt.attempt_id, attempt.attempt_number, contact["id"], contact["number"],
                                 json.loads(contact["params"]), contact["sim_outcome"], contact["sim_keys"],
                                 attempt.token)
-                    for contact, attempt in zip(claim.contacts, claim.attempts)]
+                    for contact, attempt in zip(claim.contacts, claim.started)]
         self.in_flight += len(requests)
         self.dialled += len(requests)
         for request in requests:

@@ -229,6 +229,7 @@ def run_command(args) -> int:
     logging.getLogger("autocall").setLevel(logging.WARNING)
     logging.getLogger("autocall.web").setLevel(logging.ERROR)   # a delivery that waits for a retry: autocall outbox
     options, pbxes = _options(args, config)
+    pbx = pbxes[0]
     from autocall.services_config import check_services
     check_services(config.services)
     program = load_program(args.script)

@@ -380,12 +380,17 @@ class Claim:
     dial is allowed."""
 
     contacts: list[Row] = field(default_factory=list)
-    attempts: list[Started] = field(default_factory=list)
+    started: list[Started] = field(default_factory=list)
     dnc: list[str] = field(default_factory=list)
     windowed: bool = False
     rate_wait_until: float | None = None
     full: bool = False                 # --concurrency calls are in flight campaign-wide
     state: str = CAMPAIGN_RUNNING
+
+    @property
+    def attempts(self) -> list[tuple[int, int]]:
+        """``(attempt_id, attempt_number)`` of each contact taken."""
+        return [(started.attempt_id, started.attempt_number) for started in self.started]
 
 
 def claim_contacts(conn: Connection, campaign_id: int, worker: str, now: float, wanted: int, *,
@@ -451,7 +456,7 @@ def claim_contacts(conn: Connection, campaign_id: int, worker: str, now: float, 
                 taken.add(row["id"])
             if len(claim.contacts) >= wanted or not rows:
                 break
-        claim.attempts = _begin_attempts(conn, campaign_id, claim.contacts, now, worker)
+        claim.started = _begin_attempts(conn, campaign_id, claim.contacts, now, worker)
         if interval and claim.contacts:
             conn.execute("UPDATE campaigns SET next_dial_at = ? WHERE id = ?", (now + interval, campaign_id))
     return claim

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -254,7 +255,8 @@ def test_calls_and_campaign_status_read_the_database_given_by_database(database_
     monkeypatch.chdir(tmp_path)
     conn = connect(database_url)
     calls.save_call(conn, _record("shown-call"))
-    _campaign(conn, 2, name="spring")
+    spring = _campaign(conn, 2, name="spring")
+    store.register_worker(conn, spring, "far-host:1:aa", time.time(), 600)   # a dialer runs it (else: stopped)
     conn.close()
     assert main(["calls", "--database", database_url]) == 0
     assert "shown-call" in capsys.readouterr().out
