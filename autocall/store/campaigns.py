@@ -1,5 +1,5 @@
-"""Campaigns, contacts, dial attempts and the dialers (workers) running them: the SQL of migrations 0002
-and 0005, the same on SQLite and PostgreSQL.
+"""Campaigns, contacts, dial attempts and the dialers (workers) running them: the SQL of migrations 0002,
+0003 and 0005, the same on SQLite and PostgreSQL.
 
 The dialer's durability rule lives here: ``claim_contacts`` commits the
 attempt rows (and marks their contacts ``dialling``) before the caller dials;
@@ -16,7 +16,16 @@ campaign as a whole) and takes due contacts with ``FOR UPDATE SKIP LOCKED``
 on PostgreSQL (SQLite's ``BEGIN IMMEDIATE`` already makes writers take
 turns). A worker whose lease ran out, or whose process is gone on this
 host, is dead: its open attempts are settled from the call records by
-whichever worker sees it first.
+whichever worker sees it first. A run joining live workers must bring the
+campaign's options (``claim_campaign``: else it is refused before anything
+changes).
+
+Each attempt carries a token (``AUTOCALL_ATTEMPT``, an HMAC of its id and
+number under the campaign's key) that the FastAGI server redeems once
+(``claim_attempt``). Answered attempts settled without a call record take
+the record that comes later (``adopt_late_records``); an ``unknown`` written
+for a dead worker is replaced by the real outcome when it arrives
+(``finish_attempt``).
 """
 
 from __future__ import annotations

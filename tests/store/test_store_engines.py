@@ -274,3 +274,19 @@ def test_a_postgresql_url_in_the_configuration_is_not_taken_for_a_file(tmp_path)
         "postgres://x@h/d"
     config = load_config(cwd=str(tmp_path), environ={})
     assert with_database(config, "local.db", cwd=str(tmp_path)).database == str(tmp_path / "local.db")
+
+
+def test_a_run_joins_live_dialers_with_the_same_options_and_is_refused_with_others(database_url):
+    conn = connect(database_url)
+    campaign_id = _campaign(conn)
+    options = {"attempts": 3, "concurrency": 4, "pbx": "ami://u@pbx1:5038"}
+    store.update_campaign_options(conn, campaign_id, options, NOW)
+    assert store.claim_campaign(conn, campaign_id, NOW, options={**options, "attempts": 7}) is None   # nobody runs it
+    assert store.claim_campaign(conn, campaign_id, NOW, owner="far:1:aa") is None
+    assert store.claim_campaign(conn, campaign_id, NOW + 1, options={**options, "pbx": "ami://u@pbx2:5038"}) is None
+    assert store.claim_campaign(conn, campaign_id, NOW + 1, options={**options, "attempts": 7}) == "far:1:aa"
+    assert store.claim_campaign(conn, campaign_id, NOW + store.DEFAULT_LEASE_S + 1,
+                                options={**options, "attempts": 7}) is None          # its lease ran out
+    store.release_campaign(conn, campaign_id)
+    assert store.live_workers(conn, campaign_id, NOW) == []
+    conn.close()
