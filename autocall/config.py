@@ -52,6 +52,7 @@ class Config:
     tts_cache_dir: str = ""
     voice: str = "en-us"
     rate: int = 160
+    currency: str = "EUR"           # of {x|money} in scripts that declare none (ISO 4217)
     tts_max_chars: int = 3_000
     sound_cache_max_mb: int = 2_048
     # outbound campaigns
@@ -101,6 +102,8 @@ def _coerce(key: str, value: object, source: str) -> object:
         return parse_networks([e for e in entries if e.strip()], f"{source}: {key}")
     if key == "retention":
         return _retention_ms(value, source)
+    if key == "currency":
+        return _currency(value, source)
     try:
         if key in _DURATION_KEYS:
             if isinstance(value, int) and not isinstance(value, bool):
@@ -117,6 +120,14 @@ def _coerce(key: str, value: object, source: str) -> object:
         expected = "a duration such as 30s" if key in _DURATION_KEYS else ("a whole number" if kind == "int" else "a string")
         shown = "***" if key in SECRET_KEYS else repr(value)
         raise ConfigError(f"{source}: {key} = {shown} is not valid; expected {expected}") from None
+
+
+def _currency(value: object, source: str) -> str:
+    from autocall.engine.spoken import is_currency
+
+    if isinstance(value, str) and is_currency(value.strip().upper()):
+        return value.strip().upper()
+    raise ConfigError(f"{source}: currency = {value!r} is not a currency; write an ISO 4217 code such as \"EUR\"")
 
 
 def _retention_ms(value: object, source: str) -> int:

@@ -61,7 +61,7 @@ from twisted.internet.error import ConnectionClosed
 
 from autocall.agi import protocol as agi
 from autocall.agi.protocol import AgiProtocolError, LocalProtocolError, RemoteProtocolError, Response, UsageError
-from autocall.engine.channel import ALL_KEYS, CallerHangup, ChannelFailure, Prompt, RecordOutcome, TtsPrompt
+from autocall.engine.channel import ALL_KEYS, CallerHangup, ChannelFailure, DialOutcome, Prompt, RecordOutcome, TtsPrompt
 
 log = logging.getLogger("autocall.agi.channel")
 
@@ -132,17 +132,9 @@ class AgiChannel:
             return typed.popleft()              # typed ahead: the prompt is interrupted before it starts
         name = self._known(prompt) if self._known is not None else None
         if name is None:
-            if type(prompt) is TtsPrompt:
-                prompt = self._within_budget(prompt)
-                if prompt is None:
-                    return None
-            try:
-                made = self._sounds.sound_for(prompt)
-                name = await (self._until_lost(made) if self._until_lost is not None else made)
-            except ConnectionClosed:
-                raise CallerHangup("Asterisk closed the connection while the prompt was being made") from None
-            except RemoteProtocolError as exc:
-                raise ChannelFailure(f"AGI protocol fault (Asterisk's) while the prompt was being made: {exc}") from None
+            name = await self._make_sound(prompt)
+            if name is None:
+                return None
             if getattr(prompt, "secret", False):
                 if self._private is None:
                     self._private = []
@@ -228,31 +220,74 @@ class AgiChannel:
                         self.call_id, file, reply.raw)
         return RecordOutcome("")
 
-    async def transfer(self, destination: str, timeout_ms: int | None, callerid: str | None) -> str:
-        if not destination or "," in destination or destination != destination.strip():
-            # A comma would hand the rest of the string to Dial as options.
-            raise ChannelFailure(f"transfer: {destination!r} is not a dial destination")
+    async def transfer(self, destinations: tuple[str, ...], timeout_ms: int | None, callerid: str | None,
+                       announce: Prompt | None = None, recording: str | None = None) -> DialOutcome:
+        """One ``Dial``: the destinations joined with ``&`` (each one checked by the engine, and here for
+        what the script itself wrote), the announcement as ``A(sound)`` with ``r`` (the caller hears
+        ringing until the bridge), the conversation recorded by ``MixMonitor`` (see docs/language.md)."""
+        for destination in destinations:
+            if not destination or "," in destination or destination != destination.strip():
+                # A comma would hand the rest of the string to Dial as options.
+                raise ChannelFailure(f"transfer: {destination!r} is not a dial destination")
         if callerid:
             await self._send(agi.set_variable, "CALLERID(all)", callerid)
-        options = destination if timeout_ms is None else f"{destination},{max(1, math.ceil(timeout_ms / 1000))}"
+        options = ""
+        if announce is not None:
+            sound = await self._sound_of(announce)
+            if sound is not None:
+                options = f"A({_option_argument(sound, 'announcement')})r"
+        file = None
+        if recording is not None:
+            file = f"{self._recording_path(recording)}.{RECORDING_FORMAT}"
+        wanted = "&".join(destinations)
+        seconds = "" if timeout_ms is None else str(max(1, math.ceil(timeout_ms / 1000)))
+        arguments = ",".join((wanted, seconds, options)).rstrip(",")
         if self._connection.hung_up:
             raise CallerHangup("the caller hung up before the transfer (Asterisk's HANGUP line came first)")
+        if file is not None:
+            await self._start_monitor(file)
         try:
-            dialled = await self._send(agi.exec_app, "Dial", options)
+            dialled = await self._send(agi.exec_app, "Dial", arguments)
             if dialled.result == -2:
                 raise ChannelFailure("Asterisk has no Dial application (EXEC Dial answered result=-2)")
             # GET VARIABLE still answers on a dead channel (agi-probe-session.log #5024).
             status = await self.get_variable("DIALSTATUS") or ""
+            answered = None
+            if status == "ANSWER" and len(destinations) > 1:
+                answered = _answered_index(destinations, await self.get_variable("DIALEDPEERNUMBER") or "")
         except CallerHangup as gone:
             # Dialled, then the socket closed (AGIEXITONHANGUP=yes): the status is lost with it.
             raise CallerHangup(str(gone), dialstatus="") from None
+        finally:
+            if file is not None:
+                await self._stop_monitor()
         if status == "ANSWER":
-            return status   # bridged, and the bridge is over: Dial returns -1 then
+            return DialOutcome(status, answered, file)   # bridged, and the bridge is over: Dial returns -1
         if dialled.result == -1 or self._connection.hung_up:
-            raise CallerHangup(f"the caller hung up while the transfer was dialled ({status or 'no status'})",
+            raise CallerHangup(f"the caller hung up while {wanted!r} was dialled ({status or 'no status'})",
                                dialstatus=status)
         if not status:
-            raise ChannelFailure(f"Dial of {destination!r} ended without setting DIALSTATUS")
+            raise ChannelFailure(f"Dial of {wanted!r} ended without setting DIALSTATUS")
+        return DialOutcome(status)
+
+    async def queue(self, name: str, timeout_ms: int | None, announce: Prompt | None = None) -> str:
+        """``Queue(name,,,announce,timeout)``. An agent answered when Queue set ``MEMBERINTERFACE`` (the
+        answering member) on the caller's channel; otherwise ``QUEUESTATUS`` says why not."""
+        if not name or "," in name or name != name.strip():
+            raise ChannelFailure(f"queue: {name!r} is not a queue name")
+        sound = await self._sound_of(announce) if announce is not None else None
+        sound = _option_argument(sound, "announcement") if sound is not None else ""
+        seconds = "" if timeout_ms is None else str(max(1, math.ceil(timeout_ms / 1000)))
+        joined = await self._send(agi.exec_app, "Queue", ",".join((name, "", "", sound, seconds)).rstrip(","))
+        if joined.result == -2:
+            raise ChannelFailure("Asterisk has no Queue application (EXEC Queue answered result=-2)")
+        if await self.get_variable("MEMBERINTERFACE"):
+            return "ANSWER"
+        status = await self.get_variable("QUEUESTATUS") or ""
+        if joined.result == -1 or self._connection.hung_up:
+            raise CallerHangup(f"the caller hung up while waiting in the queue {name!r}")
+        if not status:
+            raise ChannelFailure(f"Queue {name!r} ended without setting QUEUESTATUS")
         return status
 
     async def get_variable(self, name: str) -> str | None:
@@ -326,6 +361,43 @@ class AgiChannel:
                                  f"{command.line!r} (510)")
         raise _unexpected(reply, command.name)
 
+    async def _sound_of(self, prompt: Prompt) -> str | None:
+        """The sound name of a prompt someone else hears (an announcement)."""
+        name = self._known(prompt) if self._known is not None else None
+        return name if name is not None else await self._make_sound(prompt)
+
+    async def _make_sound(self, prompt: Prompt) -> str | None:
+        """Render or convert a prompt (a text-to-speech prompt within the call's budget: None once it is
+        spent) and give the name Asterisk plays it by."""
+        if type(prompt) is TtsPrompt:
+            prompt = self._within_budget(prompt)
+            if prompt is None:
+                return None
+        try:
+            made = self._sounds.sound_for(prompt)
+            return await (self._until_lost(made) if self._until_lost is not None else made)
+        except ConnectionClosed:
+            raise CallerHangup("Asterisk closed the connection while the prompt was being made") from None
+        except RemoteProtocolError as exc:
+            raise ChannelFailure(f"AGI protocol fault (Asterisk's) while the prompt was being made: {exc}") from None
+
+    async def _start_monitor(self, file: str) -> None:
+        """``MixMonitor(file,ab)``: both sides mixed, written only while bridged (``b``: nothing while it
+        rings), appended (``a``: the tries of a ``ring in order`` share the file)."""
+        started = await self._send(agi.exec_app, "MixMonitor", f"{_option_argument(file, 'recording')},ab")
+        if started.result == -2:
+            raise ChannelFailure("Asterisk has no MixMonitor application (EXEC MixMonitor answered result=-2); "
+                                 "load app_mixmonitor.so to record transfers")
+
+    async def _stop_monitor(self) -> None:
+        """Close the recording; on a channel already gone Asterisk closed it with the channel."""
+        if self._connection.hung_up:
+            return
+        try:
+            await self._send(agi.exec_app, "StopMixMonitor", caller_facing=False)
+        except CallerHangup:
+            pass
+
     def _within_budget(self, prompt: TtsPrompt) -> TtsPrompt | None:
         """A text-to-speech prompt to make for this call, cut to what the call may still render
         (``tts_max_chars`` in all: one call's endless text must not hold the TTS worker for everyone's);
@@ -384,6 +456,24 @@ def _key_of(reply: Response, command: str) -> tuple[str | None, bool]:
     if result is not None and 32 < result < 127:
         return chr(result), False
     raise _unexpected(reply, command)
+
+
+def _option_argument(value: str, what: str) -> str:
+    """A sound or file AutoCall made, as an application's option argument: nothing in it may end the
+    argument early (the folders come from the configuration, never from a call)."""
+    if any(char in value for char in ",()|&:") or any(not char.isprintable() for char in value):
+        raise ChannelFailure(f"the {what} path {value!r} holds a character Dial cannot take in an option "
+                             "(, ( ) | & :); choose sounds_dir and recordings_dir without them")
+    return value
+
+
+def _answered_index(destinations: tuple[str, ...], peer_number: str) -> int | None:
+    """Which destination answered: Dial's ``DIALEDPEERNUMBER`` is the answering one's text after its
+    technology (``101`` for ``PJSIP/101``); None when it matches none of them."""
+    for index, destination in enumerate(destinations):
+        if peer_number and destination.partition("/")[2] == peer_number:
+            return index
+    return None
 
 
 def _seconds(duration_ms: int) -> str:

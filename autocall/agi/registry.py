@@ -1,7 +1,9 @@
 """Compiled scripts with hot reload: compile once, recompile when the file changes, keep the last good version.
 
 Every call stats its script (a couple of microseconds) and compares
-``(mtime_ns, size, inode)`` with the version compiled last. Unchanged: the
+``(mtime_ns, size, inode)`` with the version compiled last, and so for each
+file it includes (``include "common.dlg"``): an edit of a shared file
+reloads every script that includes it. Unchanged: the
 cached ``Program`` at once, no Deferred. Changed or new: it is compiled on
 a single worker thread with its own ``Compiler`` (compiling takes
 milliseconds and must never block the reactor; the compiler is not
@@ -53,6 +55,20 @@ class _Entry:
     program: Program | None = None        # the last good version
     error: str = ""                       # why the last version did not compile (its first error)
     job: list[defer.Deferred] | None = None   # callers waiting for a compile in progress
+    includes: tuple[tuple[str, Signature | None], ...] = ()   # the included files, as they were compiled
+
+
+def _include_signature(path: str) -> Signature | None:
+    """An included file's version; None when it is gone (the script then recompiles and says why)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+
+def _includes_changed(includes: tuple[tuple[str, Signature | None], ...]) -> bool:
+    return any(_include_signature(file) != signature for file, signature in includes)
 
 
 def _signature(path: str) -> Signature:
@@ -103,6 +119,8 @@ class ScriptRegistry:
         entry = self._entries.get(path)
         if entry is None or entry.job is not None or entry.signature != signature:
             return None
+        if entry.includes and _includes_changed(entry.includes):
+            return None
         if entry.program is None:
             raise ScriptBroken(entry.error)
         return entry.program
@@ -121,7 +139,7 @@ class ScriptRegistry:
             entry.job.append(waiter)
         else:
             entry.job = [waiter]
-            job = self._run_in_thread(self._compile, path)
+            job = self._run_in_thread(self._compile, path, tuple(file for file, _ in entry.includes))
             job.addBoth(self._compiled, path, entry)
         return waiter
 
@@ -140,9 +158,11 @@ class ScriptRegistry:
             self._reactor.addSystemEventTrigger("during", "shutdown", self.stop)
         return threads.deferToThreadPool(self._reactor, self._pool, function, *args)
 
-    def _compile(self, path: str):
-        """In the worker: the file's signature first, then its compilation (a later edit restats as changed)."""
+    def _compile(self, path: str, known_includes: tuple[str, ...] = ()):
+        """In the worker: the files' signatures first, then the compilation (a later edit restats as changed).
+        Included files are known from the last compile; one that is new is stated right after."""
         signature = _signature(path)
+        before = {file: _include_signature(file) for file in known_includes}
         compiler = getattr(self._local, "compiler", None)
         if compiler is None:
             if self._compiler_factory is None:
@@ -150,7 +170,10 @@ class ScriptRegistry:
                 from autocall.dsl.compiler import Compiler
                 self._compiler_factory = lambda: Compiler(**audio_checks())
             compiler = self._local.compiler = self._compiler_factory()
-        return signature, compiler.compile_file(path)
+        result = compiler.compile_file(path)
+        includes = tuple((file, before[file] if file in before else _include_signature(file))
+                         for file in getattr(result, "includes", ()))
+        return signature, result, includes
 
     # --- back on the reactor -----------------------------------------------------------
 
@@ -166,9 +189,9 @@ class ScriptRegistry:
             for waiter in waiters:
                 waiter.errback(outcome)
             return
-        signature, result = outcome
+        signature, result, includes = outcome
         first = entry.program is None and entry.signature is None
-        entry.signature = signature
+        entry.signature, entry.includes = signature, includes
         if result.ok:
             entry.program, entry.error = result.program, ""
             log_event(log, logging.INFO, "script compiled" if first else "script reloaded", script=path,

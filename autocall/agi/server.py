@@ -33,6 +33,7 @@ from autocall.agi.registry import ScriptRegistry, ScriptUnavailable
 from autocall.agi.routing import RouteRefused, ScriptRouter
 from autocall.engine.channel import CallerHangup, ChannelFailure
 from autocall.engine.interpreter import DEFAULT_MAX_DURATION_MS, Call
+from autocall.engine.spoken import SpeechDefaults
 from autocall.engine.ir import Program
 from autocall.engine.record import ENDED_CALLER, ENDED_ERROR, CallRecord
 from autocall.peers import LOOPBACK, PeerFilter
@@ -101,10 +102,15 @@ class AgiServer:
                  max_call_duration_ms: int = DEFAULT_MAX_DURATION_MS, env_timeout_ms: int = 10_000,
                  max_line_length: int = agi.DEFAULT_MAX_LINE_LENGTH, allowed_peers=LOOPBACK,
                  command_margin_ms: int = DEFAULT_COMMAND_MARGIN_MS,
-                 tts_max_chars: int = DEFAULT_TTS_MAX_CHARS, country: str | None = None) -> None:
+                 tts_max_chars: int = DEFAULT_TTS_MAX_CHARS, country: str | None = None, services=None,
+                 speech: SpeechDefaults = SpeechDefaults()) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
+        self.services = services or {}       # [services] of the configuration, for fetch/send without an outbox
+        self.outbox = None                   # set by ``serve``: notify goes there, fetch/send use its client
+        self.web_port = None                 # a WebPort to use instead (tests: canned replies)
+        self._web = None
         self.clock = clock or reactor
         self.router = ScriptRouter(scripts_dir)
         self.sounds = sounds
@@ -115,6 +121,7 @@ class AgiServer:
             self.registry.on_compiled = lambda program: sounds.warm(program.static_prompts())
         self.engine_clock = engine_clock or ReactorClock(reactor)
         self.max_call_duration_ms = max_call_duration_ms
+        self.speech = speech
         self.command_margin_ms = command_margin_ms
         self.tts_max_chars = tts_max_chars
         self.country = country            # how a national caller id is read for ``optout``
@@ -151,7 +158,23 @@ class AgiServer:
                    max_call_duration_ms=config.max_call_duration, env_timeout_ms=config.env_timeout,
                    max_line_length=config.max_line_length, allowed_peers=config.allowed_peers,
                    command_margin_ms=config.command_margin, tts_max_chars=config.tts_max_chars,
-                   country=config.country or None)
+                   country=config.country or None, services=config.services,
+                   speech=SpeechDefaults(config.voice, config.currency))
+
+    @property
+    def web(self):
+        """The calls' ``WebPort``: the outbox's client and the outbox, once ``outbox`` is set; else a client of
+        its own (tests, a server without a database); ``web_port`` when set."""
+        if self.web_port is not None:
+            return self.web_port
+        if self._web is None or self._web.outbox is not self.outbox:
+            from autocall.web.port import ReactorWeb
+            client = self.outbox.client if self.outbox is not None else None
+            if client is None:
+                from autocall.web.client import WebClient
+                client = self._web.client if self._web is not None else WebClient(self.services, self.reactor)
+            self._web = ReactorWeb(client, self.outbox)
+        return self._web
 
     def close(self) -> None:
         """Stop the duration guard and the compile thread (the service does this after the last call)."""
@@ -159,6 +182,8 @@ class AgiServer:
             self._sweep.stop()
         self._sweep = None
         self.registry.stop()
+        if self._web is not None and self.outbox is None:
+            self._web.client.close()            # the server's own pooled connections (the outbox closes its own)
 
     # --- the connections' side ---------------------------------------------------------
 
@@ -241,8 +266,10 @@ class AgiServer:
             live.log.debug("call started", fields={"script": route.name, "peer": connection.peer,
                                                    "caller": builtins.get("caller"), "attempt_id": live.attempt_id})
         return Call(program, channel, self.engine_clock, call_id=live.call_id, params=params, builtins=builtins,
-                    max_duration_ms=self.max_call_duration_ms, on_optout=lambda call: self._optout(live, call),
-                    on_log=lambda call, message: live.log.info(message, fields={"script": live.script}))
+                    max_duration_ms=self.max_call_duration_ms, speech=self.speech,
+                    on_optout=lambda call: self._optout(live, call),
+                    on_log=lambda call, message: live.log.info(message, fields={"script": live.script}),
+                    web=self.web if program.data.get("services") else None)
 
     # --- values ------------------------------------------------------------------------
 

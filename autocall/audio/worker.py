@@ -1,9 +1,8 @@
-"""Text-to-speech in a separate, reused process (pyttsx3's espeak-ng driver), killed and restarted when it hangs.
+"""Text-to-speech in a separate, reused process (espeak-ng through pyttsx3's binding), killed and restarted when it hangs.
 
-pyttsx3 drives espeak-ng through a polling loop in ``runAndWait`` that is
-known to hang in some set-ups, keeps process-wide state (espeak initialises
-once per process) and prints to stdout. Inside a long-running server none of
-that may touch the reactor's process, so it runs here instead:
+espeak-ng initialises once per process and keeps process-wide state, and
+pyttsx3 prints to stdout. Inside a long-running server none of that may touch
+the reactor's process, so it runs here instead:
 
 * the parent starts ``python -m autocall.audio.worker`` on first use and keeps it;
 * they speak JSON lines: the child says ``{"ready": true}``, then answers each
@@ -11,16 +10,16 @@ that may touch the reactor's process, so it runs here instead:
   after writing a WAV (22.05 kHz mono 16-bit) to ``out``;
 * a render gets ``timeout`` seconds; past that the child is killed and the next
   render starts a fresh one. A render that fails or times out is an AudioError;
-* espeak-ng works on a thread of its own and pyttsx3 does not wait for it; each
-  render waits until it is idle, or the first render of a process comes back
-  empty and, on a busy machine, a render takes the previous one's rate;
+* the child runs espeak-ng in its synchronous mode (see ``_Speaker``): a render
+  is over when ``espeak_Synth`` returns, with nothing left on another thread;
 * the child's real stdout is kept for the protocol and fd 1 points to
-  /dev/null, so pyttsx3's prints cannot corrupt it. When the parent goes away,
+  /dev/null, so nothing printed can corrupt it. When the parent goes away,
   the child reads end-of-file and exits.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import json
 import os
@@ -29,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+import wave
 
 from autocall.audio.errors import AudioError
 
@@ -184,8 +184,7 @@ def _serve(requests, replies) -> int:
         replies.flush()
 
     try:
-        import pyttsx3
-        engine = pyttsx3.init("espeak")
+        speaker = _Speaker()
     except Exception as exc:   # pyttsx3 signals a missing espeak library with a bare Exception
         reply({"ready": False, "error": f"pyttsx3/espeak-ng unavailable ({exc})"})
         return 1
@@ -193,7 +192,7 @@ def _serve(requests, replies) -> int:
     for line in requests:
         try:
             request = json.loads(line)
-            _render(engine, request["text"], request["voice"], int(request["rate"]), request["out"])
+            speaker.render(request["text"], request["voice"], int(request["rate"]), request["out"])
         except Exception as exc:   # any failure goes back to the parent as this request's error
             reply({"ok": False, "error": f"{exc.__class__.__name__}: {exc}"})
         else:
@@ -201,26 +200,47 @@ def _serve(requests, replies) -> int:
     return 0
 
 
-def _render(engine, text: str, voice: str, rate: int, out_path: str) -> None:
-    import wave
-    # pyttsx3 writes the file inside espeak's callback, where an error is swallowed and
-    # runAndWait never returns: find out now that the file can be written.
-    open(out_path, "wb").close()
-    from pyttsx3.drivers import _espeak
-    # espeak-ng works on a thread of its own and pyttsx3 does not wait for it: a rate is
-    # queued to that thread (without the wait below, on a busy machine, the text was spoken
-    # at the previous rate), and the first runAndWait of a process returns at once (the
-    # driver starts out "busy"), before the file is written. So: wait until espeak is idle.
-    _espeak.Synchronize()
-    engine.setProperty("voice", voice)
-    engine.setProperty("rate", rate)
-    _espeak.Synchronize()
-    engine.save_to_file(text, out_path)
-    engine.runAndWait()
-    _espeak.Synchronize()
-    with wave.open(out_path, "rb") as rendered:
-        if rendered.getnframes() == 0:
+class _Speaker:
+    """espeak-ng in its synchronous mode, through pyttsx3's binding: ``Synth`` returns with every sample delivered.
+
+    Not pyttsx3's engine: its espeak driver runs espeak-ng's asynchronous mode, where a
+    rate is applied later on espeak's own thread, the first ``runAndWait`` of a process
+    returns before anything is spoken, and each ``runAndWait`` asks ``espeak_IsPlaying``
+    (which espeak's thread sets for a moment even when idle) whether to cancel: a "yes"
+    stays pending in the driver and cancels the next render, whose WAV comes out empty.
+    """
+
+    def __init__(self) -> None:
+        from pyttsx3.drivers import _espeak
+        self._espeak = _espeak
+        self.sample_rate = _espeak.Initialize(_espeak.AUDIO_OUTPUT_SYNCHRONOUS, 1000)
+        if self.sample_rate == -1:
+            raise RuntimeError("could not initialise espeak-ng")
+        self._chunks: list[bytes] = []
+        _espeak.SetSynthCallback(self._collect)
+
+    def _collect(self, samples, count, events) -> int:
+        if count > 0:
+            self._chunks.append(ctypes.string_at(samples, count * 2))
+        return 0   # go on
+
+    def render(self, text: str, voice: str, rate: int, out_path: str) -> None:
+        espeak = self._espeak
+        if espeak.SetVoiceByName(voice.encode("utf-8")) != espeak.EE_OK:
+            raise ValueError(f"espeak-ng has no voice {voice!r}")
+        espeak.SetParameter(espeak.RATE, rate, 0)
+        self._chunks = []
+        status = espeak.Synth(text.encode("utf-8"), flags=espeak.ENDPAUSE | espeak.CHARS_UTF8)
+        if status != espeak.EE_OK:
+            raise ValueError(f"espeak-ng could not speak this text (status {status})")
+        audio = b"".join(self._chunks)
+        if not audio:
             raise ValueError("espeak-ng produced no audio for this text")
+        with wave.open(out_path, "wb") as rendered:
+            rendered.setnchannels(1)
+            rendered.setsampwidth(2)
+            rendered.setframerate(self.sample_rate)
+            rendered.writeframes(audio)
 
 
 def main() -> int:

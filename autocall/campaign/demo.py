@@ -72,11 +72,13 @@ def write_demo_contacts(path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def run_demo_campaign(workdir: str | Path, out: TextIO, database: str | None = None) -> dict:
+def run_demo_campaign(workdir: str | Path, out: TextIO, database: str | None = None, *, services=None,
+                      events=None) -> dict:
     """Create the 20-contact list in ``workdir``, call it on the simulated PBX, show progress and status.
 
     Returns the final status counts. A fresh campaign each time: its own
     database in ``workdir`` unless ``database`` is given (then a new name).
+    ``services``/``events``: the configuration's ``[services]``/``[events]`` (the demo's sample CRM).
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -103,7 +105,8 @@ def run_demo_campaign(workdir: str | Path, out: TextIO, database: str | None = N
         out.write(f"campaign {name}: {report.imported} contacts from {contacts.name}, script {script.name}, "
                   f"simulated PBX ({OPTIONS['sim_speed']:g}x speed), {OPTIONS['concurrency']} calls at once\n")
         observer = progress_for(name, out)
-        config = Config(database=database, recordings_dir=str(workdir / "recordings"))
+        config = Config(database=database, recordings_dir=str(workdir / "recordings"),
+                        **({"services": services} if services else {}), **({"events": events} if events else {}))
         with observer:
             run_sim(conn, campaign_id, program=result.program, options=OPTIONS, config=config, name=name,
                     observer=observer)

@@ -16,8 +16,8 @@ time is the call's own simulated duration, speech included), divided by
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 from twisted.internet import defer
 
@@ -30,7 +30,12 @@ from autocall.engine.record import CallRecord
 from autocall.phone import caller_id_number
 from autocall.sim.caller import HANGUP, ScriptedCaller
 from autocall.sim.channel import SimChannel, SimClock, run_sync
+from autocall.engine.web import Notice, NotifyFailed, Reply, WebRequest, unanswered
+from autocall.services_config import ServiceConfig
+from autocall.store import outbox
 from autocall.store.calls import add_dnc
+from autocall.store.db import transaction
+from autocall.web.blocking import BlockingWeb
 
 # How long each kind of callee takes to reach its outcome (ms of simulated time).
 RING_MS = {"answer": 4_000, "machine": 3_000, "busy": 2_000, "congestion": 1_000, "failed": 500}
@@ -61,6 +66,7 @@ class SimLine:
     speed: float = 1.0
     instant: bool = False
     recordings_dir: str = "recordings"
+    services: Mapping[str, ServiceConfig] = field(default_factory=dict)   # [services]: where fetch/send may go
 
 
 class SimPbx:
@@ -80,6 +86,7 @@ class SimPbx:
         self.called = caller_id_number(calls.caller_id)
         self.max_call_duration_ms = calls.max_call_duration_ms
         self.recordings_dir = line.recordings_dir
+        self.services = dict(line.services)
 
     def ready(self) -> bool:
         return True
@@ -123,5 +130,33 @@ class SimPbx:
                               "amd": amd, "channel": f"Sim/{request.number}"},
                     max_duration_ms=self.max_call_duration_ms,
                     on_optout=lambda _call: add_dnc(self.conn, request.number, source=f"optout:{self.campaign}",
-                                                    when=self.clock.seconds()))
+                                                    when=self.clock.seconds()),
+                    web=SimPbxWeb(self.conn, BlockingWeb(self.services, clock)) if self.program.data.get("services")
+                    else None)
         return run_sync(call.run())
+
+
+class SimPbxWeb:
+    """The simulated PBX's ``WebPort`` (it runs without the reactor): fetch/send to a service the configuration
+    names (``[services.NAME]``) are real requests, made in place; any other is not sent (status 0, ``no reply
+    for ...``, as in the simulator), so a rehearsal reaches only what it was pointed at. notify is queued in
+    the database in its own transaction and delivered when the campaign ends (``deliver_due``) or by the next
+    ``serve``/``campaign run``."""
+
+    def __init__(self, conn, client: BlockingWeb) -> None:
+        self.conn = conn
+        self.client = client
+
+    async def request(self, request: WebRequest) -> Reply:
+        if request.service not in self.client.services:
+            return unanswered(request)
+        return self.client.send(request)
+
+    async def notify(self, notice: Notice) -> None:
+        try:
+            with transaction(self.conn):
+                outbox.enqueue(self.conn, kind="notify", service=notice.service, path=notice.path, body=notice.body,
+                               ordering_key=f"call:{notice.call_id}", call_id=notice.call_id,
+                               base_url=notice.script_url)
+        except Exception as exc:   # sqlite3 or psycopg errors alike: the call ends in error, nothing is lost quietly
+            raise NotifyFailed(f"{exc.__class__.__name__}: {exc}") from None

@@ -86,7 +86,7 @@ def run_sim(conn, campaign_id: int, *, program: Program, options: dict, config: 
         clock.advance(time.time())
     speed = float(options.get("sim_speed") or 1.0)
     pbx = SimPbx(conn, clock, CallSettings.from_options(name, "", options, config.max_call_duration),
-                 SimLine(program, speed=speed, recordings_dir=config.recordings_dir))
+                 SimLine(program, speed=speed, recordings_dir=config.recordings_dir, services=config.services))
     scheduler = Scheduler(conn, campaign_id, pbx, clock, settings_from(options, config), observer,
                           events=outbox_events(config))
     results: list = []

@@ -58,7 +58,7 @@ def print_diagnostics(result: CompileResult, warnings: bool = True, stream=None)
     for diagnostic in result.diagnostics:
         if not warnings and not diagnostic.is_error:
             continue
-        text = diagnostic.render(result.lines)
+        text = result.show(diagnostic)
         if color:
             label = f"{diagnostic.severity}:"
             text = text.replace(label, f"{_COLORS[diagnostic.severity]}{label}\033[0m", 1)

@@ -11,7 +11,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "scripts_examples"
 SUPPORT_CALL = {
     "keys": "3 1234",
     "now": "2026-03-02T10:30:00-05:00",
-    "set": {"account_pin": "1234", "balance": "42"},
+    "set": {"caller": "5550100"},
 }
 
 
@@ -58,15 +58,30 @@ def _report(out, workdir: Path, database: Path, record) -> None:
     out.write(f"\nthe report as a page, charts and the flow graphs with their traffic: {page.resolve()}\n")
 
 
+def _deliver_events(out, database: Path, services, events, crm) -> None:
+    """The campaign's queued events, delivered to the sample CRM (as ``campaign run`` does at its end)."""
+    import logging
+
+    from autocall.config import Config
+    from autocall.outbox.delivery import deliver_due
+
+    logging.getLogger("autocall.web").setLevel(logging.ERROR)
+    sent = deliver_due(Config(database=str(database), services=services, events=events))
+    confirmations = sum(1 for _method, path in crm.received if path == "/api/confirmations")
+    out.write(f"\nthe sample CRM received {confirmations} booking confirmations (send) during the calls, and "
+              f"{sent['delivered']} attempt_ended events from the outbox after them")
+    if crm.events:
+        first = crm.events[0]
+        out.write(f"; the first: {first.get('number')} attempt {first.get('attempt')}: {first.get('outcome')}")
+    out.write("\n")
+
+
 def _heading(out, number: int, text: str) -> None:
     out.write(f"\n== {number}. {text}\n\n")
 
 
 def run(args) -> int:
-    from autocall.cli.common import new_compiler, print_diagnostics
-    from autocall.cli.simulate_cmd import TranscriptPrinter
-    from autocall.graph import build_graph, render_dot, render_mermaid, render_trace_text, trace_path
-    from autocall.sim.runner import parse_now, parse_settings, simulate
+    from autocall.demo_crm import SampleCrm
 
     out = sys.stdout
     script = EXAMPLES / "support.dlg"
@@ -75,7 +90,26 @@ def run(args) -> int:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
 
+    crm = SampleCrm().start()
+    try:
+        return _run(args, out, script, workdir, crm)
+    finally:
+        crm.stop()
+
+
+def _run(args, out, script: Path, workdir: Path, crm) -> int:
+    from autocall.cli.common import new_compiler, print_diagnostics
+    from autocall.cli.simulate_cmd import TranscriptPrinter
+    from autocall.demo_crm import EVENTS_PATH
+    from autocall.graph import build_graph, render_dot, render_mermaid, render_trace_text, trace_path
+    from autocall.services_config import EventRoute, ServiceConfig
+    from autocall.sim.runner import parse_now, parse_settings, simulate
+    from autocall.web.blocking import BlockingWeb
+
+    services = {name: ServiceConfig(name, crm.url) for name in ("crm", "booking")}
+    events = {"attempt_ended": EventRoute("attempt_ended", "booking", EVENTS_PATH.removeprefix("/api"))}
     out.write("AutoCall demo: the sample support line and a reminder campaign, on the simulated PBX.\n")
+    out.write(f"A sample CRM answers on {crm.url} (autocall.toml would say: [services.crm] url = \"{crm.url}\").\n")
     _heading(out, 1, f"Check {script.relative_to(EXAMPLES.parent)}")
     result = new_compiler().compile_file(str(script))
     print_diagnostics(result, stream=out)
@@ -87,10 +121,11 @@ def run(args) -> int:
 
     _heading(out, 2, f"A caller presses '{args.keys}' (Monday 10:30 in New York, PIN on file 1234)")
     out.write(f"$ autocall simulate scripts_examples/support.dlg --keys '{args.keys}' "
-              f"--now {SUPPORT_CALL['now']} --set account_pin=1234 --set balance=42\n")
+              f"--now {SUPPORT_CALL['now']} --set caller=5550100 --http live\n")
     printer = TranscriptPrinter(out)
     record = simulate(program, keys=args.keys, settings=parse_settings(program, SUPPORT_CALL["set"]),
-                      now=parse_now(SUPPORT_CALL["now"]), on_event=printer.event)
+                      now=parse_now(SUPPORT_CALL["now"]), on_event=printer.event,
+                      web=lambda clock: BlockingWeb(services, clock))
     printer.summary(record)
 
     _heading(out, 3, "The call's path through the dialogue")
@@ -117,7 +152,8 @@ def run(args) -> int:
     else:
         from autocall.campaign.demo import run_demo_campaign
         _heading(out, 4, "An appointment-reminder campaign: 20 contacts on the simulated PBX")
-        run_demo_campaign(workdir, out)
+        run_demo_campaign(workdir, out, services=services, events=events)
+        _deliver_events(out, database, services, events, crm)
 
     _heading(out, 5 if not args.no_campaign else 4, "The report: what happened on the lines")
     _report(out, workdir, database, record)

@@ -70,11 +70,12 @@ class Span(Node):
 
 @node
 class Interpolation(Node):
-    """``{name}`` or ``{name|digits}`` inside a string."""
+    """``{name}`` or ``{name|digits}`` inside a string; ``{account.data.id}`` has ``path`` ("data", "id")."""
 
     name: str
     format: str | None
     span: Span
+    path: tuple[str, ...] = ()
 
 
 @node
@@ -102,6 +103,14 @@ class IntLit(Node):
 
 
 @node
+class DecimalLit(Node):
+    """A number with a fractional part, kept as written (``12.50``) so it stays exact."""
+
+    text: str
+    span: Span
+
+
+@node
 class StrLit(Node):
     template: Template
     span: Span
@@ -110,6 +119,15 @@ class StrLit(Node):
 @node
 class NameRef(Node):
     name: str
+    span: Span
+
+
+@node
+class PathRef(Node):
+    """``account.data.items.0.name``: ``name`` is the reply, ``path`` the segments after it."""
+
+    name: str
+    path: tuple[str, ...]
     span: Span
 
 
@@ -141,7 +159,7 @@ class Negate(Node):
     span: Span
 
 
-Expr = IntLit | StrLit | NameRef | Call | Binary | Not | Negate
+Expr = IntLit | DecimalLit | StrLit | NameRef | PathRef | Call | Binary | Not | Negate
 
 
 # -- small pieces -------------------------------------------------------------------
@@ -203,6 +221,16 @@ class SoundRef(Node):
 
 
 PromptRef = TtsRef | NamedRef | FileRef | SoundRef
+
+
+@node
+class Pair(Node):
+    """``KEY = EXPR`` of a ``with`` (the query of a fetch, the JSON object of a send or notify)."""
+
+    key: str
+    key_span: Span
+    value: "Expr"
+    span: Span
 
 
 @node
@@ -276,8 +304,20 @@ class Goto(Statement):
 
 @node
 class Transfer(Statement):
+    """One destination, or several (a ring group: ``ring all`` or ``ring in order``)."""
+
     op = "transfer"
-    destination: Expr
+    destinations: tuple[Expr, ...]
+    options: tuple[Option, ...]
+    span: Span
+
+
+@node
+class Queue(Statement):
+    """Wait in an Asterisk call queue (``queues.conf``) for an agent."""
+
+    op = "queue"
+    queue: Expr
     options: tuple[Option, ...]
     span: Span
 
@@ -313,6 +353,40 @@ class Optout(Statement):
 @node
 class Hangup(Statement):
     op = "hangup"
+    span: Span
+
+
+@node
+class Fetch(Statement):
+    """``fetch NAME from SERVICE "PATH" [with ...] [timeout D]``."""
+
+    op = "fetch"
+    target: Name
+    service: Name
+    path: Template
+    options: tuple[Option, ...]
+    span: Span
+
+
+@node
+class Send(Statement):
+    """``send SERVICE "PATH" [with ...] [into NAME] [timeout D]``."""
+
+    op = "send"
+    service: Name
+    path: Template
+    options: tuple[Option, ...]
+    span: Span
+
+
+@node
+class Notify(Statement):
+    """``notify SERVICE "PATH" [with ...]``: queued, delivered in the background."""
+
+    op = "notify"
+    service: Name
+    path: Template
+    options: tuple[Option, ...]
     span: Span
 
 
@@ -367,8 +441,8 @@ class Menu(Statement):
 # Grammar rule -> statement class: ``wait_stmt`` builds ``Wait`` (the parser's default builder).
 STATEMENT_RULES = {cls.__name__.lower() + "_stmt": cls for cls in Statement.__subclasses__()}
 
-Stmt = (Answer | Say | Play | Wait | Set | Gather | Goto | Transfer | Record | Result
-        | Log | Optout | Hangup | If | Menu)
+Stmt = (Answer | Say | Play | Wait | Set | Gather | Goto | Transfer | Queue | Record | Result
+        | Log | Optout | Hangup | Fetch | Send | Notify | If | Menu)
 
 
 # -- declarations -------------------------------------------------------------------------
@@ -381,7 +455,7 @@ class DialogueDecl(Node):
 
 @node
 class SettingDecl(Node):
-    """``voice``, ``rate``, ``timeout`` or ``tries`` at the top level."""
+    """``voice``, ``currency``, ``rate``, ``timeout`` or ``tries`` at the top level."""
 
     kind: str
     value: object
@@ -391,7 +465,7 @@ class SettingDecl(Node):
 @node
 class ParamDecl(Node):
     name: Name
-    default: IntLit | StrLit | None
+    default: IntLit | DecimalLit | StrLit | None
     span: Span
 
 
@@ -420,8 +494,27 @@ class HoursDecl(Node):
 
 
 @node
+class ServiceDecl(Node):
+    """``service NAME = "https://host/base"``."""
+
+    name: Name
+    url: str
+    url_span: Span
+    span: Span
+
+
+@node
 class StartDecl(Node):
     state: Name
+    span: Span
+
+
+@node
+class IncludeDecl(Node):
+    """``include "path.dlg"``: ``path`` as written, relative to the including file."""
+
+    path: str
+    path_span: Span
     span: Span
 
 
@@ -432,7 +525,8 @@ class StateDecl(Node):
     span: Span
 
 
-Decl = DialogueDecl | SettingDecl | ParamDecl | VarDecl | PromptDecl | HoursDecl | StartDecl | StateDecl
+Decl = (DialogueDecl | SettingDecl | ParamDecl | VarDecl | PromptDecl | HoursDecl | ServiceDecl | StartDecl
+        | StateDecl | IncludeDecl)
 
 
 @dataclass
@@ -441,3 +535,4 @@ class Script:
 
     path: str
     declarations: list[Decl] = field(default_factory=list)
+    recovered: frozenset[int] = frozenset()     # lines read as neutral text after a syntax error

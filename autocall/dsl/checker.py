@@ -11,19 +11,28 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Callable
+from urllib.parse import urlsplit
 
 from autocall.dsl import ast as A
 from autocall.dsl.diagnostics import DiagnosticSink
 from autocall.dsl.lower import DEFAULT_INTERDIGIT_MS, DEFAULT_TIMEOUT_MS, DEFAULT_TRIES, exits
+from autocall.engine import decimals
 from autocall.engine.channel import ALL_KEYS
 from autocall.engine.ir import BUILTINS, OPS, op_targets
+from autocall.engine.spoken import is_currency
 from autocall.hours import HoursError, Schedule, parse_schedule
 from autocall.suggest import suggest
 
-FUNCTIONS = {"len": 1, "within": 1}
+MAX_WEB_TIMEOUT_MS = 10_000         # a caller should not wait longer in silence for a service
+REPLY_FIELDS = ("ok", "status", "error", "data")
+
+# Function name -> the numbers of arguments it takes.
+FUNCTIONS = {"len": (1,), "within": (1,), "round": (1, 2), "abs": (1,)}
 KEY_CHARS = frozenset(ALL_KEYS)
 MAX_EXPRESSION_DEPTH = 64
 MAX_KEYS = 64
+MAX_DESTINATIONS = 20               # destinations of one transfer (a ring group)
+MAX_QUEUE_WAIT_MS = 4 * 3_600_000
 
 
 _SOUND_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*")
@@ -44,6 +53,7 @@ class Symbols:
 
     dialogue: str = ""
     voice: str | None = None
+    currency: str | None = None
     rate: int | None = None
     timeout_ms: int = DEFAULT_TIMEOUT_MS
     tries: int = DEFAULT_TRIES
@@ -55,7 +65,10 @@ class Symbols:
     hours: dict[str, tuple[A.HoursDecl, Schedule]] = field(default_factory=dict)
     start: str | None = None
     states: dict[str, A.StateDecl] = field(default_factory=dict)
-    files: dict[str, str] = field(default_factory=dict)
+    files: dict[tuple[str, str], str] = field(default_factory=dict)   # (folder, path as written) -> on disk
+    base_dir: str = "."                 # the script's folder: where its own file prompts are
+    services: dict[str, str] = field(default_factory=dict)
+    replies: list[str] = field(default_factory=list)
 
 
 class Checker:
@@ -63,11 +76,12 @@ class Checker:
         self.script = script
         self.sink = sink
         self.options = options
-        self.sym = Symbols()
+        self.sym = Symbols(base_dir=options.base_dir)
         self.value_kinds: dict[str, str] = {name: "built-in" for name in BUILTINS}
         self.defined_at: dict[tuple[str, str], A.Span] = {}
         self.reads: set[str] = set()
         self.checked_files: dict[str, bool] = {}
+        self._tainted: set[str] | None = None
 
     # -- entry point ----------------------------------------------------------------------------
     def run(self) -> Symbols:
@@ -88,10 +102,17 @@ class Checker:
         key = (namespace, name.text)
         if key in self.defined_at:
             first = self.defined_at[key]
-            self.sink.error(f"{what} '{name.text}' is defined twice (first on line {first.line})", name.span)
+            self.sink.error(f"{what} '{name.text}' is defined twice ({self._first(first, name.span)})", name.span)
             return False
         self.defined_at[key] = name.span
         return True
+
+    def _first(self, first: A.Span, now: A.Span) -> str:
+        """Where the first definition is: its line, and its file when that is another one (an include)."""
+        file_of = self.sink.file_of
+        if file_of(first) == file_of(now):
+            return f"first on line {first.line}"
+        return f"first in {file_of(first)}:{first.line}"
 
     def _define_value(self, name: A.Name, kind: str) -> bool:
         if name.text in BUILTINS:
@@ -115,6 +136,7 @@ class Checker:
         if dialogues:
             sym.dialogue = dialogues[0].name.text
         settings_seen: dict[str, A.Span] = {}
+        prompts: list[A.PromptDecl] = []
         for decl in decls:
             if isinstance(decl, A.SettingDecl):
                 if decl.kind in settings_seen:
@@ -135,12 +157,16 @@ class Checker:
             elif isinstance(decl, A.PromptDecl):
                 if self._define("prompt", decl.name, "prompt"):
                     sym.prompts[decl.name.text] = decl
-                self._prompt_source(decl.source)
+                prompts.append(decl)
             elif isinstance(decl, A.HoursDecl):
                 self._hours(decl)
+            elif isinstance(decl, A.ServiceDecl):
+                self._service(decl)
             elif isinstance(decl, A.StateDecl):
                 if self._define("state", decl.name, "state"):
                     sym.states[decl.name.text] = decl
+        for decl in prompts:        # once every value is declared: a prompt speaks at run time, when all exist
+            self._prompt_source(decl.source)
         starts = [d for d in decls if isinstance(d, A.StartDecl)]
         for extra in starts[1:]:
             self.sink.error(f"'start' is declared twice (first on line {starts[0].span.line})", extra.span)
@@ -162,6 +188,14 @@ class Checker:
                     self.options.resolve_voice(voice)
                 except Exception as exc:  # AudioError: its problem text names the voices
                     self.sink.error(getattr(exc, "problem", str(exc)), span)
+        elif decl.kind == "currency":
+            code, span = decl.value
+            if is_currency(code):
+                sym.currency = code
+            else:
+                hint = f" (write \"{code.strip().upper()}\")" if is_currency(code.strip().upper()) else ""
+                self.sink.error(f"'{code}' is not a currency code{hint}; write an ISO 4217 code such as "
+                                "\"EUR\" or \"USD\"", span)
         elif decl.kind == "rate":
             count: A.Count = decl.value
             if not 80 <= count.value <= 450:
@@ -183,6 +217,19 @@ class Checker:
             self.sink.error(message, span)
             return
         self.sym.hours[decl.name.text] = (decl, schedule)
+
+    def _service(self, decl: A.ServiceDecl) -> None:
+        if not self._define("service", decl.name, "service"):
+            return
+        url = decl.url.strip()
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in url):
+            self.sink.error(f"'{decl.url}' is not a service URL; write http:// or https:// and a host, "
+                            "e.g. \"https://crm.example.com/api\"", decl.url_span)
+        elif parts.query or parts.fragment or "@" in parts.netloc:
+            self.sink.error(f"'{decl.url}': a service URL has no query, fragment or user name "
+                            "(put credentials in the configuration's [services] headers)", decl.url_span)
+        self.sym.services[decl.name.text] = url
 
     def _start(self) -> None:
         if self.sym.start is None:
@@ -259,8 +306,9 @@ class Checker:
             self.sink.error(f"audio file '{path}': absolute paths and '..' are not allowed; paths are relative "
                             "to the .dlg file and stay in its folder", ref.span)
             return
-        resolved = os.path.normpath(os.path.join(self.options.base_dir, path))
-        self.sym.files[path] = resolved
+        base_dir = getattr(ref, "base_dir", None) or self.options.base_dir      # an included file's: its folder
+        resolved = os.path.normpath(os.path.join(base_dir, path))
+        self.sym.files[(base_dir, path)] = resolved
         if resolved in self.checked_files:
             return
         self.checked_files[resolved] = True
@@ -330,9 +378,56 @@ class Checker:
         for name in order:
             self.value_kinds[name] = "gathered"
         self.sym.gathered = order
+        self._reply_targets()
 
-    def _name_read(self, name: str, span: A.Span, allowed: Callable[[str], bool] | None = None) -> None:
+    def _reply_targets(self) -> None:
+        """``fetch NAME`` and ``send ... into NAME`` declare NAME as a reply (read with NAME.ok, NAME.data...)."""
+        for state in self.sym.states.values():
+            for stmt in _walk(state.body):
+                name = _reply_target(stmt)
+                if name is None:
+                    continue
+                kind = self.value_kinds.get(name.text)
+                if kind == "reply":
+                    continue
+                if kind is not None or name.text in self.sym.prompts:
+                    what = {"built-in": "a built-in", "gathered": "a gathered variable",
+                            "param": "a param", "var": "a var"}.get(kind, "a prompt")
+                    self.sink.error(f"'{name.text}' is already {what}; a fetch or send reply needs a name of "
+                                    "its own", name.span)
+                    continue
+                self.value_kinds[name.text] = "reply"
+                self.sym.replies.append(name.text)
+
+    def _name_read(self, name: str, span: A.Span, allowed: Callable[[str], bool] | None = None,
+                   path: tuple[str, ...] = ()) -> None:
         kind = self.value_kinds.get(name)
+        if path and kind != "reply":
+            written = ".".join((name, *path))
+            if kind is None and name not in self.sym.hours and name not in self.sym.prompts:
+                replies = [n for n, k in self.value_kinds.items() if k == "reply"]
+                self.sink.error(f"unknown reply '{name}' in '{written}'" + suggest(name, replies)
+                                + f" ('{name}.…' reads the reply of a fetch or send into '{name}')", span)
+            else:
+                self.sink.error(f"'{written}': '{name}' is not the target of a fetch or send; "
+                                "only replies have fields", span)
+            return
+        if kind == "reply":
+            if not path:
+                self.sink.error(f"'{name}' is a reply; read {name}.ok, {name}.status, {name}.error "
+                                f"or {name}.data.FIELD", span)
+                return
+            if path[0] not in REPLY_FIELDS:
+                self.sink.error(f"'{name}.{path[0]}': a reply has ok, status, error and data "
+                                f"(did you mean '{name}.data.{'.'.join(path)}'?)", span)
+                return
+            if path[0] != "data" and len(path) > 1:
+                self.sink.error(f"'{name}.{path[0]}' is a plain value; only {name}.data has fields", span)
+                return
+            if allowed is not None:
+                self.sink.error(f"'{name}' is a reply: a var's initial value cannot read it "
+                                "(set the var after the fetch)", span)
+                return
         if kind is None:
             if name in self.sym.hours:
                 self.sink.error(f"'{name}' is an hours name; test it with within({name})", span)
@@ -348,7 +443,7 @@ class Checker:
 
     def _template(self, template: A.Template, allowed=None) -> None:
         for part in template.names:
-            self._name_read(part.name, part.span, allowed)
+            self._name_read(part.name, part.span, allowed, part.path)
 
     def _expr(self, expr, allowed=None) -> None:
         """Check an expression iteratively (it may be deep), with a depth limit."""
@@ -361,6 +456,8 @@ class Checker:
                 return
             if isinstance(node, A.NameRef):
                 self._name_read(node.name, node.span, allowed)
+            elif isinstance(node, A.PathRef):
+                self._name_read(node.name, node.span, allowed, node.path)
             elif isinstance(node, A.StrLit):
                 self._template(node.template, allowed)
             elif isinstance(node, A.Binary):
@@ -375,10 +472,12 @@ class Checker:
         arity = FUNCTIONS.get(node.function)
         if arity is None:
             self.sink.error(f"unknown function '{node.function}'" + suggest(node.function, FUNCTIONS)
-                            + " (functions: len, within)", node.function_span)
+                            + f" (functions: {', '.join(FUNCTIONS)})", node.function_span)
             return
-        if len(node.args) != arity:
-            self.sink.error(f"{node.function}() takes {arity} argument, not {len(node.args)}", node.span)
+        if len(node.args) not in arity:
+            counts = " or ".join(str(n) for n in arity)
+            self.sink.error(f"{node.function}() takes {counts} argument{'s' if arity[-1] > 1 else ''}, "
+                            f"not {len(node.args)}", node.span)
             return
         if node.function == "within":
             arg = node.args[0]
@@ -388,7 +487,13 @@ class Checker:
                                                                if isinstance(d, A.HoursDecl)):
                 self.sink.error(f"unknown hours '{arg.name}'" + suggest(arg.name, self.sym.hours), arg.span)
             return
-        stack.append((node.args[0], depth + 1))
+        if node.function == "round" and len(node.args) == 2:
+            places = node.args[1]
+            if isinstance(places, A.DecimalLit) or (isinstance(places, A.IntLit)
+                                                     and places.value > decimals.MAX_ROUND_PLACES):
+                self.sink.error(f"round() takes a whole number of places from 0 to {decimals.MAX_ROUND_PLACES}",
+                                places.span)
+        stack.extend((arg, depth + 1) for arg in node.args)
 
     def _var_initialiser(self, decl: A.VarDecl) -> None:
         order = [d.name.text for d in self.script.declarations if isinstance(d, A.VarDecl)]
@@ -401,7 +506,7 @@ class Checker:
 
     def _unread_vars(self) -> None:
         for decl in self.sym.vars:
-            if decl.name.text not in self.reads:
+            if decl.name.text not in self.reads and not _shared(decl):
                 self.sink.warning(f"variable '{decl.name.text}' is never read", decl.name.span)
 
     # -- statements ---------------------------------------------------------------------------------------
@@ -452,12 +557,26 @@ class Checker:
             self._block(branch.body)
 
     def _transfer(self, stmt: A.Transfer) -> None:
-        self._expr(stmt.destination)
+        for destination in stmt.destinations:
+            self._expr(destination)
+        if len(stmt.destinations) > MAX_DESTINATIONS:
+            self.sink.error(f"a transfer may ring at most {MAX_DESTINATIONS} destinations",
+                            stmt.destinations[MAX_DESTINATIONS].span)
         options = self._options(stmt.options, "transfer")
         if "timeout" in options:
             self._duration(options["timeout"].value, "transfer timeout")
         if "callerid" in options:
             self._expr(options["callerid"].value)
+        if "announce" in options:
+            self._prompt_ref(options["announce"].value)
+
+    def _queue(self, stmt: A.Queue) -> None:
+        self._expr(stmt.queue)
+        options = self._options(stmt.options, "queue")
+        if "timeout" in options:
+            self._duration(options["timeout"].value, "queue timeout", maximum_ms=MAX_QUEUE_WAIT_MS)
+        if "announce" in options:
+            self._prompt_ref(options["announce"].value)
 
     def _record(self, stmt: A.Record) -> None:
         options = self._options(stmt.options, "record")
@@ -468,15 +587,85 @@ class Checker:
         if "terminator" in options:
             self._key(options["terminator"].value, single=True)
 
+    def _fetch(self, stmt: A.Fetch) -> None:
+        self._web(stmt, self._options(stmt.options, "fetch"))
+
+    def _send(self, stmt: A.Send) -> None:
+        self._web(stmt, self._options(stmt.options, "send"))
+
+    def _notify(self, stmt: A.Notify) -> None:
+        options = self._options(stmt.options, "notify")
+        self._web(stmt, options)
+        tainted = self.tainted()
+        reads = [part for part in stmt.path.names if part.name in tainted]
+        for pair in options["with"].value if "with" in options else ():
+            reads += [node for node in _expr_names(pair.value) if node.name in tainted]
+        for node in reads:
+            what = "a secret gathered value" if node.name in self.sym.secret else "set from a secret gathered value"
+            self.sink.error(f"'{node.name}' is {what}; notify is queued in the database, so it cannot carry it "
+                            "(use send, which is never stored)", node.span)
+
+    def _web(self, stmt, options: dict[str, A.Option]) -> None:
+        service = stmt.service
+        if service.text not in self.sym.services:
+            self.sink.error(f"unknown service '{service.text}'" + (suggest(service.text, self.sym.services)
+                            or f"; declare it with: service {service.text} = \"https://...\""), service.span)
+        self._web_path(stmt.path)
+        seen: dict[str, A.Pair] = {}
+        for pair in options["with"].value if "with" in options else ():
+            if pair.key in seen:
+                self.sink.error(f"'{pair.key}' is given twice in this with (first at column "
+                                f"{seen[pair.key].key_span.column})", pair.key_span)
+            seen[pair.key] = pair
+            self._expr(pair.value)
+        if "timeout" in options:
+            ms = self._duration(options["timeout"].value, "timeout")
+            if ms is not None and ms > MAX_WEB_TIMEOUT_MS:
+                self.sink.error(f"a {stmt.op} timeout may be at most {MAX_WEB_TIMEOUT_MS // 1000}s "
+                                "(the caller waits in silence meanwhile)", options["timeout"].value.span)
+
+    def _web_path(self, path: A.Template) -> None:
+        first = path.parts[0] if path.parts else ""
+        literal = "".join(part for part in path.parts if isinstance(part, str))
+        if not isinstance(first, str) or not first.startswith("/"):
+            self.sink.error("a service path starts with '/' (it is added to the service's URL)", path.span)
+        elif "://" in literal:
+            self.sink.error("a service path cannot contain '://': the host is the service's; "
+                            "declare another service for another host", path.span)
+        for part in path.names:
+            if part.format is not None:
+                self.sink.error(f"'|{part.format}' has no meaning in a path; write {{{part.name}}}", part.span)
+        self._template(path)
+
+    def tainted(self) -> set[str]:
+        """Secret gathered names and the vars set (or initialised) from an expression reading one."""
+        if self._tainted is None:
+            tainted = set(self.sym.secret)
+            assignments = [(d.name.text, d.value) for d in self.sym.vars]
+            for state in self.sym.states.values():
+                assignments += [(s.target.text, s.value) for s in _walk(state.body) if isinstance(s, A.Set)]
+            reads = [(name, {node.name for node in _expr_names(value)}) for name, value in assignments]
+            changed = True
+            while changed:
+                changed = False
+                for name, names in reads:
+                    if name not in tainted and names & tainted:
+                        tainted.add(name)
+                        changed = True
+            self._tainted = tainted
+        return self._tainted
+
     def _assign(self, target: A.Name) -> None:
         kind = self.value_kinds.get(target.text)
-        if kind == "param":
+        if kind == "reply":
+            self.sink.error(f"cannot assign reply '{target.text}' (a fetch or send fills it)", target.span)
+        elif kind == "param":
             self.sink.error(f"cannot assign param '{target.text}' (params are read-only)", target.span)
         elif kind == "built-in":
             self.sink.error(f"cannot assign built-in '{target.text}' (built-ins are read-only)", target.span)
         elif kind is None:
-            self.sink.error(f"unknown variable '{target.text}'" + (suggest(target.text, self.value_kinds)
-                            or f"; declare it with 'var {target.text} = ...'"), target.span)
+            self.sink.error(f"unknown variable '{target.text}'" + suggest(target.text, self.value_kinds)
+                            + f"; declare it at the top with 'var {target.text} = ...'", target.span)
 
     def _gather(self, stmt: A.Gather) -> None:
         options = self._options(stmt.options, "gather")
@@ -557,7 +746,7 @@ class Checker:
                     reachable.add(target)
                     frontier.append(target)
         for name, decl in states.items():
-            if name not in reachable:
+            if name not in reachable and not _shared(decl):
                 self.sink.warning(f"state '{name}' can never be reached", decl.name.span)
         quick = {}
         for name, decl in states.items():
@@ -568,7 +757,78 @@ class Checker:
             closing = quick[cycle[-1]][cycle[0]]
             route = " -> ".join(cycle + [cycle[0]])
             self.sink.error(f"these states can loop forever without waiting for the caller: {route}; "
-                            "put a menu, gather, record, transfer or wait on the loop", closing.span)
+                            "put a menu, gather, record, transfer, queue or wait on the loop", closing.span)
+        self._silent_menu_cycles(reachable)
+
+    def _silent_menu_cycles(self, reachable: set[str]) -> None:
+        """Warn where a caller who presses nothing goes round menus for ever (timeout/failure paths)."""
+        silent = {}
+        for name in (state for state in self.sym.states if state in reachable):
+            menu = _first_menu(self.sym.states[name].body)
+            target = _silent_target(menu) if menu is not None else None
+            silent[name] = {target: menu} if target in self.sym.states else {}
+        for cycle in _cycles(silent):
+            menu = silent[cycle[0]][cycle[1] if len(cycle) > 1 else cycle[0]]
+            route = " -> ".join(cycle + [cycle[0]])
+            self.sink.warning(f"a caller who presses nothing is never let go: the menus' timeout and failure "
+                              f"paths only lead to each other ({route}); give one of them a way out "
+                              "(failure -> goodbye)", menu.span)
+
+
+# What may come before a menu without giving a silent caller a way out of the state.
+_BEFORE_MENU = (A.Answer, A.Say, A.Play, A.Wait, A.Set, A.Log, A.Result, A.Gather, A.Optout, A.Fetch, A.Send,
+                A.Notify)
+
+
+def _first_menu(body: tuple) -> A.Menu | None:
+    """The menu every run of the state reaches (only plain statements before it), else None."""
+    for stmt in body:
+        if isinstance(stmt, A.Menu):
+            return stmt
+        if not isinstance(stmt, _BEFORE_MENU):
+            return None
+    return None
+
+
+def _silent_target(menu: A.Menu) -> str | None:
+    """Where a menu sends a caller who presses nothing: its timeout jump, else its failure target."""
+    if menu.timeout is not None and menu.timeout.goto is not None:
+        return menu.timeout.goto.text
+    return menu.failure.text if menu.failure is not None else None
+
+
+
+def _shared(decl) -> bool:
+    """Declared in an included file: a shared file's states and vars need not all be used by each script."""
+    return getattr(decl.span, "source", None) is not None
+
+
+def _reply_target(stmt) -> A.Name | None:
+    """The name a statement puts a reply in: ``fetch NAME``, ``send ... into NAME``."""
+    if isinstance(stmt, A.Fetch):
+        return stmt.target
+    if isinstance(stmt, A.Send):
+        return next((o.value for o in stmt.options if o.kind == "into"), None)
+    return None
+
+
+def _expr_names(expr) -> list:
+    """The names an expression reads (NameRef, PathRef and the interpolations of its strings)."""
+    found = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (A.NameRef, A.PathRef)):
+            found.append(node)
+        elif isinstance(node, A.StrLit):
+            found.extend(node.template.names)
+        elif isinstance(node, A.Binary):
+            stack.extend((node.left, node.right))
+        elif isinstance(node, (A.Not, A.Negate)):
+            stack.append(node.operand)
+        elif isinstance(node, A.Call):
+            stack.extend(node.args)
+    return found
 
 
 def _key_name(keys: str) -> str:
@@ -696,6 +956,7 @@ STATEMENT_CHECKS = {
     A.Answer: Checker._nothing, A.Optout: Checker._nothing, A.Hangup: Checker._nothing,
     A.Say: Checker._say, A.Play: Checker._play, A.Wait: Checker._wait, A.Set: Checker._set,
     A.Goto: Checker._goto, A.Result: Checker._value, A.Log: Checker._value, A.If: Checker._if,
-    A.Gather: Checker._gather, A.Transfer: Checker._transfer, A.Record: Checker._record,
-    A.Menu: Checker._menu,
+    A.Gather: Checker._gather, A.Transfer: Checker._transfer, A.Queue: Checker._queue,
+    A.Record: Checker._record,
+    A.Menu: Checker._menu, A.Fetch: Checker._fetch, A.Send: Checker._send, A.Notify: Checker._notify,
 }

@@ -11,6 +11,7 @@ from typing import Callable
 from autocall.dsl import ast as A
 from autocall.dsl.checker import Checker, CheckOptions
 from autocall.dsl.diagnostics import Diagnostic, DiagnosticSink
+from autocall.dsl.includes import Includes
 from autocall.dsl.lower import Lowering
 from autocall.dsl.parser import MAX_SCRIPT_BYTES, DialogueParser
 from autocall.engine.ir import Program
@@ -22,11 +23,22 @@ class CompileResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     program: Program | None = None
     text: str = field(default="", repr=False)
+    includes: list[str] = field(default_factory=list)        # the included files (absolute), for hot reload
+    sources: dict[str, str] = field(default_factory=dict, repr=False)   # included files' text by shown path
 
     @cached_property
     def lines(self) -> list[str]:
         """The source's lines, for showing diagnostics."""
         return self.text.splitlines()
+
+    def lines_of(self, diagnostic: Diagnostic) -> list[str]:
+        """The lines of the file a diagnostic points into (the script's, or an included file's)."""
+        if diagnostic.path in self.sources:
+            return self.sources[diagnostic.path].splitlines()
+        return self.lines
+
+    def show(self, diagnostic: Diagnostic) -> str:
+        return diagnostic.render(self.lines_of(diagnostic))
 
     @property
     def ok(self) -> bool:
@@ -42,7 +54,7 @@ class CompileResult:
 
     def render(self) -> str:
         """Every diagnostic as the compiler prints it (headline, source line, caret)."""
-        return "\n".join(d.render(self.lines) for d in self.diagnostics)
+        return "\n".join(self.show(d) for d in self.diagnostics)
 
 
 class Compiler:
@@ -87,7 +99,13 @@ class Compiler:
             gc.disable()
         try:
             script = self.parser.parse(text, path, sink)
-            if script is not None:
+            if script is not None and any(d.__class__ is A.IncludeDecl for d in script.declarations):
+                includes = Includes(self.parser, sink, base_dir, path, read_script)
+                includes.expand(script)
+                result.includes, result.sources = includes.files, includes.sources
+            if script is not None and script.recovered:
+                self._check_recovered(script, sink, base_dir)
+            elif script is not None:
                 options = self._options(base_dir)
                 symbols = Checker(script, sink, options).run()
                 if not sink.has_errors:
@@ -98,6 +116,16 @@ class Compiler:
                 gc.enable()
         result.diagnostics = sink.sorted()
         return result
+
+    def _check_recovered(self, script: A.Script, sink: DiagnosticSink, base_dir: str) -> None:
+        """After syntax errors, the rest of the script's errors too: not those about the neutral lines the
+        parser read in place of the broken ones, and no warnings (reads and flow are not all known)."""
+        checked = DiagnosticSink(sink.path)
+        Checker(script, checked, self._options(base_dir)).run()
+        for diagnostic in checked.items:
+            if diagnostic.is_error and (diagnostic.span is None or getattr(diagnostic.span, "source", None) is not None
+                                        or diagnostic.span.line not in script.recovered):
+                sink.error(diagnostic.message, diagnostic.span)
 
     def _options(self, base_dir: str) -> CheckOptions:
         return CheckOptions(base_dir=base_dir, audio_roots=self.audio_roots, validate_audio=self.validate_audio,

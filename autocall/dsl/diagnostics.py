@@ -52,12 +52,23 @@ class DiagnosticSink:
     def __init__(self, path: str) -> None:
         self.path = path
         self.items: list[Diagnostic] = []
+        self._seen: set[Diagnostic] = set()
 
     def error(self, message: str, span: Span | None) -> None:
-        self.items.append(Diagnostic(ERROR, message, span, self.path))
+        self._add(Diagnostic(ERROR, message, span, self.file_of(span)))
 
     def warning(self, message: str, span: Span | None) -> None:
-        self.items.append(Diagnostic(WARNING, message, span, self.path))
+        self._add(Diagnostic(WARNING, message, span, self.file_of(span)))
+
+    def file_of(self, span: Span | None) -> str:
+        """The file a span is in: an included file's spans say which (``autocall.dsl.includes``)."""
+        return getattr(span, "source", None) or self.path
+
+    def _add(self, diagnostic: Diagnostic) -> None:
+        """Each problem once, however many times a part of the file is read (syntax error recovery)."""
+        if diagnostic not in self._seen:
+            self._seen.add(diagnostic)
+            self.items.append(diagnostic)
 
     @property
     def has_errors(self) -> bool:
@@ -65,5 +76,5 @@ class DiagnosticSink:
 
     def sorted(self) -> list[Diagnostic]:
         def key(d: Diagnostic):
-            return (d.span.line, d.span.column) if d.span else (0, 0)
+            return (d.path != self.path, d.path, (d.span.line, d.span.column) if d.span else (0, 0))
         return sorted(self.items, key=key)

@@ -17,7 +17,9 @@ MAX_NESTING = 32
 # Option words may also name things (the spec's own example declares
 # ``prompt beep``): they are keywords only where the grammar expects them.
 SOFT_KEYWORDS = frozenset({"file", "sound", "in", "digits", "max", "terminator", "interdigit",
-                           "secret", "callerid", "silence", "beep", "invalid", "failure"})
+                           "secret", "callerid", "silence", "beep", "invalid", "failure", "currency",
+                           "ring", "all", "order", "announce",
+                           "service", "fetch", "send", "notify", "from", "with", "into"})
 
 # One match per token, from the grammar's terminal patterns (``grammar/dialogue.lark``): leading blanks
 # (WS) are skipped by the prefix; the most frequent kinds come first. NL is a line end (after an optional
@@ -35,10 +37,12 @@ def _token_regex(patterns: dict[str, str], punctuation: list[str]) -> re.Pattern
     line_end = r"\r?\n"
     punct = "|".join(re.escape(p) for p in sorted(punctuation, key=len, reverse=True))
     kinds = [
+        ("DOTTED", patterns["DOTTED"]),
         ("WORD", patterns["NAME"]),
         ("NL", f"{comment}?{line_end}(?:{blank}{comment}?{line_end})*[ ]*"),
         ("STRING", patterns["STRING"]),
         ("DURATION", patterns["DURATION"]),
+        ("DECIMAL", patterns["DECIMAL"]),
         ("INT", patterns["INT"]),
         ("COMPARE", patterns["COMPARE"]),
         ("PUNCT", f"{punct}|{patterns['MUL']}"),
@@ -170,4 +174,11 @@ class DialogueLexer:
             return LexProblem('unterminated string (close it with " on the same line)', line, column,
                               max(stop - pos, 1))
         shown = char if char.isprintable() and not char.isspace() else repr(char)[1:-1]
+        if char.isalpha():
+            start = pos
+            while start > line_start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+                start -= 1
+            word = re.match(r"\w+", text[start:])[0]
+            return LexProblem(f"'{word}' is not a name: names are ASCII letters, digits and '_' "
+                              f"('{shown}' is not one of them)", line, start - line_start + 1, len(word))
         return LexProblem(f"unexpected character '{shown}'", line, column)

@@ -17,10 +17,30 @@ DEFAULT_INTERDIGIT_MS = 2000        # a menu's wait for the next key of a multi-
 DEFAULT_RECORD_MAX_MS = 60_000
 DEFAULT_RECORD_SILENCE_MS = 5000
 DEFAULT_TRANSFER_TIMEOUT_MS = 30_000
+DEFAULT_RING = "all"                # a transfer to several destinations rings them at once
+DEFAULT_WEB_TIMEOUT_MS = 3000       # how long `fetch`/`send` wait for the service
 
 
 def template(t: A.Template) -> list:
-    return [part if isinstance(part, str) else {"var": part.name, "format": part.format} for part in t.parts]
+    return [part if isinstance(part, str) else _interpolation(part) for part in t.parts]
+
+
+def _interpolation(part: A.Interpolation) -> dict:
+    if part.path:
+        return {"var": part.name, "format": part.format, "path": list(part.path)}
+    return {"var": part.name, "format": part.format}
+
+
+def web_path(t: A.Template) -> tuple[list[str], list]:
+    """A path template as its literal parts (one more than the values) and the values' expressions."""
+    literals, values = [""], []
+    for part in t.parts:
+        if isinstance(part, str):
+            literals[-1] += part
+        else:
+            values.append(["path", part.name, list(part.path)] if part.path else ["var", part.name])
+            literals.append("")
+    return literals, values
 
 
 def expression(node) -> list:
@@ -28,8 +48,12 @@ def expression(node) -> list:
     kind = node.__class__
     if kind is A.NameRef:
         return ["var", node.name]
+    if kind is A.PathRef:
+        return ["path", node.name, list(node.path)]
     if kind is A.IntLit:
         return ["int", node.value]
+    if kind is A.DecimalLit:
+        return ["dec", node.text]
     if kind is A.StrLit:
         return ["str", template(node.template)]
     if kind is A.Binary:
@@ -54,17 +78,26 @@ class Lowering:
             "version": VERSION,
             "dialogue": sym.dialogue,
             "source": self.source,
-            "settings": {"voice": sym.voice, "rate": sym.rate, "timeout_ms": sym.timeout_ms, "tries": sym.tries},
+            "settings": {"voice": sym.voice, "currency": sym.currency, "rate": sym.rate,
+                         "timeout_ms": sym.timeout_ms, "tries": sym.tries},
             "params": [{"name": p.name.text, "default": _literal(p.default)} for p in sym.params],
             "vars": [{"name": v.name.text, "init": expression(v.value), "line": v.span.line} for v in sym.vars],
             "gathered": list(sym.gathered),
             "secret": sorted(sym.secret),
             "prompts": {name: self._prompt(decl.source) for name, decl in sym.prompts.items()},
+            "services": dict(sym.services),
+            "replies": list(sym.replies),
             "hours": {name: {"spec": decl.spec, **schedule.to_json()} for name, (decl, schedule) in sym.hours.items()},
             "start": sym.start,
-            "states": {name: {"line": decl.span.line, "code": self._code(decl.body)}
-                       for name, decl in sym.states.items()},
+            "states": {name: self._state(decl) for name, decl in sym.states.items()},
         }
+
+    def _state(self, decl: A.StateDecl) -> dict:
+        state = {"line": decl.span.line, "code": self._code(decl.body)}
+        origin = getattr(decl, "origin", None)          # from an included file (autocall.dsl.includes)
+        if origin is not None:
+            state["file"] = origin
+        return state
 
     # -- prompts --------------------------------------------------------------------------------------
     def _prompt(self, ref) -> dict:
@@ -73,7 +106,8 @@ class Lowering:
         if isinstance(ref, A.TtsRef):
             return {"kind": "tts", "text": template(ref.template)}
         if isinstance(ref, A.FileRef):
-            return {"kind": "file", "path": ref.path, "resolved": self.sym.files[ref.path]}
+            base_dir = getattr(ref, "base_dir", None) or self.sym.base_dir
+            return {"kind": "file", "path": ref.path, "resolved": self.sym.files[(base_dir, ref.path)]}
         return {"kind": "sound", "name": ref.name}
 
     # -- code -------------------------------------------------------------------------------------------
@@ -138,9 +172,17 @@ class Lowering:
             return {"op": "hangup"}
         if isinstance(stmt, A.Transfer):
             options = {o.kind: o for o in stmt.options}
-            return {"op": "transfer", "dest": expression(stmt.destination),
+            return {"op": "transfer", "dests": [expression(d) for d in stmt.destinations],
+                    "ring": "order" if "ring" in options and options["ring"].value == "in order" else DEFAULT_RING,
                     "timeout_ms": options["timeout"].value.ms if "timeout" in options else DEFAULT_TRANSFER_TIMEOUT_MS,
-                    "callerid": expression(options["callerid"].value) if "callerid" in options else None}
+                    "callerid": expression(options["callerid"].value) if "callerid" in options else None,
+                    "announce": self._prompt(options["announce"].value) if "announce" in options else None,
+                    "record": "record" in options}
+        if isinstance(stmt, A.Queue):
+            options = {o.kind: o for o in stmt.options}
+            return {"op": "queue", "queue": expression(stmt.queue),
+                    "timeout_ms": options["timeout"].value.ms if "timeout" in options else None,
+                    "announce": self._prompt(options["announce"].value) if "announce" in options else None}
         if isinstance(stmt, A.Record):
             options = {o.kind: o for o in stmt.options}
             return {"op": "record", "name": stmt.target.text,
@@ -164,6 +206,17 @@ class Lowering:
                     "interdigit_ms": options["interdigit"].value.ms if "interdigit" in options else timeout_ms,
                     "tries": options["tries"].value.value if "tries" in options else 1,
                     "secret": "secret" in options}
+        if isinstance(stmt, (A.Fetch, A.Send, A.Notify)):
+            options = {o.kind: o for o in stmt.options}
+            literals, values = web_path(stmt.path)
+            op = {"op": stmt.op, "service": stmt.service.text, "path": literals, "values": values,
+                  "with": [[pair.key, expression(pair.value)] for pair in
+                           (options["with"].value if "with" in options else ())]}
+            if stmt.op != "notify":
+                op["name"] = stmt.target.text if isinstance(stmt, A.Fetch) else (
+                    options["into"].value.text if "into" in options else None)
+                op["timeout_ms"] = options["timeout"].value.ms if "timeout" in options else DEFAULT_WEB_TIMEOUT_MS
+            return op
         if isinstance(stmt, A.Menu):
             options = {o.kind: o for o in stmt.options}
             op = exits(stmt)
@@ -210,4 +263,6 @@ def _literal(node) -> str | int | None:
         return None
     if isinstance(node, A.IntLit):
         return node.value
+    if isinstance(node, A.DecimalLit):
+        return node.text
     return "".join(p for p in node.template.parts if isinstance(p, str))

@@ -72,7 +72,7 @@ class _AstBuilder(Transformer):
             return parse_template(str(token), token.line, token.column)
         except StringProblem as problem:
             self._string_problem(token, problem)
-            return A.Template((plain_text_safe(str(token)),), _token_span(token))
+            return problem.template or A.Template((plain_text_safe(str(token)),), _token_span(token))
 
     def _plain(self, token: Token) -> str:
         try:
@@ -82,8 +82,9 @@ class _AstBuilder(Transformer):
             return plain_text_safe(str(token))
 
     def _string_problem(self, token: Token, problem: StringProblem) -> None:
-        column = token.column + problem.offset
-        self.sink.error(problem.message, A.Span(token.line, column, token.line, column + problem.length))
+        for each in problem.problems:
+            column = token.column + each.offset
+            self.sink.error(each.message, A.Span(token.line, column, token.line, column + each.length))
 
     @staticmethod
     def _name(token: Token) -> A.Name:
@@ -108,6 +109,10 @@ class _AstBuilder(Transformer):
     def voice_decl(self, c):
         c = _meaningful(c)
         return A.SettingDecl("voice", (self._plain(c[1]), _token_span(c[1])), _span(c[0], c[1]))
+
+    def currency_decl(self, c):
+        c = _meaningful(c)
+        return A.SettingDecl("currency", (self._plain(c[1]), _token_span(c[1])), _span(c[0], c[1]))
 
     def rate_decl(self, c):
         c = _meaningful(c)
@@ -142,9 +147,17 @@ class _AstBuilder(Transformer):
                            self._plain(tz) if tz is not None else None,
                            _token_span(tz) if tz is not None else None, _span(c[0], c[-1]))
 
+    def service_decl(self, c):
+        c = _meaningful(c)
+        return A.ServiceDecl(self._name(c[1]), self._plain(c[3]), _token_span(c[3]), _span(c[0], c[3]))
+
     def start_decl(self, c):
         c = _meaningful(c)
         return A.StartDecl(self._name(c[1]), _span(c[0], c[1]))
+
+    def include_decl(self, c):
+        c = _meaningful(c)
+        return A.IncludeDecl(self._plain(c[1]), _token_span(c[1]), _span(c[0], c[1]))
 
     def state_decl(self, c):
         c = _meaningful(c)
@@ -183,6 +196,8 @@ class _AstBuilder(Transformer):
         rest = converters[-1] is tuple if converters else False
         if rest:
             converters = converters[:-1]
+        # an earlier tuple field is one child that is a list (``destinations``)
+        converters = [_list_to_tuple if convert is tuple else convert for convert in converters]
         fixed = len(converters)
 
         def build(children):
@@ -191,8 +206,17 @@ class _AstBuilder(Transformer):
                       for position, convert in enumerate(converters)]
             if rest:
                 fields.append(tuple(values[fixed:]))
-            return cls(*fields, _span(children[0], values[-1] if values else children[0]))
+            last = values[-1] if values else children[0]
+            if last.__class__ is list:          # a statement ending in a list (several destinations)
+                last = last[-1]
+            return cls(*fields, _span(children[0], last))
         return build
+
+    def destinations(self, c):
+        if len(c) == 1:
+            return [c[0]]
+        c[0].append(c[-1])
+        return c[0]
 
     def if_stmt(self, c):
         c = _meaningful(c)
@@ -281,7 +305,30 @@ class _AstBuilder(Transformer):
     max_time_option = _option("max")
     silence_option = _option("silence")
     callerid_option = _option("callerid")
+    announce_option = _option("announce")
+    recorded_option = _option("record")
+    into_option = _option("into", lambda self, tok: _AstBuilder._name(tok))
     del _option, _count
+
+    def ring_all_option(self, c):
+        return A.Option("ring", "all", _span(c[0], c[-1]))
+
+    def ring_in_order_option(self, c):
+        return A.Option("ring", "in order", _span(c[0], c[-1]))
+
+    def with_option(self, c):
+        return A.Option("with", tuple(c[1]), _span(c[0], c[1][-1]))
+
+    def with_pairs(self, c):
+        if len(c) == 1:
+            return [c[0]]
+        c[0].append(c[2])
+        return c[0]
+
+    def with_pair(self, c):
+        key = c[0]
+        text = self._plain(key) if key.type == "STRING" else str(key)
+        return A.Pair(text, _token_span(key), c[2], _span(key, c[2]))
 
     def key(self, c):
         token = c[0]
@@ -321,11 +368,18 @@ class _AstBuilder(Transformer):
     def int_lit(self, c):
         return A.IntLit(int(c[0].value), _token_span(c[0]))
 
+    def decimal_lit(self, c):
+        return A.DecimalLit(c[0].value, _token_span(c[0]))
+
     def string_lit(self, c):
         return A.StrLit(self._template(c[0]), _token_span(c[0]))
 
     def name_ref(self, c):
         return A.NameRef(str(c[0]), _token_span(c[0]))
+
+    def path_ref(self, c):
+        name, *path = str(c[0]).split(".")
+        return A.PathRef(name, tuple(path), _token_span(c[0]))
 
     def call(self, c):
         args = tuple(x for x in c[2:-1] if not isinstance(x, Token) and x is not None)
@@ -354,10 +408,14 @@ class _AstBuilder(Transformer):
 
 
 # Tokens that are operands of a statement (the rest are its keyword, punctuation and layout).
-_OPERANDS = frozenset({"NAME", "STRING", "INT", "DURATION"})
+_OPERANDS = frozenset({"NAME", "STRING", "INT", "DECIMAL", "DURATION"})
 # How a statement's field is made from a token, by the field's annotation in ast.py.
 _CONVERTERS = {"Name": lambda self, token: _AstBuilder._name(token), "Template": _AstBuilder._template,
                "Count": lambda self, token: A.Count(int(token.value), _token_span(token))}
+
+
+def _list_to_tuple(builder, child: list) -> tuple:
+    return tuple(child)
 
 
 def _statement_plan(cls: type) -> list:
@@ -436,7 +494,7 @@ def plain_text_safe(raw: str) -> str:
 # -- the parser --------------------------------------------------------------------------------------
 
 _WORDS = {
-    "NAME": "a name", "STRING": "a quoted string", "INT": "a number",
+    "NAME": "a name", "DOTTED": "a name", "STRING": "a quoted string", "INT": "a number", "DECIMAL": "a number",
     "DURATION": "a duration such as 5s", "_NL": "the end of the line", "_INDENT": "an indented block",
     "_DEDENT": "the end of the block", "$END": "the end of the file", "COMPARE": "a comparison",
     "PLUS": "'+'", "MINUS": "'-'", "MUL": "'*' or '/'",
@@ -471,6 +529,8 @@ class DialogueParser:
                                         if word[0].isalpha() and word not in SOFT_KEYWORDS)
         self._lexer = DialogueLexer({value: name for name, value in self._literals.items()}, tables.patterns)
         self._start, self._end, self._actions = tables.start, tables.end, tables.actions
+        # ``elif``/``else`` where no ``if`` can go on: said as such, and neutralised as an ``if``.
+        self._orphans = frozenset(name for name, value in self._literals.items() if value in ("elif", "else"))
 
     def _leading_keywords(self, rules, suffix: str) -> tuple[str, ...]:
         found: dict[str, None] = {}
@@ -530,41 +590,70 @@ class DialogueParser:
 
     # -- entry point -----------------------------------------------------------------------------
     def parse(self, text: str, path: str, sink: DiagnosticSink) -> A.Script | None:
-        """The Script, or None after reporting every syntax error to ``sink``."""
+        """The Script; after syntax errors (all reported to ``sink``) the Script read around them.
+
+        Each syntax error's line is replaced by a neutral line of the same shape (``_neutralise``) and
+        the text is read again, so parsing resynchronises at the next statement or state. The lines
+        replaced are in ``Script.recovered``: what is said about them afterwards is not the author's.
+        None when the text could not be read to its end (too many errors, or a line that cannot be
+        neutralised).
+        """
         lines = _check_tabs(text, sink)
         reported = len(sink.items)
         if reported:
             text = "".join(line.replace("\t", " " * 4) for line in lines)
         tab_lines = {d.span.line for d in sink.items if d.span}
         attempt = text if text.endswith("\n") else text + "\n"
-        seen: set[int] = set()
+        recovered: dict[int, int] = {}          # line -> how many times it was neutralised
+        _comment_choices(attempt, sink)
         while True:
             self._builder.sink = sink
             try:
                 declarations = self._run(attempt)
             except (_SyntaxProblem, LexProblem) as exc:
                 lines = attempt.splitlines(keepends=True)
-                line_no = self._report(exc, lines, sink, tab_lines)
-                reported += 1
-                if reported >= MAX_SYNTAX_ERRORS or line_no in seen or line_no > len(lines):
-                    if reported >= MAX_SYNTAX_ERRORS:
-                        sink.error(f"too many syntax errors; stopping after {MAX_SYNTAX_ERRORS}", None)
+                line_no = self._error_line(exc, lines)
+                if line_no > len(lines) or recovered.get(line_no, 0) >= 2:
                     return None
-                seen.add(line_no)
-                attempt = "".join(_neutralise(lines, line_no))
+                if line_no in recovered:        # our own neutral line does not fit: blank it, quietly
+                    recovered[line_no] += 1
+                    attempt = "".join(_neutralise(lines, line_no, self.reserved_words, blank=True))
+                    continue
+                self._report(exc, lines, sink, tab_lines)
+                reported += 1
+                if reported >= MAX_SYNTAX_ERRORS:
+                    sink.error(f"too many syntax errors; stopping after {MAX_SYNTAX_ERRORS}", None)
+                    return None
+                if isinstance(exc, _SyntaxProblem) and exc.expected == {"_INDENT"}:
+                    # A line ending in ':' with no block under it: read that line as a plain one instead
+                    # (reading the line under it as the block would report each following line in turn).
+                    opener = _opener_line(lines, line_no)
+                    if opener is not None:
+                        recovered[line_no] = 0      # a second error there is the same mistake: quiet
+                        line_no = opener
+                recovered[line_no] = 1
+                keyword_alone = isinstance(exc, _SyntaxProblem) and exc.token.type in self._orphans
+                attempt = "".join(_neutralise(lines, line_no, self.reserved_words, orphan=keyword_alone))
                 continue
             finally:
                 self._builder.sink = None
-            if reported:
-                return None
-            return A.Script(path, declarations)
+            recovered_lines = frozenset(recovered) | frozenset(tab_lines) if reported else frozenset()
+            return A.Script(path, declarations, recovered_lines)
 
     # -- syntax errors in words ---------------------------------------------------------------------
-    def _report(self, exc, lines: list[str], sink: DiagnosticSink, quiet_lines: set[int]) -> int:
+    def _error_line(self, exc, lines: list[str]) -> int:
+        if isinstance(exc, LexProblem):
+            return exc.line
+        token = exc.token
+        if token.type in _LAYOUT or token.type == "$END":
+            return _next_code_position(lines, token)[0]
+        return token.line
+
+    def _report(self, exc, lines: list[str], sink: DiagnosticSink, quiet_lines: set[int]) -> None:
         if isinstance(exc, LexProblem):
             if exc.line not in quiet_lines:
                 sink.error(exc.message, A.Span(exc.line, exc.column, exc.line, exc.column + exc.length))
-            return exc.line
+            return
         token = exc.token
         if token.type in _LAYOUT or token.type == "$END":
             line, column = _next_code_position(lines, token)
@@ -573,7 +662,6 @@ class DialogueParser:
         width = len(token.value) if token.type not in _LAYOUT else 1
         if line not in quiet_lines:
             sink.error(self._describe(token, exc.expected), A.Span(line, column, line, column + max(width, 1)))
-        return line
 
     def _describe(self, token: Token, expected: set[str]) -> str:
         words = {self._word(t) for t in expected}
@@ -581,6 +669,15 @@ class DialogueParser:
         declaration_words = {f"'{k}'" for k in self.declaration_keywords}
         if token.type == "_INDENT":
             return "unexpected indentation (this line is indented more than the block it is in)"
+        if token.type in self._orphans and (len(words & statement_words) >= 5 or "_DEDENT" in expected):
+            return (f"'{token}' without an 'if': {token} follows the block of an 'if' (or 'elif'), "
+                    "at the same indentation as that 'if'")
+        if token.value == "=" and "a comparison" in words:
+            return "'=' assigns (in set and var); to compare write '=='"
+        if token.value == "*" and "'star'" in words:
+            return "the * key is written star (or \"*\" in quotes); a bare * multiplies"
+        if token.value == "#" and "'hash'" in words:
+            return "the # key is written hash (or \"#\" in quotes); a bare # starts a comment"
         if len(words & declaration_words) >= 5:
             if token.type == "NAME" and token.column == 1:
                 return f"unknown declaration '{token}'" + suggest(str(token), self.declaration_keywords)
@@ -662,7 +759,25 @@ def _indent_of(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
-def _neutralise(lines: list[str], line_no: int) -> list[str]:
+def _opener_line(lines: list[str], line_no: int) -> int | None:
+    """The code line before ``line_no`` when it ends with ':' (it opens a block), else None."""
+    for index in range(line_no - 2, -1, -1):
+        code = lines[index].split("#", 1)[0].rstrip() if '"' not in lines[index] else lines[index].rstrip()
+        if code.strip():
+            return index + 1 if code.endswith(":") else None
+    return None
+
+
+_NAMED = re.compile(r"(dialogue|start|var|param|prompt|hours|state|gather|record|set)[ ]+([A-Za-z_][A-Za-z0-9_]*)\b")
+# A neutral line keeping the name a broken line defines, so the rest of the script still finds it.
+_KEEP_NAME = {"dialogue": "dialogue {}", "start": "start {}", "var": "var {} = 0", "param": "param {} = \"\"",
+              "prompt": "prompt {} = \"\"", "hours": "hours {} = \"daily 00:00-23:59\"", "state": "state {}:",
+              "gather": "gather {}", "record": "record {}", "set": "set {} = 0"}
+_NEUTRAL_CHOICE = '"*#*#*#" -> repeat'      # a menu line no real menu has: no duplicate key with the author's
+
+
+def _neutralise(lines: list[str], line_no: int, reserved: frozenset[str], *, blank: bool = False,
+                orphan: bool = False) -> list[str]:
     """Replace line ``line_no`` by a harmless line of the same shape, so parsing can go on."""
     lines = list(lines)
     index = line_no - 1
@@ -683,21 +798,53 @@ def _neutralise(lines: list[str], line_no: int) -> list[str]:
         return lines
     pad = " " * indent
     word = stripped.split(" ", 1)[0].split(":", 1)[0] if stripped else ""
+    named = _NAMED.match(stripped)
     following = next((lines[i] for i in range(index + 1, len(lines))
                       if lines[i].strip() and not lines[i].strip().startswith("#")), "")
     opens_block = bool(following) and _indent_of(following) > indent
-    if stripped.split("#", 1)[0].rstrip().endswith(":") or opens_block:
+    parent = next((lines[i] for i in range(index - 1, -1, -1)
+                   if lines[i].strip() and _indent_of(lines[i]) < indent), "")
+    in_menu = parent.strip().startswith("menu")
+    if named and named[2] in reserved:
+        named = None
+    if blank:
+        replacement = ("if 1:" if indent else f"state __recover_{line_no}:") if opens_block else ""
+    elif opens_block:
         if indent == 0:
-            replacement = f"state __recover_{line_no}:"
-        elif word in ("menu", "elif", "else"):
+            replacement = f"state {named[2]}:" if named and named[1] == "state" else f"state __recover_{line_no}:"
+        elif word in ("menu", "elif", "else") and not orphan:
             replacement = {"menu": "menu:", "elif": "elif 1:", "else": "else:"}[word]
         else:
             replacement = "if 1:"
+    elif in_menu:
+        replacement = _NEUTRAL_CHOICE
+    elif named and (indent == 0) == (named[1] in ("dialogue", "start", "var", "param", "prompt", "hours")):
+        replacement = _KEEP_NAME[named[1]].format(named[2])
     elif indent == 0:
         replacement = ""
     else:
-        parent = next((lines[i] for i in range(index - 1, -1, -1)
-                       if lines[i].strip() and _indent_of(lines[i]) < indent), "")
-        replacement = "failure -> __recover" if parent.strip().startswith("menu") else "answer"
+        replacement = "answer"
+    if replacement.startswith("state ") and not opens_block:
+        replacement = ""
     lines[index] = pad + replacement + "\n" if replacement else "\n"
     return lines
+
+
+_COMMENT_CHOICE = re.compile(r"^([ ]+)#[ ]*->[ ]*[A-Za-z_][A-Za-z0-9_]*[ ]*\r?$", re.MULTILINE)
+
+
+def _comment_choices(text: str, sink: DiagnosticSink) -> None:
+    """Warn at a comment inside a menu that reads like a choice (``# -> bob``): the # key is ``hash``."""
+    lines = None
+    for found in _COMMENT_CHOICE.finditer(text):
+        if lines is None:
+            lines = text.splitlines()
+        number = text.count("\n", 0, found.start()) + 1
+        indent = len(found[1])
+        parent = next((lines[i] for i in range(number - 2, -1, -1)
+                       if lines[i].strip() and not lines[i].lstrip().startswith("#")
+                       and _indent_of(lines[i]) < indent), "")
+        if parent.strip().startswith("menu"):
+            sink.warning("this comment looks like a menu choice, but # starts a comment: "
+                         "the # key is written hash (or \"#\" in quotes)",
+                         A.Span(number, indent + 1, number, len(found[0].rstrip()) + 1))

@@ -78,6 +78,16 @@ class RecordOutcome:
     hung_up: bool = False
 
 
+@dataclass(frozen=True)
+class DialOutcome:
+    """How one Dial ended: its ``DIALSTATUS``; with several destinations rung at once, which of them
+    answered (its index, None when not known); the recorded conversation's file when it was recorded."""
+
+    status: str
+    answered: int | None = None
+    recording: str | None = None
+
+
 class Channel(Protocol):
     """What the engine needs from a call. Times are in milliseconds."""
 
@@ -97,9 +107,15 @@ class Channel(Protocol):
                      terminator: str | None) -> RecordOutcome:
         """Record the caller into a file named after ``name``; return where it went."""
 
-    async def transfer(self, destination: str, timeout_ms: int | None,
-                       callerid: str | None) -> str:
-        """Dial ``destination``; return the dial status (``ANSWER`` means bridged and now over)."""
+    async def transfer(self, destinations: tuple[str, ...], timeout_ms: int | None, callerid: str | None,
+                       announce: Prompt | None = None, recording: str | None = None) -> DialOutcome:
+        """Dial the destinations at once (one Dial; the first to answer is connected) and return how it ended
+        (``ANSWER`` means bridged and now over). ``announce`` is played to whoever answers before the
+        bridge; ``recording`` (a name such as ``transfer-1``) records the conversation, both sides."""
+
+    async def queue(self, name: str, timeout_ms: int | None, announce: Prompt | None = None) -> str:
+        """Wait in the call queue ``name``; return ``ANSWER`` (an agent took the call and it is now over)
+        or why no agent did (``QUEUESTATUS``: ``TIMEOUT``, ``FULL``, ``JOINEMPTY``...)."""
 
     async def set_variable(self, name: str, value: str) -> None:
         """Set a channel variable (visible to the PBX's dialplan after the script)."""

@@ -9,13 +9,15 @@ which the record is always complete.
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime, timezone
 from typing import Callable
 
+from autocall.engine import decimals, spoken
 from autocall.engine import values as V
+from autocall.engine import web as W
 from autocall.engine.channel import (ALL_KEYS, CallerHangup, Channel, ChannelFailure, Clock, FilePrompt,
                                      Prompt, SoundPrompt, TtsPrompt)
+from autocall.engine.dial import DIAL_ANSWERED, DIAL_INVALID, QUEUE_PREFIX, unsafe_value
 from autocall.engine.ir import BUILTINS, Program
 from autocall.engine.keys import MATCH, MORE, KeyMatcher
 from autocall.engine.record import ENDED_CALLER, ENDED_ERROR, ENDED_HANGUP, CallRecord
@@ -26,11 +28,6 @@ log = logging.getLogger("autocall.engine")
 
 MAX_STATEMENTS = 10_000
 DEFAULT_MAX_DURATION_MS = 3_600_000
-DIAL_ANSWERED = "ANSWER"
-DIAL_INVALID = "INVALIDARGS"      # Asterisk's DIALSTATUS for a Dial it refuses
-# What a value interpolated into a transfer may not hold: Dial's separators of destinations (&) and of
-# options (, and the old |), option arguments' parentheses, and control characters.
-DIAL_UNSAFE = re.compile(r"[&,|()\x00-\x1f\x7f-\x9f]")
 _SETTABLE_BUILTINS = frozenset(BUILTINS) - {"call_id"}     # what a Call's ``builtins`` may set
 
 Env = dict
@@ -48,6 +45,8 @@ class _EndCall(Exception):
 # -- compiling expressions and templates to closures -------------------------------------------
 
 NOW = "\0now"  # env key of the call's clock (no script name can contain NUL)
+SPEECH = "\0speech"  # env key of the call's spoken-form settings
+NUMBER_FUNCTIONS = {"round": V.rounded, "abs": V.absolute}
 
 
 def _compile_expr(expr: list, schedules: dict[str, Schedule]) -> Evaluator:
@@ -55,11 +54,17 @@ def _compile_expr(expr: list, schedules: dict[str, Schedule]) -> Evaluator:
     if kind == "int":
         value = expr[1]
         return lambda env: value
+    if kind == "dec":
+        number = decimals.literal(expr[1])
+        return lambda env: number
     if kind == "str":
         return _compile_template(expr[1])
     if kind == "var":
         name = expr[1]
         return lambda env: env[name]
+    if kind == "path":
+        name, path = expr[1], tuple(expr[2])
+        return lambda env: env[name].read(path)
     if kind == "not":
         inner = _compile_expr(expr[1], schedules)
 
@@ -106,12 +111,28 @@ def _compile_expr(expr: list, schedules: dict[str, Schedule]) -> Evaluator:
     if kind == "call":
         name, args = expr[1], expr[2]
         if name == "len":
+            if args[0][0] == "path":                # an object or list of a reply counts its items
+                reply_name, path = args[0][1], tuple(args[0][2])
+
+                def count(env: Env) -> V.Value:
+                    reply = env[reply_name]
+                    items = reply.count(path)
+                    return items if items is not None else len(V.to_text(reply.read(path)))
+                return count
             inner = _compile_expr(args[0], schedules)
 
             def length(env: Env) -> V.Value:
                 value = inner(env)
                 return V._derived(len(V.to_text(value)), value)
             return length
+        if name in NUMBER_FUNCTIONS:
+            function = NUMBER_FUNCTIONS[name]
+            inners = [_compile_expr(arg, schedules) for arg in args]
+            if len(inners) == 1:
+                only = inners[0]
+                return lambda env: function(only(env))
+            first, second = inners
+            return lambda env: function(first(env), second(env))
         if name == "within":
             schedule = schedules[args[0][1]]
             return lambda env: 1 if schedule.contains(datetime.fromtimestamp(env[NOW](), timezone.utc)) else 0
@@ -127,10 +148,14 @@ def _compile_template(parts: list, shown: bool = False) -> Evaluator:
     for part in parts:
         if isinstance(part, str):
             pieces.append(part)
-        elif part.get("format") == "digits":
-            pieces.append((part["var"], V.spoken_digits))
+            continue
+        fmt = part.get("format")
+        form = _digits if fmt == "digits" else _spoken_form(part["var"], fmt) if fmt else _plain
+        if part.get("path"):
+            path = tuple(part["path"])
+            pieces.append((part["var"], lambda reply, env, form=form, path=path: form(reply.read(path), env)))
         else:
-            pieces.append((part["var"], V.to_text))
+            pieces.append((part["var"], form))
     Secret, bounded_text = V.Secret, V.bounded_text
 
     def render(env: Env) -> str:
@@ -146,12 +171,42 @@ def _compile_template(parts: list, shown: bool = False) -> Evaluator:
                     texts.append(SECRET_MASK)
                     continue
                 secret = True
-            texts.append(piece[1](value))
+            texts.append(piece[1](value, env))
         text = "".join(texts)
         if len(text) > V.MAX_TEXT_CHARS:
             bounded_text(text)
         return V.SecretText(text) if secret else text
     return render
+
+
+def _plain(value: V.Value, env: Env) -> str:
+    return V.to_text(value)
+
+
+def _digits(value: V.Value, env: Env) -> str:
+    return V.spoken_digits(value)
+
+
+def _spoken_form(name: str, form: str):
+    """``{name|money}``, ``|date``, ``|time``: the words in the call's language, else the value as it is."""
+    def render(value: V.Value, env: Env) -> str:
+        text = V.to_text(value)
+        speech = env[SPEECH]
+        words = spoken.render(form, value, text, speech.language, speech.currency)
+        if words is None:
+            speech.note(f"{{{name}|{form}}}: the value is not {spoken.NOT_SPOKEN[form]}; spoken as it is")
+            return text
+        return words
+    return render
+
+
+class _Speech:
+    """The call's spoken-form settings (env key ``SPEECH``): language, currency, and where notes go."""
+
+    __slots__ = ("language", "currency", "note")
+
+    def __init__(self, language: str, currency: str, note: Callable[[str], None]) -> None:
+        self.language, self.currency, self.note = language, currency, note
 
 
 def _reads(expr: list) -> set[str]:
@@ -161,7 +216,7 @@ def _reads(expr: list) -> set[str]:
     while stack:
         node = stack.pop()
         kind = node[0]
-        if kind == "var":
+        if kind == "var" or kind == "path":
             found.add(node[1])
         elif kind == "str":
             found.update(p["var"] for p in node[1] if isinstance(p, dict))
@@ -342,23 +397,45 @@ class GotoOp(_Prepared):
 
 
 class TransferOp(_Prepared):
-    """``reads``: the variables the destination and the caller id read (checked for Dial metacharacters)."""
+    """``reads``: the variables whose values go into the destinations or the caller id (checked by
+    ``autocall.engine.dial`` before anything is dialled)."""
 
-    __slots__ = ("destination", "display", "timeout_ms", "callerid", "reads")
+    __slots__ = ("destinations", "in_order", "timeout_ms", "callerid", "announce", "record", "reads")
+    # ``destinations``: (evaluate, display) of each: display shows a secret value as it may be shown
     kind = "transfer"
     awaits = True
 
-    def __init__(self, line: int, destination: Evaluator, display: Evaluator, timeout_ms: int | None,
-                 callerid: Evaluator | None, reads: tuple[str, ...]) -> None:
-        self.line, self.destination, self.display, self.timeout_ms = line, destination, display, timeout_ms
-        self.callerid, self.reads = callerid, reads
+    def __init__(self, line: int, destinations: tuple[tuple[Evaluator, Evaluator], ...], in_order: bool, timeout_ms: int | None,
+                 callerid: Evaluator | None, announce: "_PromptPlan | None", record: bool,
+                 reads: tuple[str, ...]) -> None:
+        self.line, self.destinations, self.in_order, self.timeout_ms = line, destinations, in_order, timeout_ms
+        self.callerid, self.announce, self.record, self.reads = callerid, announce, record, reads
 
     @classmethod
     def prepare(cls, runtime, op, line):
         callerid = op.get("callerid")
-        reads = _reads(op["dest"]) | (_reads(callerid) if callerid is not None else set())
-        return cls(line, *runtime.expr(op["dest"]), op.get("timeout_ms"),
-                   runtime.expr(callerid)[0] if callerid is not None else None, tuple(sorted(reads)))
+        destinations = op["dests"] if "dests" in op else [op["dest"]]      # "dest": IR version 2
+        reads = set().union(*(_reads(d) for d in destinations), _reads(callerid) if callerid else ())
+        return cls(line, tuple(runtime.expr(d) for d in destinations), op.get("ring") == "order",
+                   op.get("timeout_ms"), runtime.expr(callerid)[0] if callerid is not None else None,
+                   runtime.plan(op.get("announce")), bool(op.get("record")), tuple(sorted(reads)))
+
+
+class QueueOp(_Prepared):
+    """``queue``: (evaluate, display) of the queue's name."""
+
+    __slots__ = ("queue", "timeout_ms", "announce", "reads")
+    kind = "queue"
+    awaits = True
+
+    def __init__(self, line: int, queue: tuple[Evaluator, Evaluator], timeout_ms: int | None,
+                 announce: "_PromptPlan | None", reads: tuple[str, ...]) -> None:
+        self.line, self.queue, self.timeout_ms, self.announce, self.reads = line, queue, timeout_ms, announce, reads
+
+    @classmethod
+    def prepare(cls, runtime, op, line):
+        return cls(line, runtime.expr(op["queue"]), op.get("timeout_ms"), runtime.plan(op.get("announce")),
+                   tuple(sorted(_reads(op["queue"]))))
 
 
 class RecordOp(_Prepared):
@@ -421,6 +498,45 @@ class MenuOp(_Prepared):
                    op.get("failure"))
 
 
+class WebOp(_Prepared):
+    """``fetch``/``send``: the path's literals and values, the ``with`` pairs (the values' secrecy is the
+    values' own: a secret gathered value, or one made from it, shows as ``***`` in records and logs)."""
+
+    __slots__ = ("method", "name", "service", "url", "literals", "values", "pairs", "timeout_s")
+    kind = "fetch"
+    awaits = True
+
+    def __init__(self, line: int, method: str, name: str | None, service: str, url: str, literals: list[str],
+                 values: list, pairs: list, timeout_s: float) -> None:
+        self.line, self.method, self.name, self.service, self.url = line, method, name, service, url
+        self.literals, self.values, self.pairs, self.timeout_s = literals, values, pairs, timeout_s
+
+    @classmethod
+    def prepare(cls, runtime, op, line):
+        method = "GET" if op["op"] == "fetch" else "POST"
+        values = [runtime.expr(value)[0] for value in op["values"]]
+        pairs = [(key, runtime.expr(value)[0]) for key, value in op["with"]]
+        return cls(line, method, op.get("name"), op["service"], runtime.services.get(op["service"], ""),
+                   list(op["path"]), values, pairs, op.get("timeout_ms", 0) / 1000)
+
+
+class SendOp(WebOp):
+    __slots__ = ()
+    kind = "send"
+
+
+class NotifyOp(WebOp):
+    __slots__ = ()
+    kind = "notify"
+
+
+def _json_value(value: V.Value) -> V.Value:
+    """A script value as JSON: numbers as numbers, the rest as text (plain: the secret mark stays here)."""
+    if isinstance(value, int):
+        return int(value)
+    return str(V.to_text(value))
+
+
 class Runtime:
     """A Program prepared for execution: closures for expressions, prompt plans, key matchers."""
 
@@ -434,12 +550,17 @@ class Runtime:
         self.schedules = {name: Schedule.from_json(h) for name, h in data["hours"].items()}
         settings = data["settings"]
         self.voice, self.rate = settings.get("voice"), settings.get("rate")
+        self.currency = settings.get("currency")
         self.params = [(p["name"], p.get("default")) for p in data["params"]]
         self.vars = [(v["name"], self.expr(v["init"])) for v in data["vars"]]
         self.gathered = list(data["gathered"])
+        self.services = dict(data.get("services") or {})
+        self.replies = list(data.get("replies") or [])
         self.output_names = [v["name"] for v in data["vars"]] + [n for n in self.gathered
                                                                   if n not in {v["name"] for v in data["vars"]}]
         self.states = {name: [self._prepare(op) for op in state["code"]] for name, state in data["states"].items()}
+        # a state from an included file: its errors name that file (line numbers are that file's)
+        self.state_files = {name: state["file"] for name, state in data["states"].items() if state.get("file")}
 
     def expr(self, expr: list | None):
         """``(evaluate, display)``: ``display(env)`` is what may be shown of a secret value of the expression."""
@@ -491,9 +612,12 @@ class Call:
                  max_statements: int = MAX_STATEMENTS, max_duration_ms: int = DEFAULT_MAX_DURATION_MS,
                  on_optout: Callable[["Call"], None] | None = None,
                  on_log: Callable[["Call", str], None] | None = None,
-                 on_event: Callable[[str, object], None] | None = None) -> None:
+                 on_event: Callable[[str, object], None] | None = None,
+                 web: W.WebPort | None = None,
+                 speech: spoken.SpeechDefaults = spoken.SpeechDefaults()) -> None:
         self.runtime = runtime_of(program)
         self.channel = channel
+        self.web = web if web is not None else W.NoWeb()
         self.clock = clock
         self.max_statements = max_statements
         self.max_duration_s = max_duration_ms / 1000
@@ -502,8 +626,11 @@ class Call:
         self.on_event = on_event
         self.started = clock.now()
         self.state: str | None = None          # the state running now
+        self.recorded_transfers = 0            # names the recorded conversations: transfer-1, transfer-2...
         env: Env = {"caller": "", "caller_name": "", "called": "", "channel": "", "call_id": call_id,
-                    "choice": "", "dialstatus": "", "amd": "", "attempt": 1, NOW: clock.now}
+                    "choice": "", "dialstatus": "", "queuestatus": "", "amd": "", "attempt": 1, NOW: clock.now,
+                    SPEECH: _Speech(spoken.language_of(self.runtime.voice or speech.voice),
+                                    self.runtime.currency or speech.currency, self._log)}
         if builtins:
             if builtins.keys() <= _SETTABLE_BUILTINS:
                 env.update(builtins)
@@ -597,6 +724,8 @@ class Call:
                 raise V.ScriptError(f"{runtime.source}: the required param '{name}' was not supplied")
         for name in runtime.gathered:
             self.env[name] = ""
+        for name in runtime.replies:
+            self.env[name] = W.NOT_YET
         for name, (evaluate, _display) in runtime.vars:
             self.env[name] = self._initial[name] if name in self._initial else self._evaluate(evaluate, 0)
         for name in runtime.gathered:
@@ -605,16 +734,21 @@ class Call:
                 self.env[name] = V.secret(value) if name in runtime.secret else value
 
     def _output_variables(self) -> dict:
-        env, masked = self.env, V.masked
-        return {name: masked(env.get(name, "")) for name in self.runtime.output_names}
+        env, masked, exported = self.env, V.masked, V.exported
+        return {name: exported(masked(env.get(name, ""))) for name in self.runtime.output_names}
 
     def _evaluate(self, evaluate, line: int):
         try:
             return evaluate(self.env)
         except V.ScriptError as exc:
-            raise V.ScriptError(f"{self.runtime.source}:{line}: {exc}") from None
+            raise V.ScriptError(f"{self._source()}:{line}: {exc}") from None
         except RecursionError:
-            raise V.ScriptError(f"{self.runtime.source}:{line}: expression too deep to evaluate") from None
+            raise V.ScriptError(f"{self._source()}:{line}: expression too deep to evaluate") from None
+
+    def _source(self) -> str:
+        """The file of the code running now: the script's, or the included file a state came from."""
+        runtime = self.runtime
+        return runtime.state_files.get(self.state, runtime.source) if self.state else runtime.source
 
     def _log(self, message: str, line: int | None = None) -> None:
         self.record.log.append({"at": round(self.clock.now() - self.started, 3), "line": line,
@@ -738,45 +872,87 @@ class Call:
         self._input(self.state, "gather", shown, outcome, {"name": name, "secret": bool(op.secret)})
 
     async def _transfer(self, op: TransferOp) -> None:
-        destination = V.to_text(self._evaluate(op.destination, op.line))
-        shown = op.display(self.env) if isinstance(destination, V.Secret) else destination
-        callerid = V.to_text(self._evaluate(op.callerid, op.line)) if op.callerid is not None else None
-        refused = self._dial_injection(op.reads)
+        """One Dial of every destination (``ring all``) or one Dial each, in turn (``ring in order``);
+        each destination rung is one entry of the record's transfers."""
+        env, line = self.env, op.line
+        destinations = [V.to_text(self._evaluate(evaluate, line)) for evaluate, _display in op.destinations]
+        shown = {d: display(env) for d, (_evaluate, display) in zip(destinations, op.destinations)
+                 if isinstance(d, V.Secret)}     # a destination built from a secret, as it may be shown
+        callerid = V.to_text(self._evaluate(op.callerid, line)) if op.callerid is not None else None
+        refused = self._dial_refusal(op.reads, destinations, "destination")
         if refused:
-            self._log(f"transfer not attempted: {refused}", op.line)
-            return self._transferred(shown, DIAL_INVALID)
-        try:
-            status = await self.channel.transfer(destination, op.timeout_ms, callerid)
-        except CallerHangup as gone:
-            if gone.dialstatus is not None:      # hung up once dialled (while bridged, say): still a transfer
-                self._transferred(shown, gone.dialstatus)
-            raise
-        self._transferred(shown, status)
+            self._log(f"transfer not attempted: {refused}; dialstatus is {DIAL_INVALID}", line)
+            env["dialstatus"] = DIAL_INVALID
+            for destination in destinations:
+                self._transferred(shown.get(destination, destination), DIAL_INVALID)
+            return
+        announce = op.announce.build(env)[0] if op.announce is not None else None
+        recording = None
+        if op.record:
+            self.recorded_transfers += 1
+            recording = f"transfer-{self.recorded_transfers}"
+        groups = [(d,) for d in destinations] if op.in_order else [tuple(destinations)]
+        for group in groups:
+            try:
+                outcome = await self.channel.transfer(group, op.timeout_ms, callerid, announce, recording)
+            except CallerHangup as gone:
+                if gone.dialstatus is not None:     # hung up once dialled (while bridged, say): still transfers
+                    env["dialstatus"] = gone.dialstatus
+                    for destination in group:
+                        self._transferred(shown.get(destination, destination), gone.dialstatus)
+                raise
+            status = env["dialstatus"] = outcome.status
+            for index, destination in enumerate(group):
+                # rung at once with the one who answered: it rang and was not answered
+                beaten = status == DIAL_ANSWERED and outcome.answered not in (None, index)
+                self._transferred(shown.get(destination, destination), "NOANSWER" if beaten else status)
+            if status == DIAL_ANSWERED:
+                if outcome.recording:
+                    self._recorded(outcome.recording)
+                raise _EndCall()
+            self._check_duration()
+
+    async def _queue(self, op: QueueOp) -> None:
+        env, line = self.env, op.line
+        evaluate, display = op.queue
+        name = V.to_text(self._evaluate(evaluate, line))
+        refused = self._dial_refusal(op.reads, [name], "queue name")
+        entry = QUEUE_PREFIX + (display(env) if isinstance(name, V.Secret) else name)
+        if refused:
+            self._log(f"queue not joined: {refused}; queuestatus is {DIAL_INVALID}", line)
+            env["queuestatus"] = DIAL_INVALID
+            self._transferred(entry, DIAL_INVALID)
+            return
+        announce = op.announce.build(env)[0] if op.announce is not None else None
+        status = env["queuestatus"] = await self.channel.queue(name, op.timeout_ms, announce)
+        self._transferred(entry, status)
         if status == DIAL_ANSWERED:
             raise _EndCall()
 
-    def _transferred(self, shown: str, status: str) -> None:
-        self.env["dialstatus"] = status
-        self.record.transfers.append({"destination": shown, "dialstatus": status})
+    def _dial_refusal(self, reads: tuple[str, ...], values: list[str], what: str) -> str | None:
+        """Why these values may not reach Dial or Queue (a variable's value holding a metacharacter, an
+        empty destination), or None."""
+        env = self.env
+        for name in reads:
+            value = env[name]
+            reason = unsafe_value(name, value if value.__class__ is str else V.to_text(value))
+            if reason:
+                return reason
+        for number, value in enumerate(values, start=1):
+            if not value.strip():
+                return f"the {what}" + (f" {number}" if len(values) > 1 else "") + " is empty"
+        return None
+
+    def _transferred(self, destination: str, status: str) -> None:
+        self.record.transfers.append({"destination": destination, "dialstatus": status})
         self.record.transfer_states.append(self.record.path[-1])
         if self.on_event is not None:
             self.on_event("transfer", self.record.transfers[-1])
 
-    def _dial_injection(self, reads: tuple[str, ...]) -> str | None:
-        """Why a value put into a transfer's destination or caller id would add to Dial, or None."""
-        env = self.env
-        for name in reads:
-            value = env[name]
-            if isinstance(value, str) and not DIAL_UNSAFE.search(value):
-                continue
-            text = V.to_text(value)
-            found = DIAL_UNSAFE.search(text)
-            if found:
-                char = found.group()
-                what = f"'{char}'" if char.isprintable() else f"a control character (U+{ord(char):04X})"
-                return (f"the value of '{name}' contains {what}, which would add a destination or an "
-                        f"option to Dial; dialstatus is {DIAL_INVALID}")
-        return None
+    def _recorded(self, file: str) -> None:
+        self.record.recordings.append(file)
+        if self.on_event is not None:
+            self.on_event("record", file)
 
     async def _record(self, op: RecordOp) -> None:
         outcome = await self.channel.record(op.name, op.max_ms, op.silence_ms, op.beep, op.terminator)
@@ -785,9 +961,7 @@ class Call:
             self._log(f"record {op.name}: the recording failed; nothing was recorded and {op.name} is empty",
                       op.line)
         else:
-            self.record.recordings.append(outcome.file)
-            if self.on_event is not None:
-                self.on_event("record", outcome.file)
+            self._recorded(outcome.file)
         if outcome.hung_up:
             raise CallerHangup()
 
@@ -795,13 +969,63 @@ class Call:
         """The ``set`` event (before the assignment, so the shown form reads the values the expression read)."""
         if isinstance(value, V.Secret):
             value = op.display(self.env)
-        self.on_event("set", {"state": self.state, "name": op.name, "value": value})
+        self.on_event("set", {"state": self.state, "name": op.name, "value": V.exported(value)})
 
     def _result(self, op: ResultOp) -> None:
         value = V.to_text(self._evaluate(op.evaluate, op.line))
         self.record.result = op.display(self.env) if isinstance(value, V.Secret) else value
         if self.on_event is not None:
             self.on_event("result", self.record.result)
+
+    # -- statements that talk to the business's services ---------------------------------------------
+    def _web_parts(self, op: WebOp) -> tuple[str, str, dict, dict]:
+        """(path, shown path, values of the with pairs, the same with secret ones as ***)."""
+        line = op.line
+        evaluate = self._evaluate
+        values = [evaluate(value, line) for value in op.values]
+        path, shown = W.build_path(op.literals, [_json_value(v) for v in values],
+                                   is_secret=lambda _value, flags=iter(map(V.is_secret, values)): next(flags))
+        pairs, shown_pairs = {}, {}
+        for key, value in op.pairs:
+            value = evaluate(value, line)
+            pairs[key] = _json_value(value)
+            shown_pairs[key] = SECRET_MASK if V.is_secret(value) else pairs[key]
+        return path, shown, pairs, shown_pairs
+
+    async def _request(self, op: WebOp) -> None:
+        path, shown, pairs, shown_pairs = self._web_parts(op)
+        fetch = op.method == "GET"
+        request = W.WebRequest(op.service, op.method, path, shown, op.url, op.timeout_s, self.record.call_id,
+                               query={k: V.to_text(v) for k, v in pairs.items()} if fetch else None,
+                               body=None if fetch else pairs,
+                               shown_query={k: V.to_text(v) for k, v in shown_pairs.items()} if fetch else None,
+                               shown_body=None if fetch else shown_pairs)
+        reply = await self.web.request(request)
+        if op.name is not None:
+            self.env[op.name] = reply
+        entry = {"service": op.service, "method": op.method, "path": shown, "query": request.shown_query or {},
+                 "body": request.shown_body, "status": reply.status, "ok": reply.ok, "error": reply.error,
+                 "ms": round(reply.elapsed_ms, 1)}
+        self.record.requests.append(entry)
+        outcome = f"{reply.status}" + (f" {reply.error}" if reply.error else "")
+        self.record.log.append({"at": round(self.clock.now() - self.started, 3), "line": op.line,
+                                "message": f"{op.method} {op.service} {shown}: {outcome} ({entry['ms']:g} ms)",
+                                "request": reply.entry() | {"path": shown}})
+        if self.on_event is not None:
+            self.on_event("request", entry)
+        self._check_duration()
+
+    async def _notify(self, op: NotifyOp) -> None:
+        path, shown, pairs, _shown_pairs = self._web_parts(op)
+        try:
+            await self.web.notify(W.Notice(op.service, path, op.url, pairs, self.record.call_id))
+        except W.NotifyFailed as exc:
+            raise V.ScriptError(f"{self.runtime.source}:{op.line}: notify to {op.service} could not be queued "
+                                f"({exc})") from None
+        entry = {"service": op.service, "path": shown, "body": pairs}
+        self.record.notifications.append(entry)
+        if self.on_event is not None:
+            self.on_event("notify", entry)
 
     # -- statements that only change the call's state ------------------------------------------------
     async def _answer(self, op: AnswerOp) -> None:
@@ -860,10 +1084,14 @@ OPERATIONS: dict[str, tuple[type[_Prepared], Callable]] = {
     "jump": (JumpOp, Call._jump),
     "goto": (GotoOp, Call._goto),
     "transfer": (TransferOp, Call._transfer),
+    "queue": (QueueOp, Call._queue),
     "record": (RecordOp, Call._record),
     "result": (ResultOp, Call._result),
     "log": (LogOp, Call._log_op),
     "optout": (OptoutOp, Call._optout),
     "hangup": (HangupOp, Call._hangup),
+    "fetch": (WebOp, Call._request),
+    "send": (SendOp, Call._request),
+    "notify": (NotifyOp, Call._notify),
 }
 HANDLERS: dict[str, Callable] = {kind: handler for kind, (_cls, handler) in OPERATIONS.items()}

@@ -1,25 +1,36 @@
 """The compiled dialogue (IR): a state machine as plain JSON-able data, loaded back with validation.
 
-Shape (version 2)::
+Shape (version 3)::
 
     {"format": "autocall.dialogue", "version": 1, "dialogue": NAME, "source": PATH,
-     "settings": {"voice": str|null, "rate": int|null, "timeout_ms": int, "tries": int},
+     "settings": {"voice": str|null, "currency": str|null, "rate": int|null, "timeout_ms": int, "tries": int},
      "params": [{"name", "default": str|int|null}], "vars": [{"name", "init": EXPR}],
      "gathered": [NAME...], "secret": [NAME...],
+     "services": {NAME: URL}, "replies": [NAME...],        (optional: absent means none)
      "prompts": {NAME: PROMPT}, "hours": {NAME: {"spec", "timezone", "windows": [[day, start, end]]}},
-     "start": STATE, "states": {STATE: {"line": int, "code": [OP...]}}}
+     "start": STATE, "states": {STATE: {"line": int, "code": [OP...], "file": PATH (included states only)}}}
 
     PROMPT   = {"kind": "tts", "text": TEMPLATE} | {"kind": "file", "path", "resolved"}
              | {"kind": "sound", "name"}
-    TEMPLATE = [str | {"var": NAME, "format": "digits"|null}, ...]
-    EXPR     = ["int", n] | ["str", TEMPLATE] | ["var", NAME] | ["call", FUNC, [EXPR...]]
+    TEMPLATE = [str | {"var": NAME, "format": "digits"|"money"|"date"|"time"|null[, "path": [SEGMENT...]]}, ...]
+    EXPR     = ["int", n] | ["dec", "12.05"] | ["str", TEMPLATE] | ["var", NAME] | ["path", REPLY, [SEGMENT...]]
+             | ["call", FUNC, [EXPR...]]
              | ["bin", OP, EXPR, EXPR] | ["not", EXPR] | ["neg", EXPR]
+
+The web ops: ``{"op": "fetch"|"send", "name": REPLY|null, "service", "path": [LITERAL...],
+"values": [EXPR...], "with": [[KEY, EXPR]...], "timeout_ms"}`` (the path is the literals with
+each value, percent-encoded as one segment, between them) and ``{"op": "notify", "service",
+"path", "values", "with"}``.
 
 Each OP is a dict with "op" and "line"; ``if`` jumps to ``else`` (an index in
 the same code list) when its condition is false, ``jump`` goes to ``to``. An
 ``if`` also says where its whole if/elif/else chain ends (``end``) and whether
 it is an ``elif`` of the one before (``elif``), so readers such as the graph
 never infer the structure from the jumps. Version 2 added ``end``/``elif``.
+Version 3: ``transfer`` has ``dests`` (a list of EXPR; version 2's single
+``dest`` is still read), ``ring`` (``all``/``order``), ``announce`` (PROMPT or
+null) and ``record``; the op ``queue`` (``queue`` EXPR, ``timeout_ms``,
+``announce``); a state from an included file names it (``file``).
 """
 
 from __future__ import annotations
@@ -31,7 +42,8 @@ from autocall.engine.channel import FilePrompt, Prompt, TtsPrompt
 from autocall.errors import UserError
 
 FORMAT = "autocall.dialogue"
-VERSION = 2
+VERSION = 3
+READABLE_VERSIONS = (2, 3)          # version 2 differs only in what version 3 added (see above)
 
 
 @dataclass(frozen=True)
@@ -46,12 +58,14 @@ class OpKind:
 OPS: dict[str, OpKind] = {
     "answer": OpKind(), "play": OpKind(), "wait": OpKind(waits=True), "set": OpKind(),
     "menu": OpKind(leaves=True, waits=True), "gather": OpKind(waits=True), "if": OpKind(), "jump": OpKind(),
-    "goto": OpKind(leaves=True), "transfer": OpKind(waits=True), "record": OpKind(waits=True),
+    "goto": OpKind(leaves=True), "transfer": OpKind(waits=True), "queue": OpKind(waits=True),
+    "record": OpKind(waits=True),
     "result": OpKind(), "log": OpKind(), "optout": OpKind(), "hangup": OpKind(leaves=True),
+    "fetch": OpKind(), "send": OpKind(), "notify": OpKind(),
 }
 # The built-in variables every call has: the checker knows them by name, the interpreter sets them.
-BUILTINS = ("caller", "caller_name", "called", "channel", "call_id", "choice", "dialstatus", "amd",
-            "attempt")
+BUILTINS = ("caller", "caller_name", "called", "channel", "call_id", "choice", "dialstatus", "queuestatus",
+            "amd", "attempt")
 
 
 @dataclass
@@ -118,6 +132,7 @@ class Program:
         for state in self.data["states"].values():
             for op in state["code"]:
                 visit(op.get("prompt"))
+                visit(op.get("announce"))
                 for handler in (op.get("invalid"), op.get("timeout")):
                     if handler:
                         visit(handler.get("prompt"))
@@ -132,7 +147,7 @@ def validate(data: object, origin: str) -> None:
 
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         fail(f"'format' is not \"{FORMAT}\"")
-    if data.get("version") != VERSION:
+    if data.get("version") not in READABLE_VERSIONS:
         fail(f"version {data.get('version')!r}, this AutoCall reads version {VERSION}")
     for key, kind in (("dialogue", str), ("start", str), ("states", dict), ("settings", dict),
                       ("params", list), ("vars", list), ("gathered", list), ("secret", list),

@@ -39,6 +39,11 @@ class CallRecord:
     # per transfer, the state it ran in.
     input_notes: list[dict] = field(default_factory=list)
     transfer_states: list[str] = field(default_factory=list)
+    # fetch/send requests (service, method, path, query, body, status, ok, error, ms; secret values ***) and
+    # notify notices (service, path, body). Stored with the call through its log (method, service, path,
+    # status, time), never their query or body.
+    requests: list[dict] = field(default_factory=list)
+    notifications: list[dict] = field(default_factory=list)
 
     @property
     def keys(self) -> str:
@@ -67,6 +72,8 @@ class CallRecord:
             "ended_by": self.ended_by,
             "variables": dict(self.variables),
             "error": self.error,
+            "requests": list(self.requests),
+            "notifications": list(self.notifications),
         }
 
     def to_dict(self) -> dict:

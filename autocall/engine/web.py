@@ -9,8 +9,8 @@ host or climb out of the service's path.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
-from urllib.parse import quote
+from typing import Any, Awaitable, Callable, Iterable, Protocol, Sequence
+from urllib.parse import quote, urlsplit
 
 from autocall.engine.json_paths import as_value, count_items, lookup, split_path
 
@@ -74,6 +74,20 @@ def build_path(literals: Sequence[str], values: Sequence[Value], *,
     return "".join(path), "".join(shown)
 
 
+def join_url(base: str, path: str) -> str:
+    """``base + path``; ``ValueError`` when there is no base (``"no URL"``) or the result would reach another
+    host, scheme or path than the base's."""
+    if not base:
+        raise ValueError("no URL")
+    if not path.startswith("/"):
+        raise ValueError(path)            # "@host/..." would change the host; the compiler refuses it too
+    url = base + path
+    want, got = urlsplit(base), urlsplit(url)
+    if (want.scheme, want.netloc) != (got.scheme, got.netloc) or not got.path.startswith(want.path):
+        raise ValueError(url)
+    return url
+
+
 def split_template(template: str) -> tuple[list[str], list[str]]:
     """``"/a/{x}/b{y}"`` -> ``(["/a/", "/b", ""], ["x", "y"])``: a path template's literals and names."""
     literals, names = [], []
@@ -133,3 +147,95 @@ class Reply:
                 "ok": self.ok, "error": self.error, "ms": round(self.elapsed_ms, 1)}
 
 
+
+
+# The value of a fetch/send target before its statement has run: every field reads "".
+NOT_YET = Reply("", "", "", "")
+
+
+def no_reply(method: str, service: str, path: str) -> str:
+    """What a request gets where nothing answers it (the simulator without a matching canned reply)."""
+    return f"no reply for {method} {service} {path}"
+
+
+def reply_from_http(status: int, body: bytes, *, method: str, service: str, shown_path: str,
+                    elapsed_ms: float, headers: dict | None = None) -> Reply:
+    """The ``Reply`` of an HTTP answer: ok for a 2xx with a JSON or empty body (every client says it so)."""
+    from autocall.engine.json_paths import parse_json
+    try:
+        data = parse_json(body)
+        parsed = True
+    except ValueError:
+        data, parsed = "", False
+    if 200 <= status < 300:
+        ok, error = (1, "") if parsed else (0, NOT_JSON)
+    else:
+        ok, error = 0, http_error(status)
+    return Reply(ok, status, error, data, method, service, shown_path, elapsed_ms, headers or {})
+
+
+@dataclass(frozen=True)
+class WebRequest:
+    """One ``fetch`` (GET, ``query``) or ``send`` (POST, ``body``) as the engine asks a ``WebPort`` for it.
+
+    ``path`` is encoded (``build_path``); ``shown_path``, ``shown_query`` and ``shown_body`` have the
+    values of secret gathers as ``***`` (for logs, records and ``simulate`` output).
+    """
+
+    service: str
+    method: str
+    path: str
+    shown_path: str
+    script_url: str
+    timeout_s: float
+    call_id: str
+    query: dict | None = None
+    body: dict | None = None
+    shown_query: dict | None = None
+    shown_body: dict | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One ``notify``: queued (durably) by the ``WebPort`` before the call goes on."""
+
+    service: str
+    path: str
+    script_url: str
+    body: dict
+    call_id: str
+
+
+class NotifyFailed(Exception):
+    """A ``notify`` could not be queued (the database refused it): the call ends in error, nothing is lost
+    silently."""
+
+
+class WebPort(Protocol):
+    """How a call reaches the business's services; each runtime gives the engine one.
+
+    ``request`` returns an awaitable of a ``Reply`` and never fails (a service that is down is a
+    ``Reply`` with ok 0); ``notify`` returns an awaitable that completes once the notice is queued,
+    or fails with ``NotifyFailed``.
+    """
+
+    def request(self, request: WebRequest) -> Awaitable[Reply]: ...
+
+    def notify(self, notice: Notice) -> Awaitable[None]: ...
+
+
+def unanswered(request: WebRequest) -> Reply:
+    """The reply of a request nothing answers: status 0, ``no reply for GET crm /accounts/5550100``."""
+    return Reply(0, 0, no_reply(request.method, request.service, request.shown_path), "", request.method,
+                 request.service, request.shown_path, 0.0)
+
+
+class NoWeb:
+    """The port of a runtime with no services: every request is unanswered, every notice dropped
+    (the engine still lists it in the call's record)."""
+
+    async def request(self, request: WebRequest) -> Reply:
+        return unanswered(request)
+
+    async def notify(self, notice: Notice) -> None:
+        return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from autocall.engine.ir import Program, next_ops, op_targets
-from autocall.graph.text import expression_text, key_text, shorten
+from autocall.graph.text import expression_text, key_text, shorten, web_path_text
 
 # Edge kinds. Menu edges carry the menu's index in the state's code.
 KEY = "key"            # a menu choice: labels are keys (1, star, "101")
@@ -90,7 +90,7 @@ def _edges(state: str, code: list[dict], analysis: "_CodeAnalysis") -> list[Edge
             edges.append(Edge(state, op["state"], GOTO, guard or "goto", index, line))
         elif kind == "hangup":
             edges.append(Edge(state, None, HANGUP, f"{guard}: hangup" if guard else "hangup", index, line))
-        elif kind == "transfer":
+        elif kind in ("transfer", "queue"):
             edges.append(Edge(state, None, ANSWERED, "answered", index, line))
         elif kind == "menu":
             edges.extend(_menu_edges(state, op, index, line))
@@ -128,13 +128,22 @@ def _details(code: list[dict], reachable: set[int]) -> list[str]:
         if kind == "gather":
             text = f"gather {op['name']}" + (" (secret)" if op.get("secret") else "")
         elif kind == "transfer":
-            text = f"transfer {expression_text(op['dest'])}"
+            destinations = op["dests"] if "dests" in op else [op["dest"]]
+            text = "transfer " + ", ".join(expression_text(d) for d in destinations)
+            if len(destinations) > 1 and op.get("ring") == "order":
+                text += " (in order)"
+        elif kind == "queue":
+            text = f"queue {expression_text(op['queue'])}"
         elif kind == "record":
             text = f"record {op['name']}"
         elif kind == "result":
             text = f"result {expression_text(op['expr'])}"
         elif kind == "optout":
             text = "optout"
+        elif kind in ("fetch", "send", "notify"):
+            path = web_path_text(op["path"], op["values"])
+            text = (f"fetch {op['name']} from {op['service']} {path}" if kind == "fetch"
+                    else f"{kind} {op['service']} {path}")
         else:
             continue
         text = shorten(text)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from autocall.engine.ir import Program
 from autocall.engine.record import ENDED_CALLER, ENDED_ERROR, ENDED_HANGUP
-from autocall.engine.interpreter import DIAL_ANSWERED
+from autocall.engine.dial import DIAL_ANSWERED
 from autocall.graph.model import (ANSWERED, FAILURE, INVALID, KEY, MENU_KINDS, REPEAT, TIMEOUT, Edge, Graph,
                                   build_graph)
 
@@ -62,8 +62,9 @@ def trace_path(graph: Graph, program: Program, path: list[str], inputs: list[dic
 
 
 def _by_transfer(candidates: list[Edge], transfers: list[dict]) -> list[Edge]:
-    """The ending edges a call's transfers allow: `answered` only if its last transfer was answered."""
-    answered = bool(transfers) and transfers[-1].get("dialstatus") == DIAL_ANSWERED
+    """The ending edges a call's transfers allow: `answered` only if one of its transfers was answered."""
+    # a ring group lists the destinations it rang after the one that answered: any answer ends the call
+    answered = any(t.get("dialstatus") == DIAL_ANSWERED for t in transfers)
     kept = [e for e in candidates if (e.kind == ANSWERED) == answered]
     return kept or candidates
 

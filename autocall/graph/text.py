@@ -25,7 +25,8 @@ def template_text(parts: list) -> str:
             out.append(part.replace("\\", "\\\\").replace('"', '\\"').replace("{", "{{").replace("}", "}}"))
         else:
             suffix = f"|{part['format']}" if part.get("format") else ""
-            out.append(f"{{{part['var']}{suffix}}}")
+            name = ".".join([part["var"], *part.get("path", ())])
+            out.append(f"{{{name}{suffix}}}")
     return '"' + "".join(out) + '"'
 
 
@@ -37,12 +38,14 @@ def expression_text(expr: list) -> str:
 def _render(expr: list) -> tuple[str, int]:
     """(text, precedence of its outermost operator); recursion depth is bounded by the parser's own."""
     kind = expr[0]
-    if kind == "int":
+    if kind == "int" or kind == "dec":
         return str(expr[1]), _ATOM
     if kind == "str":
         return template_text(expr[1]), _ATOM
     if kind == "var":
         return expr[1], _ATOM
+    if kind == "path":
+        return ".".join([expr[1], *expr[2]]), _ATOM
     if kind == "call":
         return f"{expr[1]}({', '.join(expression_text(arg) for arg in expr[2])})", _ATOM
     if kind == "not":
@@ -57,6 +60,14 @@ def _render(expr: list) -> tuple[str, int]:
         left_needs = level + 1 if level == _BINARY["=="] else level
         return f"{_operand(expr[2], left_needs)} {op} {_operand(expr[3], level + 1)}", level
     raise ValueError(f"unknown expression {expr!r:.60}")
+
+
+def web_path_text(literals: list[str], values: list) -> str:
+    """A fetch/send/notify path back to its template: ``"/accounts/{caller}"``."""
+    out = [literals[0]]
+    for value, literal in zip(values, literals[1:]):
+        out.append("{" + expression_text(value) + "}" + literal)
+    return '"' + "".join(out) + '"'
 
 
 def _operand(expr: list, needed: int) -> str:

@@ -237,6 +237,14 @@ def check_transfers(wanted: list[dict], record: CallRecord) -> Failure | None:
     return _compare_entries(wanted, record.transfers, "transfer")
 
 
+def check_requests(wanted: list[dict], record: CallRecord) -> Failure | None:
+    return _compare_entries(wanted, record.requests, "request")
+
+
+def check_notifications(wanted: list[dict], record: CallRecord) -> Failure | None:
+    return _compare_entries(wanted, record.notifications, "notification")
+
+
 CHECKS = {
     "expect_path": check_path,
     "expect_visits": check_visits,
@@ -251,4 +259,6 @@ CHECKS = {
     "expect_transfers": check_transfers,
     "expect_error": check_error,
     "expect_optout": check_optout,
+    "expect_requests": check_requests,
+    "expect_notifications": check_notifications,
 }

@@ -121,7 +121,7 @@ class ScenarioRunner:
         outcome.scenario_file = scenarios_file
         compiled = self.compiler.compile_file(script)
         if not compiled.ok:
-            outcome.diagnostics = [d.render(compiled.lines) for d in compiled.errors]
+            outcome.diagnostics = [compiled.show(d) for d in compiled.errors]
             outcome.problems.append(f"{script}: does not compile ({len(compiled.errors)} error"
                                     f"{'s' if len(compiled.errors) != 1 else ''}); fix it, then run the scenarios")
             return outcome
@@ -146,7 +146,7 @@ class ScenarioRunner:
             return ScenarioOutcome(scenario, SKIPPED)
         settings = parse_settings(program, scenario.settings)
         record = simulate(program, keys=scenario.keys, settings=settings, now=scenario.now,
-                          max_duration_ms=self.max_duration_ms)
+                          max_duration_ms=self.max_duration_ms, replies=scenario.replies)
         failures = check(scenario.expect, record)
         return ScenarioOutcome(scenario, FAILED if failures else PASSED, failures, record,
                                rerun_command(script or program.source, scenario))

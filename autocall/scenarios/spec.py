@@ -19,13 +19,14 @@ from autocall.engine.ir import BUILTINS, Program
 from autocall.engine.record import ENDED_CALLER, ENDED_ERROR, ENDED_HANGUP
 from autocall.errors import UserError
 from autocall.sim.caller import parse_keys
-from autocall.sim.runner import DIAL_STATUSES, SETTABLE_BUILTINS, parse_settings
+from autocall.sim.runner import DIAL_STATUSES, QUEUE_STATUSES, SETTABLE_BUILTINS, parse_settings
+from autocall.sim.web import CannedReply, parse_replies
 
 SUFFIX = ".test.toml"
 
 # What one call is: the scripted caller, its values, its time.
-RUN_KEYS = ("name", "keys", "set", "now", "timezone", "skip")
-DEFAULT_KEYS = ("set", "now", "timezone")
+RUN_KEYS = ("name", "keys", "set", "now", "timezone", "skip", "reply")
+DEFAULT_KEYS = ("set", "now", "timezone", "reply")      # [[scenario.reply]]/[[defaults.reply]]: canned web replies
 # What must be true of it. Lists are "all of them, in order" unless the name says otherwise.
 EXPECT_KEYS = (
     "expect_path",          # [state...]: exactly the states entered, in order, repeats included
@@ -42,6 +43,9 @@ EXPECT_KEYS = (
     "expect_transfers",     # ["PJSIP/101" | {destination, dialstatus}...]: every transfer, in order
     "expect_error",         # "text": the call ended with a run-time error whose message contains it
     "expect_optout",        # true | false: the caller was (not) put on the do-not-call list
+    "expect_requests",      # ["GET crm /accounts/5550100" | {service, method, path, query, body, status, ok}...]:
+                            # every fetch/send, in order, each compared on the fields given
+    "expect_notifications", # ["crm /events" | {service, path, body}...]: every notify, in order
 )
 ENDINGS = (ENDED_HANGUP, ENDED_CALLER, ENDED_ERROR)
 INPUT_FIELDS = {"state": None, "op": ("menu", "gather"),
@@ -82,6 +86,7 @@ class Scenario:
     skip: str | None = None                      # when skipped: the reason ("" if none given)
     expect: dict[str, object] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    replies: list[CannedReply] = field(default_factory=list)   # its own first, then [defaults]'s
 
 
 @dataclass
@@ -207,7 +212,8 @@ class _Reader:
     def _scenario(self, table: dict, number: int, base: Scenario) -> Scenario:
         name = table.get("name")
         scenario = Scenario(name if isinstance(name, str) and name.strip() else f"#{number}", number,
-                            self._line(number), settings=dict(base.settings), now=base.now)
+                            self._line(number), settings=dict(base.settings), now=base.now,
+                            replies=list(base.replies))
         if not isinstance(name, str) or not name.strip():
             self._problem(scenario, "name", "every scenario needs a name = \"...\" (what the call is about)")
         for key in table:
@@ -253,6 +259,12 @@ class _Reader:
                     self._problem(scenario, "keys", str(exc).removeprefix("--keys: "))
         if "set" in table:
             self._settings(table["set"], scenario)
+        if "reply" in table:
+            where = "[[defaults.reply]]" if number is None else "[[scenario.reply]]"
+            try:
+                scenario.replies = parse_replies(table["reply"], where) + scenario.replies
+            except UserError as exc:
+                self._problem(scenario, "reply", str(exc).removeprefix(f"{where}: "))
         if "skip" in table:
             skip = table["skip"]
             if isinstance(skip, bool):
@@ -293,6 +305,9 @@ class _Reader:
             elif name == "dialstatus" and str(value).upper() not in DIAL_STATUSES:
                 self._problem(scenario, "set", f"dialstatus {value!r} is not a dial status; use one of "
                                                f"{', '.join(DIAL_STATUSES)}")
+            elif name == "queuestatus" and str(value).upper() not in QUEUE_STATUSES:
+                self._problem(scenario, "set", f"queuestatus {value!r} is not a queue status; use one of "
+                                               f"{', '.join(QUEUE_STATUSES)}")
             else:
                 scenario.settings[name] = value
 
@@ -362,6 +377,15 @@ class _Reader:
             if not isinstance(value, bool):
                 raise _Bad("write true or false")
             return value
+        if key == "expect_requests":
+            if not isinstance(value, list):
+                raise _Bad('write a list: ["GET crm /accounts/5550100", { method = "POST", path = "/bookings", '
+                           'status = 200 }]')
+            return [_web_entry(item, position, REQUEST_FIELDS, 3) for position, item in enumerate(value, start=1)]
+        if key == "expect_notifications":
+            if not isinstance(value, list):
+                raise _Bad('write a list: ["crm /events", { path = "/events", body = { kind = "done" } }]')
+            return [_web_entry(item, position, NOTIFICATION_FIELDS, 2) for position, item in enumerate(value, start=1)]
         raise AssertionError(key)
 
     def _input(self, item: object, position: int) -> dict:
@@ -407,6 +431,26 @@ def _prompt(item: object, position: int) -> tuple[str, str]:
         if kind in PROMPT_KINDS and isinstance(value, str):
             return ("tts" if kind == "say" else kind, value)
     raise _Bad(f"item {position}: write \"text\", {{ say = \"text\" }}, {{ file = \"path\" }} or {{ sound = \"name\" }}")
+
+
+REQUEST_FIELDS = ("service", "method", "path", "query", "body", "status", "ok", "error")
+NOTIFICATION_FIELDS = ("service", "path", "body")
+
+
+def _web_entry(item: object, position: int, fields: tuple[str, ...], words: int) -> dict:
+    """``"GET crm /path"`` (or ``"crm /path"`` for a notification) or a table of some of ``fields``."""
+    if isinstance(item, str):
+        parts = item.split()
+        if len(parts) == words:
+            return dict(zip(fields[:words] if words == 2 else ("method", "service", "path"), parts))
+    elif isinstance(item, dict) and item:
+        for name in item:
+            if name not in fields:
+                raise _Bad(f"item {position}: unknown field '{name}'{suggest(name, fields)}; "
+                           f"fields: {', '.join(fields)}")
+        return dict(item)
+    example = '"GET crm /accounts/5550100"' if words == 3 else '"crm /events"'
+    raise _Bad(f"item {position}: write {example} or a table of some of: {', '.join(fields)}")
 
 
 def _transfer(item: object, position: int) -> dict:

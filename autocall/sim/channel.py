@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import deque
 from typing import Protocol
 
-from autocall.engine.channel import (ALL_KEYS, CallerHangup, FilePrompt, Prompt, RecordOutcome, SoundPrompt,
-                                     TtsPrompt)
+from autocall.engine.channel import (ALL_KEYS, CallerHangup, DialOutcome, FilePrompt, Prompt, RecordOutcome,
+                                     SoundPrompt, TtsPrompt)
+from autocall.engine.dial import DIAL_ANSWERED
 from autocall.sim.caller import HANGUP
 
 DEFAULT_TRANSFER_STATUS = "NOANSWER"
+DEFAULT_QUEUE_STATUS = "TIMEOUT"
 RING_MS = 30_000
 
 
@@ -48,11 +50,13 @@ class SimChannel:
     """A call with no PBX: prompts are text, keys come from ``caller``, time from ``clock``."""
 
     def __init__(self, caller: SimCaller, clock: SimClock, *, call_id: str = "sim",
-                 transfer_status: str = DEFAULT_TRANSFER_STATUS, recordings_dir: str = "recordings") -> None:
+                 transfer_status: str = DEFAULT_TRANSFER_STATUS, queue_status: str = DEFAULT_QUEUE_STATUS,
+                 recordings_dir: str = "recordings") -> None:
         self.caller = caller
         self.clock = clock
         self.call_id = call_id
         self.transfer_status = transfer_status
+        self.queue_status = queue_status
         self.recordings_dir = recordings_dir
         self.variables: dict[str, str] = {}
         self.answered = False
@@ -102,10 +106,20 @@ class SimChannel:
             return RecordOutcome(file, None, hung_up=True)
         return RecordOutcome(file, reaction)
 
-    async def transfer(self, destination: str, timeout_ms: int | None, callerid: str | None) -> str:
+    async def transfer(self, destinations: tuple[str, ...], timeout_ms: int | None, callerid: str | None,
+                       announce: Prompt | None = None, recording: str | None = None) -> DialOutcome:
+        """Every Dial ends with ``transfer_status``; ``ANSWER`` is the first destination's answer."""
         self._step()
         self.clock.advance(timeout_ms or RING_MS)
-        return self.transfer_status
+        if self.transfer_status != DIAL_ANSWERED:
+            return DialOutcome(self.transfer_status)
+        file = f"{self.recordings_dir}/{self.call_id}-{recording}.wav" if recording else None
+        return DialOutcome(DIAL_ANSWERED, 0, file)
+
+    async def queue(self, name: str, timeout_ms: int | None, announce: Prompt | None = None) -> str:
+        self._step()
+        self.clock.advance(timeout_ms or RING_MS)
+        return self.queue_status
 
     async def set_variable(self, name: str, value: str) -> None:
         self.variables[name] = value

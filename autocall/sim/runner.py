@@ -7,16 +7,22 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from autocall.engine.interpreter import DEFAULT_MAX_DURATION_MS, Call
+from autocall.engine.spoken import SpeechDefaults
 from autocall.engine.ir import BUILTINS, Program
 from autocall.engine.record import CallRecord
 from autocall.errors import UserError
 from autocall.sim.caller import ScriptedCaller
-from autocall.sim.channel import DEFAULT_TRANSFER_STATUS, SimCaller, SimChannel, SimClock, run_sync
+from autocall.sim.channel import (DEFAULT_QUEUE_STATUS, DEFAULT_TRANSFER_STATUS, SimCaller, SimChannel, SimClock,
+                                  run_sync)
+from autocall.sim.web import CannedReply, CannedWeb
+from autocall.engine.web import WebPort
 from autocall.suggest import suggest
 
 SETTABLE_BUILTINS = tuple(name for name in BUILTINS if name not in ("call_id", "choice"))
 DIAL_STATUSES = ("ANSWER", "BUSY", "NOANSWER", "CHANUNAVAIL", "CONGESTION", "CANCEL", "DONTCALL",
                  "TORTURE", "INVALIDARGS")
+# Asterisk's QUEUESTATUS values, and ANSWER: an agent took the call.
+QUEUE_STATUSES = ("ANSWER", "TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL")
 
 
 @dataclass
@@ -27,6 +33,7 @@ class SimSettings:
     builtins: dict[str, object] = field(default_factory=dict)
     initial: dict[str, object] = field(default_factory=dict)
     transfer_status: str = DEFAULT_TRANSFER_STATUS
+    queue_status: str = DEFAULT_QUEUE_STATUS
 
 
 def parse_settings(program: Program, pairs: list[str] | dict[str, object]) -> SimSettings:
@@ -42,6 +49,12 @@ def parse_settings(program: Program, pairs: list[str] | dict[str, object]) -> Si
             if status not in DIAL_STATUSES:
                 raise UserError(f"--set dialstatus={value}: not a dial status; use one of {', '.join(DIAL_STATUSES)}")
             settings.transfer_status = status
+        elif name == "queuestatus":
+            status = str(value).upper()
+            if status not in QUEUE_STATUSES:
+                raise UserError(f"--set queuestatus={value}: not a queue status; use one of "
+                                f"{', '.join(QUEUE_STATUSES)}")
+            settings.queue_status = status
         elif name in params:
             settings.params[name] = value if isinstance(value, int) else str(value)
         elif name in SETTABLE_BUILTINS:
@@ -90,12 +103,20 @@ def parse_now(text: str | None) -> datetime:
 def simulate(program: Program, *, keys: str = "", caller: SimCaller | None = None,
              settings: SimSettings | None = None, now: datetime | None = None, call_id: str = "sim",
              max_duration_ms: int = DEFAULT_MAX_DURATION_MS,
-             on_event: Callable[[str, object], None] | None = None) -> CallRecord:
-    """Run one call of ``program`` in the simulator and return its record."""
+             on_event: Callable[[str, object], None] | None = None,
+             replies: list[CannedReply] = (), web: Callable[[SimClock], WebPort] | None = None,
+             speech: SpeechDefaults = SpeechDefaults()) -> CallRecord:
+    """Run one call of ``program`` in the simulator and return its record.
+
+    ``fetch``/``send`` are answered from ``replies`` (canned), or by the port ``web(clock)`` makes
+    (``--http live``); nothing reaches the network otherwise.
+    """
     settings = settings or parse_settings(program, {})
     clock = SimClock((now or datetime.now(timezone.utc)).timestamp())
+    port = web(clock) if web is not None else CannedWeb(list(replies), clock)
     channel = SimChannel(caller or ScriptedCaller(keys), clock, call_id=call_id,
-                         transfer_status=settings.transfer_status)
+                         transfer_status=settings.transfer_status, queue_status=settings.queue_status)
     call = Call(program, channel, clock, call_id=call_id, params=settings.params, builtins=settings.builtins,
-                initial=settings.initial, max_duration_ms=max_duration_ms, on_event=on_event)
+                initial=settings.initial, max_duration_ms=max_duration_ms, on_event=on_event, web=port,
+                speech=speech)
     return run_sync(call.run())

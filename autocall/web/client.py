@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, Mapping
-from urllib.parse import urlsplit
 
 from twisted.internet import defer, error as net_error
 from twisted.internet.protocol import Protocol
@@ -34,7 +33,6 @@ from treq.cookies import IndexableCookieJar
 
 from autocall import __version__
 from autocall.engine import web
-from autocall.engine.json_paths import parse_json
 from autocall.services_config import DEFAULT_MAX_CONCURRENT, ServiceConfig
 
 log = logging.getLogger("autocall.web")
@@ -224,17 +222,8 @@ class WebClient:
     def _reply(self, outcome: tuple[int, dict, bytes], method: str, service: str, shown: str,
                started: float) -> web.Reply:
         status, headers, body = outcome
-        elapsed = (self.clock.seconds() - started) * 1000
-        try:
-            data = parse_json(body)
-            parsed = True
-        except ValueError:
-            data, parsed = "", False
-        if 200 <= status < 300:
-            ok, error = (1, "") if parsed else (0, web.NOT_JSON)
-        else:
-            ok, error = 0, web.http_error(status)
-        return web.Reply(ok, status, error, data, method, service, shown, elapsed, headers)
+        return web.reply_from_http(status, body, method=method, service=service, shown_path=shown,
+                                   elapsed_ms=(self.clock.seconds() - started) * 1000, headers=headers)
 
     def _failed(self, failure: Failure, method: str, service: str, shown: str, started: float,
                 expired_after: float | None) -> web.Reply:
@@ -282,15 +271,10 @@ class WebClient:
 
 def _join(base: str, path: str) -> str:
     """``base + path``, refused when the result would reach another host than the base's."""
-    if not base:
-        raise _OtherHost("no URL")
-    if not path.startswith("/"):
-        raise _OtherHost(path)            # "@host/..." would change the host; the compiler refuses it too
-    url = base + path
-    want, got = urlsplit(base), urlsplit(url)
-    if (want.scheme, want.netloc) != (got.scheme, got.netloc) or not got.path.startswith(want.path):
-        raise _OtherHost(url)
-    return url
+    try:
+        return web.join_url(base, path)
+    except ValueError as exc:
+        raise _OtherHost(str(exc)) from None
 
 
 def _stale(exc: _newclient.ResponseFailed) -> bool:

@@ -24,7 +24,7 @@ FULL_CALL = [
     lambda ch: ch.wait_for_digit(2000),
     lambda ch: ch.play(SoundPrompt("beep")),
     lambda ch: ch.record("message", 60_000, 5_000, True, "#"),
-    lambda ch: ch.transfer("PJSIP/101", 25_000, '"Acme" <5551234>'),
+    lambda ch: ch.transfer(("PJSIP/101",), 25_000, '"Acme" <5551234>'),
     lambda ch: ch.pause(1_500),
     lambda ch: ch.set_variable("RESULT", "voicemail left"),
     lambda ch: ch.hangup(),

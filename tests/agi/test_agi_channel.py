@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from twisted.internet import task
 
 from autocall.agi import protocol as agi
-from autocall.engine.channel import ALL_KEYS, RecordOutcome, TtsPrompt
-from autocall.engine.channel import CallerHangup
+from autocall.engine.channel import ALL_KEYS, CallerHangup, DialOutcome, RecordOutcome, TtsPrompt
 from autocall.sim.caller import HANGUP, ScriptedCaller
 from autocall.sim.channel import SimChannel, SimClock, run_sync
 from tests.agi.agi_calls import FULL_CALL, GOLDEN, HELLO, KNOWN, MENU, REC, USAGE_520
@@ -42,7 +41,7 @@ def test_a_whole_call_matches_the_golden_transcript():
     outcome, transcript = run(FULL_CALL, keys="1 0 w #")
     assert outcome.ended_by == "hangup"
     assert outcome.returns == [None, None, "1", "0", None, None, RecordOutcome(f"{REC}/1795685563.1-message.wav"),
-                               "NOANSWER", None, None, None]
+                               DialOutcome("NOANSWER"), None, None, None]
     assert transcript.variables["RESULT"] == "voicemail left"
     assert transcript.dialled == ["PJSIP/101,25"]
     assert transcript.closed_by == "server"
@@ -90,19 +89,19 @@ def test_record_silence_rounds_up_to_whole_seconds():
 @pytest.mark.parametrize(("status", "expected"), [("NOANSWER", "NOANSWER"), ("BUSY", "BUSY"),
                                                   ("CHANUNAVAIL", "CHANUNAVAIL"), ("ANSWER", "ANSWER")])
 def test_transfer_returns_the_dial_status(status, expected):
-    outcome, transcript = run([lambda ch: ch.transfer("PJSIP/200", None, None)], dial_status=status)
-    assert outcome.returns == [expected]
+    outcome, transcript = run([lambda ch: ch.transfer(("PJSIP/200",), None, None)], dial_status=status)
+    assert [returned.status for returned in outcome.returns] == [expected]
     assert transcript.commands() == ["EXEC Dial PJSIP/200", "GET VARIABLE DIALSTATUS"]
 
 
 @pytest.mark.parametrize("destination", ["PJSIP/1,,tT", "", " PJSIP/1"])
 def test_transfer_refuses_a_destination_that_would_smuggle_dial_options(destination):
-    outcome, transcript = run([lambda ch: ch.transfer(destination, 1000, None)])
+    outcome, transcript = run([lambda ch: ch.transfer((destination,), 1000, None)])
     assert outcome.ended_by == "error" and transcript.commands() == []
 
 
 def test_transfer_timeout_is_whole_seconds_at_least_one():
-    _, transcript = run([lambda ch: ch.transfer("PJSIP/1", 200, None)])
+    _, transcript = run([lambda ch: ch.transfer(("PJSIP/1",), 200, None)])
     assert transcript.commands()[0] == "EXEC Dial PJSIP/1,1"
 
 
@@ -157,8 +156,8 @@ EVERY_KIND = {
     "missing sound": lambda ch: ch.play(TtsPrompt("Not rendered"), "1"),
     "wait for digit": lambda ch: ch.wait_for_digit(5000),
     "record": lambda ch: ch.record("m", 5000, 0, True, "#"),
-    "transfer": lambda ch: ch.transfer("PJSIP/1", 20_000, None),
-    "transfer with caller id": lambda ch: ch.transfer("PJSIP/1", None, "5551234"),
+    "transfer": lambda ch: ch.transfer(("PJSIP/1",), 20_000, None),
+    "transfer with caller id": lambda ch: ch.transfer(("PJSIP/1",), None, "5551234"),
     "pause": lambda ch: ch.pause(2000),
 }
 
@@ -222,13 +221,13 @@ def test_our_hangup_after_the_caller_left_is_a_caller_hangup():
 
 
 def test_transfer_answered_then_the_caller_leaves_is_still_answer():
-    outcome, transcript = run([lambda ch: ch.transfer("PJSIP/1", None, None)], dial_status="ANSWER",
+    outcome, transcript = run([lambda ch: ch.transfer(("PJSIP/1",), None, None)], dial_status="ANSWER",
                               hangup_notice="immediate", hangup_after_reply=1)
-    assert outcome.returns == ["ANSWER"]
+    assert [returned.status for returned in outcome.returns] == ["ANSWER"]
 
 
 def test_hangup_during_transfer_reads_dialstatus_then_hangs_up():
-    outcome, transcript = run([lambda ch: ch.transfer("PJSIP/1", 5000, None)], keys="h")
+    outcome, transcript = run([lambda ch: ch.transfer(("PJSIP/1",), 5000, None)], keys="h")
     assert outcome.ended_by == "caller_hangup"
     assert conversation(transcript) == [">> EXEC Dial PJSIP/1,5", "<< 200 result=-1", ">> GET VARIABLE DIALSTATUS",
                                         "<< HANGUP", "<< 200 result=1 (CANCEL)"]
@@ -335,12 +334,14 @@ def as_steps(ops):
         "wait": lambda op: lambda ch: ch.wait_for_digit(1000),
         "pause": lambda op: lambda ch: ch.pause(500),
         "record": lambda op: lambda ch: ch.record("m", 1000, 0, False, op[1]),
-        "transfer": lambda op: lambda ch: ch.transfer("PJSIP/1", 1000, None),
+        "transfer": lambda op: lambda ch: ch.transfer(("PJSIP/1",), 1000, None),
     }
     return [table[op[0]](op) for op in ops]
 
 
 def _normal(returned):
+    if isinstance(returned, DialOutcome):
+        return returned.status
     return (returned.key, returned.hung_up) if isinstance(returned, RecordOutcome) else returned
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import wave
 
 import pytest
@@ -70,6 +71,50 @@ def test_every_render_keeps_its_own_voice_and_rate_on_a_busy_machine(tmp_path):
         assert max(seconds) < min(seconds) * 1.1, (voice, rate, durations)   # a wrong rate is 1.5x to 2x off
     for voice in ["gmw/en-us", "gmw/de"]:
         assert durations[voice, 120][0] > durations[voice, 175][0] > durations[voice, 240][0], durations
+
+
+# The real worker, except that espeak_IsPlaying (as pyttsx3 binds it) says "busy" once, as espeak-ng's
+# thread does for a moment when it has just taken a command or closes its idle stream.
+_BUSY_ONCE_WORKER = r"""
+import sys
+from pyttsx3.drivers import _espeak
+from autocall.audio import worker
+answers, real = iter([1]), _espeak.IsPlaying
+_espeak.IsPlaying = lambda: next(answers, None) or real()
+sys.exit(worker.main())
+"""
+
+
+def _render_voice_switches(worker, folder, prefix: str) -> None:
+    for index, voice in enumerate(["gmw/en-us", "gmw/de", "gmw/en-us+f3"]):
+        out = folder / f"{prefix}-{index}.wav"
+        worker.render("One two three.", voice, 160, str(out))
+        assert _seconds(out) > 0.5, (prefix, voice)
+
+
+def test_fresh_workers_switching_voices_on_a_busy_machine_render_whole_files(tmp_path):
+    """pyttsx3's driver took a moment's "busy" from espeak-ng as a stop, kept it, and cancelled a later render.
+
+    Both CPUs are kept busy, and every other worker's espeak_IsPlaying also says "busy" once, as
+    espeak-ng's thread did under load in about one fresh worker in twenty.
+    """
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(4)]
+    deadline = time.monotonic() + 8
+    workers = 0
+    try:
+        while workers < 4 or time.monotonic() < deadline:
+            worker = TtsWorker(argv=[sys.executable, "-c", _BUSY_ONCE_WORKER] if workers % 2 == 0 else None)
+            try:
+                for attempt in range(2):
+                    _render_voice_switches(worker, tmp_path, f"{workers}-{attempt}")
+                assert worker.starts == 1
+            finally:
+                worker.close()
+            workers += 1
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
 
 
 def test_a_render_that_hangs_times_out_and_the_next_render_gets_a_fresh_worker(fake_worker, tmp_path):

@@ -181,9 +181,10 @@ def call_in_memory(fake: FakeAsterisk, factory: FastAgiFactory) -> Transcript:
 
 
 def run_on_agi(program, *, keys: str = "", settings=None, now=None, call_id: str = "agi",
-               max_duration_ms: int | None = None):
+               max_duration_ms: int | None = None, transcripts: list | None = None, **fake_options):
     """One call of ``program`` through an ``AgiChannel`` against the fake Asterisk, in memory: the AGI runtime
-    of ``autocall.sim.runner.simulate`` (same arguments, same CallRecord), for the semantics tests."""
+    of ``autocall.sim.runner.simulate`` (same arguments, same CallRecord), for the semantics tests.
+    ``fake_options`` go to ``FakeAsterisk`` (over the settings' statuses); ``transcripts`` gets its transcript."""
     from datetime import datetime, timezone
 
     from autocall.agi.server import ShiftedClock
@@ -201,7 +202,10 @@ def run_on_agi(program, *, keys: str = "", settings=None, now=None, call_id: str
         records.append(await call.run())
 
     factory = memory_factory(on_call)
-    call_in_memory(FakeAsterisk("t", keys=keys, dial_status=settings.transfer_status), factory)
+    options = {"dial_status": settings.transfer_status, "queue_status": settings.queue_status, **fake_options}
+    transcript = call_in_memory(FakeAsterisk("t", keys=keys, **options), factory)
+    if transcripts is not None:
+        transcripts.append(transcript)
     assert records, "the call did not run"
     return records[0]
 

@@ -16,9 +16,26 @@ What it answers (citations are agi-probe-session.log unless said):
   on silence, ``result=-1`` on ``h``.
 - ``RECORD FILE``: ``on_record(terminator)``: ``(dtmf)``, ``(timeout)``,
   ``(hangup)`` forms of res_agi.c, each with ``endpos``.
-- ``ANSWER``, ``EXEC Wait``, ``EXEC Dial``: ``on_step()`` for ``h``. Dial
-  sets ``DIALSTATUS`` (``dial_status``; ``ANSWER`` means bridged and over:
-  Dial returns -1); an application not in ``KNOWN_APPS`` gives ``-2``.
+- ``ANSWER``, ``EXEC Wait``, ``EXEC Dial``, ``EXEC Queue``: ``on_step()`` for
+  ``h``. Dial sets ``DIALSTATUS`` (``dial_status``, or a list: one per Dial
+  in turn; ``ANSWER`` means bridged and over: Dial returns -1); several
+  destinations (``PJSIP/101&PJSIP/102``) are rung at once and, answered,
+  the first one answers (``DIALEDPEERNUMBER`` is its text after the
+  technology, ``DIALEDPEERNAME`` its channel). Dial's ``A(sound)`` option is
+  played to whoever answers (``announced``). An application not in
+  ``KNOWN_APPS`` gives ``-2``.
+- ``EXEC MixMonitor file,options`` attaches a recorder to the channel until
+  ``StopMixMonitor`` or the hangup; with ``b`` it writes only while bridged,
+  so an answered Dial lists the file in ``monitored`` (kept when either side
+  hangs up first), an unanswered one writes nothing.
+- ``EXEC Queue name,options,URL,announceoverride,timeout``: ``queue_status``;
+  ``ANSWER`` is an agent taking the call: Queue sets ``MEMBERINTERFACE`` and
+  ``MEMBERNAME``, plays the announcement to the agent, and returns -1 when
+  the call is over (QUEUESTATUS is not set then); otherwise ``QUEUESTATUS``
+  is set and Queue returns 0. A caller hanging up in the queue gives -1 and
+  ``ABANDONED=TRUE``. ``caller_ends_bridge=True``: the caller, not the one
+  who answered, hangs up the bridge, so the channel is gone after an
+  answered Dial or Queue (the ``HANGUP`` line before the next reply).
 - After the caller hangs up, the ``HANGUP`` line goes out before the reply
   to the next command (#5024, #5088, #6048); later channel commands get
   ``511``, while ``NOOP``, ``GET VARIABLE``, ``SET VARIABLE``, ``EXEC``
@@ -50,7 +67,9 @@ PARTIAL_ENDPOS = 4000     # where a barge-in or a hangup stopped it
 RECORD_ENDPOS = 16000
 DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
 UNKNOWN = "510 Invalid or unknown command"
-KNOWN_APPS = frozenset({"wait", "dial", "playback", "noop", "verbose", "set", "hangup"})
+KNOWN_APPS = frozenset({"wait", "dial", "playback", "noop", "verbose", "set", "hangup", "queue", "mixmonitor",
+                        "stopmixmonitor"})
+AGENT = "PJSIP/agent1"        # the queue member who answers
 # res_agi.c's commands with dead=1: they still run once the channel has hung up.
 ALLOWED_WHEN_DEAD = frozenset({"EXEC", "GET VARIABLE", "GET FULL VARIABLE", "NOOP", "SET VARIABLE", "VERBOSE"})
 
@@ -132,6 +151,9 @@ class Transcript:
     dialled: list[str] = field(default_factory=list)
     recordings: list[str] = field(default_factory=list)
     pressed: list[str] = field(default_factory=list)
+    announced: list[str] = field(default_factory=list)   # sounds played to whoever answered a Dial or Queue
+    queued: list[str] = field(default_factory=list)      # Queue's arguments, one entry per Queue
+    monitored: list[str] = field(default_factory=list)   # MixMonitor files written (a bridge was recorded)
 
     def commands(self) -> list[str]:
         """The lines the server sent."""
@@ -170,7 +192,8 @@ class FakeAsterisk:
     def __init__(self, script: str = "probe", *, keys: str = "", args: Iterable[str] = (),
                  callerid: str = "5550100", uniqueid: str = "1795685563.1",
                  environment: Environment | None = None, known_sounds: Iterable[str] | None = None,
-                 dial_status: str = "NOANSWER", exit_on_hangup: bool = False,
+                 dial_status: str | list[str] = "NOANSWER", queue_status: str = "TIMEOUT",
+                 exit_on_hangup: bool = False, caller_ends_bridge: bool = False,
                  variables: Mapping[str, str] | None = None, hangup_after_reply: int | None = None,
                  replies: Mapping[int, list[str]] | None = None, hangup_notice: str = "before_next_reply",
                  env_chunk: int | None = None, typeahead: bool = False, bridge_hangup: bool = False) -> None:
@@ -181,6 +204,8 @@ class FakeAsterisk:
         self.keys = keys
         self.known_sounds = None if known_sounds is None else frozenset(known_sounds)
         self.dial_status = dial_status
+        self.queue_status = queue_status
+        self.caller_ends_bridge = caller_ends_bridge
         self.exit_on_hangup = exit_on_hangup
         self.variables = dict(variables or {})
         self.hangup_after_reply = hangup_after_reply
@@ -217,6 +242,8 @@ class FakeAsteriskProtocol(LineOnlyReceiver):
         self.owes_hangup = False     # hung up; the HANGUP line goes out before the next reply
         self.count = 0
         self.closing = False
+        self.dials = 0
+        self.monitor: tuple[str, str] | None = None     # the MixMonitor attached: (file, options)
 
     # --- connection ----------------------------------------------------------
 
@@ -364,16 +391,69 @@ class FakeAsteriskProtocol(LineOnlyReceiver):
         if self.dead:
             return ["200 result=-1"], False           # the application sees a hung-up channel
         if app == "dial":
-            self.transcript.dialled.append(options)
-            if self.caller.on_step() == HANGUP:
-                bridged = self.setup.bridge_hangup and self.setup.dial_status == "ANSWER"
-                self.transcript.variables["DIALSTATUS"] = "ANSWER" if bridged else "CANCEL"
-                return ["200 result=-1"], True
-            self.transcript.variables["DIALSTATUS"] = self.setup.dial_status
-            return [f"200 result={-1 if self.setup.dial_status == 'ANSWER' else 0}"], False
+            return self._dial(options)
+        if app == "queue":
+            return self._queue(options)
+        if app == "mixmonitor":
+            file, _, flags = options.partition(",")
+            self.monitor = (file, flags)
+            return ["200 result=0"], False
+        if app == "stopmixmonitor":
+            self.monitor = None
+            return ["200 result=0"], False
         if app == "wait" and self.caller.on_step() == HANGUP:
             return ["200 result=-1"], True
         return ["200 result=0"], False
+
+    def _dial(self, options: str):
+        self.transcript.dialled.append(options)
+        destinations, _, rest = options.partition(",")
+        variables = self.transcript.variables
+        statuses = self.setup.dial_status
+        status = statuses if isinstance(statuses, str) else statuses[min(self.dials, len(statuses) - 1)]
+        self.dials += 1
+        if self.caller.on_step() == HANGUP:
+            bridged = self.setup.bridge_hangup and status == "ANSWER"
+            variables["DIALSTATUS"] = "ANSWER" if bridged else "CANCEL"
+            if bridged:
+                self._answered(destinations, rest)
+            return ["200 result=-1"], True
+        variables["DIALSTATUS"] = status
+        if status != "ANSWER":
+            return ["200 result=0"], False
+        self._answered(destinations, rest)
+        return ["200 result=-1"], self.setup.caller_ends_bridge
+
+    def _answered(self, destinations: str, rest: str) -> None:
+        """The first destination answered: Dial's variables, the announcement, the recording."""
+        first = destinations.split("&")[0]
+        variables = self.transcript.variables
+        variables["DIALEDPEERNUMBER"] = first.partition("/")[2]
+        variables["DIALEDPEERNAME"] = f"{first.partition('@')[0]}-00000001"
+        self._bridged(re.search(r"A\(([^)]*)\)", rest.partition(",")[2]))
+
+    def _queue(self, options: str):
+        self.transcript.queued.append(options)
+        fields = (options.split(",") + [""] * 5)[:5]
+        variables = self.transcript.variables
+        if self.caller.on_step() == HANGUP:
+            variables["ABANDONED"] = "TRUE"
+            return ["200 result=-1"], True
+        status = self.setup.queue_status
+        if status != "ANSWER":
+            variables["QUEUESTATUS"] = status
+            return ["200 result=0"], False
+        variables["MEMBERINTERFACE"] = AGENT
+        variables["MEMBERNAME"] = "agent1"
+        self._bridged(re.match(r"(.+)", fields[3]))
+        return ["200 result=-1"], self.setup.caller_ends_bridge
+
+    def _bridged(self, announcement) -> None:
+        """Someone answered: they hear the announcement, then the bridge is recorded if a monitor is on."""
+        if announcement is not None:
+            self.transcript.announced.append(announcement.group(1))
+        if self.monitor is not None and self.monitor[0] not in self.transcript.monitored:
+            self.transcript.monitored.append(self.monitor[0])
 
     def do_set_variable(self, args):
         self.transcript.variables[args[0]] = args[1]

@@ -12,7 +12,7 @@ from autocall.cli.main import main
 from tests.language.test_fuzz import SUPPORT
 
 SIMULATE_KEYS = {"script", "path", "prompts", "inputs", "transfers", "result", "ended_by", "variables", "error",
-                 "sets", "optout"}
+                 "sets", "optout", "requests", "notifications"}
 
 
 @pytest.fixture

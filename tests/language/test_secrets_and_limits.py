@@ -18,7 +18,6 @@ from autocall.sim.caller import ScriptedCaller
 from autocall.sim.channel import SimChannel, SimClock, run_sync
 from autocall.sim.runner import parse_settings, simulate
 
-from tests.language.test_semantics import program  # noqa: F401,E402  (a fixture: the script body compiled)
 
 PIN = "4739"
 
@@ -35,9 +34,9 @@ class RecordingChannel(SimChannel):
         self.played.append(prompt)
         return await super().play(prompt, interrupt_keys)
 
-    async def transfer(self, destination, timeout_ms, callerid):
-        self.dialled.append((destination, callerid))
-        return await super().transfer(destination, timeout_ms, callerid)
+    async def transfer(self, destinations, timeout_ms, callerid, announce=None, recording=None):
+        self.dialled.extend((destination, callerid) for destination in destinations)
+        return await super().transfer(destinations, timeout_ms, callerid, announce, recording)
 
 
 def run(program, keys: str = "", transfer_status: str = "NOANSWER", **values):

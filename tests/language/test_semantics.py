@@ -13,17 +13,7 @@ from autocall.sim.channel import SimChannel, SimClock, run_sync
 from autocall.sim.runner import parse_settings, simulate
 from autocall.engine.interpreter import Call
 from tests.fakes.agi_fixtures import run_on_agi
-
-HEADER = "dialogue t\nstart main\n"
-
-
-@pytest.fixture
-def program(compile_text):
-    def build(body: str, header: str = HEADER):
-        result = compile_text(header + body)
-        assert result.ok, result.render()
-        return result.program
-    return build
+from tests.language.conftest import HEADER
 
 
 @pytest.fixture(params=["simulator", "agi"])
@@ -256,6 +246,122 @@ def test_transfer_busy_sets_dialstatus(call):
 def test_transfer_destination_is_an_expression(call):
     record = call('param ext = "42"\nstate main:\n    transfer "PJSIP/" + ext callerid "Acme <100>"\n')
     assert record.transfers[0]["destination"] == "PJSIP/42"
+
+
+# -- ring groups, announcements, recorded conversations, queues ------------------------------------------
+
+GROUP = ('state main:\n    transfer "PJSIP/101", "PJSIP/102", "PJSIP/103"{options}\n'
+         '    say "Nobody answered: {{dialstatus}}."\n')
+
+
+def entries(record) -> list[tuple[str, str]]:
+    return [(t["destination"], t["dialstatus"]) for t in record.transfers]
+
+
+def test_ring_all_is_the_default_and_lists_every_destination_rung(call):
+    record = call(GROUP.format(options=" timeout 20s"))
+    assert entries(record) == [("PJSIP/101", "NOANSWER"), ("PJSIP/102", "NOANSWER"), ("PJSIP/103", "NOANSWER")]
+    assert tts(record) == ["Nobody answered: NOANSWER."]
+
+
+def test_ring_all_answered_by_the_first_ends_the_call(call):
+    record = call(GROUP.format(options=" ring all"), dialstatus="ANSWER")
+    assert record.ended_by == "hangup" and tts(record) == []
+    assert entries(record) == [("PJSIP/101", "ANSWER"), ("PJSIP/102", "NOANSWER"), ("PJSIP/103", "NOANSWER")]
+
+
+def test_ring_in_order_tries_each_destination_and_keeps_the_last_status(call):
+    record = call(GROUP.format(options=" ring in order timeout 15s"), dialstatus="BUSY")
+    assert entries(record) == [("PJSIP/101", "BUSY"), ("PJSIP/102", "BUSY"), ("PJSIP/103", "BUSY")]
+    assert tts(record) == ["Nobody answered: BUSY."]
+
+
+def test_ring_in_order_stops_at_the_first_answer(call):
+    record = call(GROUP.format(options=" ring in order"), dialstatus="ANSWER")
+    assert entries(record) == [("PJSIP/101", "ANSWER")] and record.ended_by == "hangup"
+
+
+@pytest.mark.parametrize("value", ["1&PJSIP/666", "1,,A(x)", "1|2", "1(x)", "1\nx", ""])
+def test_a_value_with_dial_metacharacters_refuses_the_whole_group(call, value):
+    body = ('param ext\nstate main:\n    transfer "PJSIP/200", "PJSIP/" + ext ring in order\n'
+            '    result dialstatus\n')
+    record = call(body, ext=value) if value else call(body.replace('"PJSIP/" + ext', 'ext'), ext=value)
+    assert record.result == "INVALIDARGS" and record.ended_by == "hangup"
+    assert [status for _d, status in entries(record)] == ["INVALIDARGS", "INVALIDARGS"]
+    assert "transfer not attempted" in record.log[0]["message"]
+
+
+def test_a_ring_group_destination_built_from_a_secret_is_shown_masked(call):
+    body = ('state main:\n    gather pin digits 4 secret\n    transfer "PJSIP/100", "PJSIP/" + pin ring in order\n')
+    record = call(body, keys="4739")
+    assert entries(record) == [("PJSIP/100", "NOANSWER"), ("PJSIP/***", "NOANSWER")]
+
+
+def test_a_caller_id_with_dial_metacharacters_is_refused_too(call):
+    body = 'param who\nstate main:\n    transfer "PJSIP/200" callerid who\n    result dialstatus\n'
+    record = call(body, who="Eve <1>,,A(x)")
+    assert record.result == "INVALIDARGS" and "'who'" in record.log[0]["message"]
+
+
+def test_recorded_transfer_lists_the_conversation_when_answered(call):
+    body = ('state main:\n    transfer "PJSIP/101" record\n    transfer "PJSIP/102", "PJSIP/103" announce "Boilers." '
+            'record\n')
+    unanswered = call(body)
+    assert unanswered.recordings == []
+    answered = call(body, dialstatus="ANSWER")
+    assert len(answered.recordings) == 1 and answered.recordings[0].endswith("-transfer-1.wav")
+
+
+def test_every_option_works_with_one_destination(call):
+    record = call('state main:\n    transfer "PJSIP/101" ring in order timeout 5s announce "Hi" record\n',
+                  dialstatus="ANSWER")
+    assert entries(record) == [("PJSIP/101", "ANSWER")] and len(record.recordings) == 1
+
+
+def test_a_dialogue_compiled_by_the_previous_version_still_transfers(program):
+    import json
+
+    from autocall.engine.ir import Program
+    data = json.loads(program('state main:\n    transfer "PJSIP/101"\n    result dialstatus\n').to_json())
+    data["version"] = 2
+    op = data["states"]["main"]["code"][0]
+    op["dest"] = op.pop("dests")[0]
+    for key in ("ring", "announce", "record"):
+        del op[key]
+    record = simulate(Program.from_json(json.dumps(data)), settings=None)
+    assert record.transfers == [{"destination": "PJSIP/101", "dialstatus": "NOANSWER"}]
+
+
+QUEUE = ('state main:\n    queue "support" timeout 5m announce "A customer from the website."\n'
+         '    say "No agent: {queuestatus}."\n')
+
+
+def test_queue_not_answered_sets_queuestatus_timeout_by_default(call):
+    record = call(QUEUE)
+    assert tts(record) == ["No agent: TIMEOUT."]
+    assert entries(record) == [("queue:support", "TIMEOUT")]
+
+
+@pytest.mark.parametrize("status", ["FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL"])
+def test_queue_status_says_why_no_agent_took_the_call(call, status):
+    assert tts(call(QUEUE, queuestatus=status)) == [f"No agent: {status}."]
+
+
+def test_queue_answered_ends_the_call_like_an_answered_transfer(call):
+    record = call(QUEUE, queuestatus="ANSWER")
+    assert record.ended_by == "hangup" and tts(record) == []
+    assert entries(record) == [("queue:support", "ANSWER")]
+
+
+def test_a_queue_name_with_metacharacters_is_not_joined(call):
+    record = call('param q\nstate main:\n    queue q\n    result queuestatus\n', q="support,,,x")
+    assert record.result == "INVALIDARGS" and "queue not joined" in record.log[0]["message"]
+
+
+def test_queuestatus_set_to_something_else_is_refused(program):
+    compiled = program(QUEUE)
+    with pytest.raises(UserError, match="not a queue status"):
+        parse_settings(compiled, {"queuestatus": "MAYBE"})
 
 
 # -- menu -------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ def test_the_demo_ends_with_the_report_and_says_where_the_page_is(tmp_path, monk
     page = tmp_path / "report.html"
     assert "The report: what happened on the lines" in text
     assert f"the report as a page, charts and the flow graphs with their traffic: {page}" in text
-    assert "States: calls that entered each one" in text and "login gather pin" in text
+    assert "States: calls that entered each one" in text and "ask_pin gather pin" in text
+    assert "fetch     crm /accounts/5550100 -> 200" in text and "send      crm /accounts/7/pin-checks -> 200" in text
     html = page.read_text(encoding="utf-8")
     assert "What happened on the lines" in html and 'alt="flow graph of support"' in html

@@ -13,9 +13,9 @@ from autocall.scenarios import PASSED, ScenarioRunner
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "scripts_examples").glob("*.dlg"))
 
 
-def test_the_five_examples_are_there():
-    assert [p.stem for p in EXAMPLES] == ["appointment_reminder", "directory", "payment_reminder", "support",
-                                          "survey"]
+def test_the_seven_examples_are_there():
+    assert [p.stem for p in EXAMPLES] == ["appointment_reminder", "bank_line", "directory", "payment_reminder",
+                                          "sondaggio", "support", "survey"]
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.stem)

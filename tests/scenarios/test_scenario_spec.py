@@ -206,7 +206,7 @@ def test_unknown_top_level_keys_and_defaults_keys_are_refused(load):
     assert [p.render("f") for p in loaded.problems] == [
         "f: unknown top-level key 'senario' (did you mean 'scenario'?); a scenario file has [defaults] and "
         "[[scenario]] tables",
-        "f:3: [defaults] keys: not a [defaults] key; [defaults] may set set, now, timezone"]
+        "f:3: [defaults] keys: not a [defaults] key; [defaults] may set set, now, timezone, reply"]
 
 
 def test_a_missing_file_is_a_file_problem(compiler, tmp_path):

@@ -24,6 +24,7 @@ from autocall.agi.server import ShiftedClock
 from autocall.dsl.compiler import Compiler
 from autocall.scenarios import load_scenario_file
 from autocall.sim.runner import parse_settings, simulate
+from autocall.sim.web import CannedWeb
 from tests.fakes.fake_asterisk import FakeAsterisk, transcript_environment
 from tests.server.helpers import campaign_attempt, open_database
 
@@ -49,6 +50,14 @@ def all_scenarios() -> list:
     return cases
 
 
+class _Timeless:
+    """The canned replies' clock on the server: a reply's delay is not waited for (the outcome is the same)."""
+
+    @staticmethod
+    def advance(ms: int) -> None:
+        pass
+
+
 def comparable(record) -> dict:
     return {"path": record.path, "result": record.result, "prompts": record.prompts, "inputs": record.inputs,
             "transfers": record.transfers, "ended_by": record.ended_by, "error": bool(record.error)}
@@ -69,9 +78,10 @@ def test_simulator_and_server_give_the_same_call(script, number, serve, tmp_path
     if settings.initial:
         pytest.skip("starting values of vars cannot come from Asterisk")
     now = scenario.now or datetime.now(timezone.utc)
-    simulated = simulate(program, keys=scenario.keys, settings=settings, now=now)
+    simulated = simulate(program, keys=scenario.keys, settings=settings, now=now, replies=scenario.replies)
 
     running = serve(EXAMPLES, engine_clock=None)
+    running.server.web_port = CannedWeb(scenario.replies, _Timeless())     # the same web replies, no network
     running.server.engine_clock = ShiftedClock(running.live.reactor, now.timestamp())
     builtins = settings.builtins
     variables = {}
@@ -90,10 +100,11 @@ def test_simulator_and_server_give_the_same_call(script, number, serve, tmp_path
         extra={key: str(builtins[name]) for name, key in (("called", "agi_dnid"), ("channel", "agi_channel"))
                if name in builtins})
     transcript = running.call(FakeAsterisk(environment=environment, keys=scenario.keys,
-                                           dial_status=settings.transfer_status, variables=variables))
+                                           dial_status=settings.transfer_status, queue_status=settings.queue_status,
+                                           variables=variables))
     served = running.last()
     assert served["call_id"] == f"parity.{number}"
-    assert stored(served) == comparable(simulated), transcript.render()
+    assert stored(served) == comparable(simulated), (served["log"], transcript.render())
 
 
 TYPEAHEAD = """\

@@ -115,3 +115,43 @@ def test_a_deleted_script_is_unknown_and_a_directory_is_not_a_script(live_reacto
     write(scripts, "never.dlg", "dialogue never\n")
     failure = live_reactor.run(registry.load(str(scripts / "never.dlg")).addErrback(lambda f: f.value))
     assert isinstance(failure, ScriptBroken)
+
+
+INCLUDING = """\
+dialogue versioned
+include "shared/closing.dlg"
+start main
+
+state main:
+    answer
+    gather pin digits 1 prompt "Press a key." timeout 2s
+    goto closing
+"""
+CLOSING = 'state closing:\n    result "{label}"\n'
+
+
+def test_an_edit_of_an_included_file_reloads_the_script_that_includes_it(serve, scripts):
+    write(scripts, "versioned.dlg", INCLUDING)
+    (scripts / "shared").mkdir()
+    shared = write(scripts / "shared", "closing.dlg", CLOSING.replace("{label}", "one"))
+    running = serve(scripts, threaded=True)
+    running.call(FakeAsterisk("versioned", keys="1", uniqueid="i1"))
+    edit(shared, CLOSING.replace("{label}", "two"))
+    running.call(FakeAsterisk("versioned", keys="1", uniqueid="i2"))
+    edit(shared, CLOSING.replace("{label}", "three").replace("result", "goto nowhere\n    result"))
+    running.call(FakeAsterisk("versioned", keys="1", uniqueid="i3"))      # a bad shared file: last good serves
+    running.call(FakeAsterisk("versioned", keys="1", uniqueid="i4"))
+    assert [r["result"] for r in running.records()] == ["one", "two", "two", "two"]
+    assert running.server.registry.compiles == 3
+
+
+def test_a_missing_included_file_is_watched_until_it_appears(serve, scripts):
+    write(scripts, "versioned.dlg", INCLUDING)
+    running = serve(scripts, threaded=True)
+    running.call(FakeAsterisk("versioned", keys="1", uniqueid="m1"))       # cannot compile: the call fails
+    (scripts / "shared").mkdir()
+    write(scripts / "shared", "closing.dlg", CLOSING.replace("{label}", "now"))
+    running.call(FakeAsterisk("versioned", keys="1", uniqueid="m2"))
+    records = {r["call_id"]: r for r in running.records()}
+    assert records["m1"]["ended_by"] == "error" and "not found" in records["m1"]["error"]
+    assert records["m2"]["result"] == "now"
