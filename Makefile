@@ -15,8 +15,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 demo: venv
 	$(BIN)/autocall demo
 
+# The database tests run on SQLite and on PostgreSQL: TEST_POSTGRESQL_URL if it answers, else a throwaway
+# cluster (tests/postgres.py) made for the run and removed after it.
 test: venv testdeps
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m tests.postgres -- $(BIN)/python -m pytest -n 2 -q
 
 bench: venv
 	@for b in benchmarks/*_bench.py benchmarks/agi_load.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
@@ -26,6 +28,10 @@ sysdeps:
 	if [ -n "$$missing" ]; then \
 	  echo "Installing system packages ($(SYSTEM_PKGS)); missing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(SYSTEM_PKGS) >/dev/null; \
+	fi
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
+	  echo "Installing PostgreSQL (the tests start a throwaway cluster of their own)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
 testdeps:

@@ -23,7 +23,7 @@ SECRET_KEYS = frozenset({"ami_secret"})
 _PATH_KEYS = frozenset({"database", "scripts_dir", "sounds_dir", "recordings_dir", "tts_cache_dir"})
 _LIST_KEYS = frozenset({"allowed_peers"})
 _DURATION_KEYS = frozenset({"grace_period", "max_call_duration", "env_timeout", "command_margin",
-                            "ami_ping_interval", "dnc_max_age"})
+                            "ami_ping_interval", "dnc_max_age", "worker_lease"})
 # Tables kept as tables (not flattened into keys), set in the file only: [services.NAME] and [events].
 _TABLES = frozenset({"services", "events"})
 _NO_TABLE: Mapping = MappingProxyType({})
@@ -63,6 +63,7 @@ class Config:
     outbound_context: str = "autocall-outbound"
     agi_url: str = "agi://127.0.0.1:4573"
     caller_id: str = ""
+    worker_lease: int = 20_000          # a dialer silent this long is taken for dead; its attempts are settled
     country: str = ""              # two-letter code: how national numbers in contact lists are read
     dnc_max_age: int = 0           # a --dnc file older than this refuses the run (0: no limit)
     # logging
@@ -200,9 +201,25 @@ def load_config(path: str | None = None, environ: dict[str, str] | None = None,
     resolved = {}
     for key in _PATH_KEYS:
         value = getattr(config, key)
+        if key == "database" and is_database_url(value):
+            continue
         if value and not os.path.isabs(value):
             resolved[key] = str(((file_dir if key in from_file else base) / value).resolve())
     return replace(config, **resolved)
+
+
+def is_database_url(value: str) -> bool:
+    """``postgresql://...`` (or ``postgres://``): a PostgreSQL database rather than an SQLite file."""
+    return value.lower().startswith(("postgresql://", "postgres://"))
+
+
+def with_database(config: Config, database: str | None, cwd: str | None = None) -> Config:
+    """``config`` with ``--database`` applied (a relative file is relative to the working directory)."""
+    if not database:
+        return config
+    if not is_database_url(database) and database != ":memory:" and not os.path.isabs(database):
+        database = str((Path(cwd or os.getcwd()) / database).resolve())
+    return replace(config, database=database)
 
 
 def _flatten(data: dict, prefix: str = ""):

@@ -33,6 +33,15 @@ this time: a record handed over before the server stops is never lost.
 A record whose ``call_id`` is already in the database (Asterisk reusing a
 channel's uniqueid across server restarts, or two Asterisks sharing a
 database) is stored as ``<id>-2``, ``-3``... rather than overwriting it.
+
+On PostgreSQL (``database = "postgresql://..."``, several servers writing
+into one database) there is no lock to wait for and no WAL to checkpoint;
+what can happen instead is the database going away (down, restarting,
+failing over). The server keeps answering calls: records queue in memory
+and are written once the database is back, with one log line when it goes
+and one when it returns. The queue is bounded, by age (``outage_limit_s``,
+10 minutes) and by size (``outage_limit_records``): past that, the oldest
+records are given up, each written in full to the log, never silently.
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -51,7 +61,8 @@ from twisted.internet import defer
 
 from autocall.engine.record import CallRecord
 from autocall.store import calls as store
-from autocall.store.db import check_writable, database_problem, is_file_problem, is_locked, transaction
+from autocall.store.db import (check_writable, database_problem, engine_of, is_file_problem, is_locked, transaction,
+                                unavailable_errors)
 
 log = logging.getLogger("autocall.agi.records")
 
@@ -62,6 +73,13 @@ DISK_RETRY_S = 1.0
 LOCKED_WARNING_S = 10.0
 CHECKPOINT_EVERY_S = 5.0
 CLOSE_BUSY_TIMEOUT_MS = 30_000
+OUTAGE_LIMIT_S = 600.0
+OUTAGE_LIMIT_RECORDS = 200_000
+OUTAGE_RETRY_S = 1.0
+OUTAGE_REMINDER_S = 30.0
+# How long one write may wait for a pooled PostgreSQL connection: it runs on the reactor.
+PG_WAIT_S = 0.5
+PG_OUTAGE_WAIT_S = 0.01
 
 _SAVE, _DNC, _AMD = range(3)
 
@@ -76,7 +94,8 @@ class RecordWriter:
 
     def __init__(self, database: str, reactor=None, *, clock=None, batch_delay: float = DEFAULT_BATCH_DELAY_S,
                  chunk: int = DEFAULT_CHUNK, checkpoint_every: float = CHECKPOINT_EVERY_S,
-                 connect: Callable[[str], sqlite3.Connection] | None = None, events=None) -> None:
+                 connect: Callable[[str], Any] | None = None, events=None,
+                 outage_limit_s: float = OUTAGE_LIMIT_S, outage_limit_records: int = OUTAGE_LIMIT_RECORDS) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.database = database
@@ -86,8 +105,13 @@ class RecordWriter:
         self._checkpoint_every = checkpoint_every
         self._connect = connect
         self.events = events      # an autocall.outbox.events.EventWriter: call_ended queued with each record
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Any = None
         self._pending: deque[tuple] = deque()
+        self._outage_limit_s = outage_limit_s
+        self._outage_limit_records = outage_limit_records
+        self._unavailable: tuple[type[BaseException], ...] = ()
+        self.down_since: float | None = None        # the database could not be reached since then
+        self._reminded = 0.0
         self._scheduled = None
         self._waiters: list[defer.Deferred] = []
         self._held_since: float | None = None
@@ -111,6 +135,11 @@ class RecordWriter:
         except Exception:
             conn.close()
             raise
+        self._unavailable = unavailable_errors(conn)
+        if engine_of(conn) == "postgresql":
+            conn.set_wait(PG_WAIT_S)
+            self._conn = conn
+            return
         conn.execute("PRAGMA busy_timeout = 0")
         if self.database != ":memory:":
             conn.execute("PRAGMA wal_autocheckpoint = 0")
@@ -126,6 +155,13 @@ class RecordWriter:
         if self._scheduled is not None and self._scheduled.active():
             self._scheduled.cancel()
         self._scheduled = None
+        postgresql = engine_of(conn) == "postgresql"
+        if postgresql:
+            self._close_postgresql()
+            self._release_waiters()
+            self._conn = None
+            conn.close()
+            return
         conn.execute(f"PRAGMA busy_timeout = {CLOSE_BUSY_TIMEOUT_MS}")
         while self._pending:
             self._write_chunk(final=True)
@@ -139,6 +175,21 @@ class RecordWriter:
         except sqlite3.Error:
             pass
         conn.close()
+
+    def _close_postgresql(self) -> None:
+        """Write what is queued; a database still away after ``CLOSE_BUSY_TIMEOUT_MS``: log the rest in full."""
+        deadline = time.monotonic() + CLOSE_BUSY_TIMEOUT_MS / 1000
+        while self._pending:
+            if self._write_chunk(final=False) is None:
+                continue
+            if time.monotonic() >= deadline:
+                left = list(self._pending)
+                self._pending.clear()
+                for job in left:
+                    self._give_up(job, f"the database was unreachable for {CLOSE_BUSY_TIMEOUT_MS // 1000} s at "
+                                       f"shutdown")
+                return
+            time.sleep(OUTAGE_RETRY_S / 2)
 
     @property
     def running(self) -> bool:
@@ -196,8 +247,11 @@ class RecordWriter:
         if self._conn is None:
             return
         problem = self._write_chunk(final=False)
-        if problem is not None:                     # locked, or the database failed: try again later
-            self._schedule(RETRY_DELAY_S if is_locked(problem) else DISK_RETRY_S)
+        if problem is not None:
+            # Locked by another process: try again shortly. Unreachable: once a second. The database
+            # failed (full disk...): every DISK_RETRY_S.
+            self._schedule(OUTAGE_RETRY_S if self.down_since is not None
+                           else RETRY_DELAY_S if is_locked(problem) else DISK_RETRY_S)
             return
         if self._pending:
             self._schedule(0)                       # the next chunk, after the reactor's other work
@@ -212,6 +266,8 @@ class RecordWriter:
         try:
             _transaction(self._conn, jobs, events=self._events_now())
             self.written += [job[0] for job in jobs].count(_SAVE)
+        except self._unavailable as exc:
+            return self._unreachable(jobs, exc)
         except Exception as exc:
             if is_file_problem(exc):
                 return self._held(jobs, final, exc)
@@ -221,12 +277,55 @@ class RecordWriter:
                 try:
                     _transaction(self._conn, [job], one_by_one=True, events=self._events_now())
                     self.written += job[0] == _SAVE
+                except self._unavailable as exc:
+                    return self._unreachable(jobs[position:], exc)
                 except Exception as exc:
                     if is_file_problem(exc):
                         return self._held(jobs[position:], final, exc)
                     self._salvage(job, exc)
         self._held_since = None
+        if self.down_since is not None:
+            log.warning("database back after %.0f s: the queued call records are being written (%d left)",
+                        self._clock.seconds() - self.down_since, len(self._pending),
+                        extra={"fields": {"database": self._shown()}})
+            self.down_since = None
+            if engine_of(self._conn) == "postgresql":
+                self._conn.set_wait(PG_WAIT_S)
         return None
+
+    def _shown(self) -> str:
+        from autocall.config import is_database_url
+        if not is_database_url(self.database):
+            return self.database
+        from autocall.store.pg import shown
+        return shown(self.database)
+
+    def _unreachable(self, jobs: list[tuple], exc: BaseException) -> BaseException:
+        """The database cannot be reached: keep everything queued, within the outage bounds."""
+        self._pending.extendleft(reversed(jobs))
+        now = self._clock.seconds()
+        if self.down_since is None:
+            self.down_since = self._reminded = now
+            if engine_of(self._conn) == "postgresql":
+                self._conn.set_wait(PG_OUTAGE_WAIT_S)      # the pool reconnects in the background meanwhile
+            reason = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+            log.warning("database unavailable (%s): calls go on, their records wait in memory (%d now; kept up to "
+                        "%.0f s)", reason, len(self._pending), self._outage_limit_s,
+                        extra={"fields": {"database": self._shown()}})
+        elif now - self._reminded >= OUTAGE_REMINDER_S:
+            self._reminded = now
+            log.warning("database still unavailable after %.0f s; %d records wait in memory",
+                        now - self.down_since, len(self._pending), extra={"fields": {"database": self._shown()}})
+        self._drop_beyond_bounds(now)
+        return exc
+
+    def _drop_beyond_bounds(self, now: float) -> None:
+        over = len(self._pending) - self._outage_limit_records
+        if now - self.down_since >= self._outage_limit_s:
+            over = len(self._pending)
+        for _ in range(max(0, over)):
+            self._give_up(self._pending.popleft(), f"the database was unavailable for {now - self.down_since:.0f} s "
+                                                   f"and the in-memory queue is bounded")
 
     def _held(self, jobs: list[tuple], final: bool, problem: Exception) -> Exception | None:
         """The database cannot take writes now: requeue; at close (after the busy timeout), log what is left."""
@@ -237,7 +336,7 @@ class RecordWriter:
         left = jobs + list(self._pending)
         self._pending.clear()
         why = (f"the database stayed locked for {CLOSE_BUSY_TIMEOUT_MS // 1000} s at shutdown" if is_locked(problem)
-               else f"{database_problem(self.database, problem)}; still so at shutdown")
+               else f"{database_problem(self._shown(), problem)}; still so at shutdown")
         for job in left:       # the last resort: the record in full in the log, rather than nowhere
             self._give_up(job, why)
         return None
@@ -255,7 +354,7 @@ class RecordWriter:
             kept = _storable(record, why)
             _transaction(self._conn, [(_SAVE, kept, *job[2:])], one_by_one=True)
         except Exception as exc:
-            if is_file_problem(exc):
+            if is_file_problem(exc) or isinstance(exc, self._unavailable):
                 self._pending.appendleft(job)     # the database went away meanwhile: the whole record waits
                 return
             self._give_up(job, _describe(exc))
@@ -269,7 +368,7 @@ class RecordWriter:
 
     def _log_record(self, level: int, job: tuple, message: str) -> None:
         """``message`` with the item in full, as far as it can be shown (never raises: it is the last resort)."""
-        fields: dict = {"database": self.database}
+        fields: dict = {"database": self._shown()}
         if job[0] == _SAVE:
             fields["call_id"] = _text(job[1].call_id)
             try:
@@ -293,10 +392,10 @@ class RecordWriter:
             self._held_since = now
         if locked:
             log.warning("the database has been locked by another process for %.0f s; %d records wait",
-                        LOCKED_WARNING_S, len(self._pending), extra={"fields": {"database": self.database}})
+                        LOCKED_WARNING_S, len(self._pending), extra={"fields": {"database": self._shown()}})
         else:
-            log.error("%s; %d records wait and are tried again", database_problem(self.database, problem),
-                      len(self._pending), extra={"fields": {"database": self.database}})
+            log.error("%s; %d records wait and are tried again", database_problem(self._shown(), problem),
+                      len(self._pending), extra={"fields": {"database": self._shown()}})
 
     def _events_now(self) -> tuple | None:
         return (self.events, self._clock.seconds()) if self.events else None
@@ -307,8 +406,7 @@ class RecordWriter:
             d.callback(None)
 
 
-def _transaction(conn: sqlite3.Connection, jobs: list[tuple], one_by_one: bool = False,
-                 events: tuple | None = None) -> None:
+def _transaction(conn: Any, jobs: list[tuple], one_by_one: bool = False, events: tuple | None = None) -> None:
     """Write ``jobs`` in one transaction. The records go in with one plain INSERT, which fails (and
     with it the transaction) if a call id is already stored; ``one_by_one`` checks each id first
     and gives a taken one a new id (``_unique_id``): the writer's second try after such a failure."""
@@ -366,7 +464,7 @@ def _storable(record: CallRecord, why: str) -> CallRecord:
     return dataclasses.replace(record, **changes)
 
 
-def _unique_id(conn: sqlite3.Connection, record: CallRecord) -> None:
+def _unique_id(conn: Any, record: CallRecord) -> None:
     """Never overwrite an earlier call: a taken ``call_id`` gets ``-2``, ``-3``..."""
     if not store.call_exists(conn, record.call_id):
         return

@@ -99,6 +99,10 @@ class AmiPbx:
         self._poll = None
         self._unsubscribe = client.on_event(self._event)
 
+    @property
+    def name(self) -> str:
+        return f"ami://{self.client.address}"
+
     def ready(self) -> bool:
         return self.client.ready
 
@@ -145,7 +149,7 @@ class AmiPbx:
         if result.not_placed:
             log.warning("attempt %d: %s; tried again later, not counted as an attempt", request.attempt_id,
                         result.detail)
-            return DialResult("failed", f"not dialled: {result.detail}", not_dialled=True)
+            return DialResult("failed", f"not dialled: {result.detail}", not_dialled=True, refused=True)
         if outcome is OriginateOutcome.ANSWERED:
             on_answered(result.uniqueid, "")
             return self._wait_for_record(request.attempt_id, self.answered_wait_s, "answered", result.detail,
@@ -154,7 +158,8 @@ class AmiPbx:
             return self._wait_for_record(request.attempt_id, self.unknown_wait_s, "unknown",
                                          f"outcome unknown ({result.detail}); not redialled automatically",
                                          None)
-        return DialResult(outcome.value, result.detail, uniqueid=result.uniqueid)
+        refused = outcome is OriginateOutcome.FAILED and not result.queued and result.event is None
+        return DialResult(outcome.value, result.detail, uniqueid=result.uniqueid, refused=refused)
 
     # -- waiting for the FastAGI server's call record -------------------------------------------------------------
     def _wait_for_record(self, attempt_id: int, wait_s: float, outcome: str, detail: str,

@@ -185,7 +185,7 @@ def progress_for(name: str, stream: TextIO, tty: bool | None = None) -> Progress
 def write_status(conn, campaign: dict, stream: TextIO) -> dict:
     """The ``campaign status`` table (also the end of ``campaign run`` and the demo); returns the counts."""
     counts = store.status_counts(conn, campaign["id"])
-    stream.write(f"campaign {campaign['name']}: {store.shown_state(campaign)} (script {campaign['script']}, "
+    stream.write(f"campaign {campaign['name']}: {campaign['shown_state']} (script {campaign['script']}, "
                  f"{counts['contacts']} contacts, {counts['attempts']} attempts, "
                  f"{counts['rejected']} rows skipped at import)\n")
     stream.write("by state:\n")

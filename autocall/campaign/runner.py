@@ -26,6 +26,7 @@ from twisted.internet.task import Clock
 
 from autocall.agi.service import outbox_events
 from autocall.campaign.pbx import CallSettings
+from autocall.campaign.pbx_pool import Member, PbxPool, shares
 from autocall.campaign.pbx_sim import SimLine, SimPbx
 from autocall.campaign.scheduler import CampaignFailed, Observer, Scheduler
 from autocall.campaign.setup import PbxAddress, settings_from
@@ -33,6 +34,9 @@ from autocall.config import Config
 from autocall.engine.ir import Program
 from autocall.errors import UserError
 from autocall.outbox.delivery import make_outbox
+
+
+RECONNECT_S = 10.0
 
 
 def drive_clock(clock: Clock, finished: Callable[[], bool], *, now: Callable[[], float] = time.time,
@@ -83,7 +87,7 @@ def run_sim(conn, campaign_id: int, *, program: Program, options: dict, config: 
     speed = float(options.get("sim_speed") or 1.0)
     pbx = SimPbx(conn, clock, CallSettings.from_options(name, "", options, config.max_call_duration),
                  SimLine(program, speed=speed, recordings_dir=config.recordings_dir, services=config.services))
-    scheduler = Scheduler(conn, campaign_id, pbx, clock, settings_from(options), observer,
+    scheduler = Scheduler(conn, campaign_id, pbx, clock, settings_from(options, config), observer,
                           events=outbox_events(config))
     results: list = []
     with StopSignals() as signals:
@@ -127,49 +131,96 @@ def check_agi_server(agi_url: str, timeout_s: float = 5.0) -> None:
                         f"script: start autocall serve there, or set agi_url to where it listens") from None
 
 
-def run_ami(conn, campaign_id: int, *, options: dict, config: Config, pbx_address: PbxAddress, script: str,
+def run_ami(conn, campaign_id: int, *, options: dict, config: Config, pbx_addresses: list[PbxAddress], script: str,
             name: str = "campaign", observer: Observer | None = None, reactor: Any = None) -> dict:
-    """Run the campaign through Asterisk; checks ``agi_url``, connects and logs in first (UserError if not)."""
-    from twisted.internet import reactor as global_reactor
+    """Run the campaign through Asterisk: one server, or several sharing the concurrency (``pbx_pool``).
 
-    from autocall.ami.client import AmiClient
-    from autocall.campaign.pbx_ami import AmiLine, AmiPbx
+    Checks ``agi_url`` and connects and logs in first. With one server, refused or unreachable is a
+    ``UserError``; with several, only when none of them can be reached (the
+    others are skipped, and connected again every ``RECONNECT_S``, until
+    they answer).
+    """
+    from twisted.internet import reactor as global_reactor
 
     check_agi_server(config.agi_url)
 
     reactor = reactor or global_reactor
     outbox = make_outbox(config, reactor)
-    client = AmiClient(host=pbx_address.host, port=pbx_address.port, username=pbx_address.user,
-                       secret=config.ami_secret, reactor=reactor, ping_interval_ms=config.ami_ping_interval or None)
     box: dict[str, Any] = {}
-
     ami_log = logging.getLogger("autocall.ami")
     quiet_until_ready = ami_log.disabled
+    settings = settings_from(options, config)
+    several = len(pbx_addresses) > 1
+    members = [Member(str(address), share) for address, share in
+               zip(pbx_addresses, shares(settings.concurrency, len(pbx_addresses)))]
+    clients: list = []
+
+    def new_pbx(address: PbxAddress):
+        from autocall.ami.client import AmiClient
+        from autocall.campaign.pbx_ami import AmiLine, AmiPbx
+        client = AmiClient(host=address.host, port=address.port, username=address.user, secret=config.ami_secret,
+                           reactor=reactor, ping_interval_ms=config.ami_ping_interval or None)
+        clients.append(client)
+
+        def started(_):
+            return AmiPbx(conn, reactor, CallSettings.from_options(name, script, options, config.max_call_duration),
+                          AmiLine(client, channel_template=options["channel"], context=config.outbound_context,
+                                  agi_url=config.agi_url))
+        return client.start().addCallback(started)
+
+    def connect_later(member: Member, address: PbxAddress) -> None:
+        def retry():
+            if "done" in box:
+                return
+            new_pbx(address).addCallbacks(lambda pbx: _joined(member, pbx),
+                                          lambda failure: connect_later(member, address))
+        reactor.callLater(RECONNECT_S, retry)
+
+    def _joined(member: Member, pbx) -> None:
+        if "done" in box:
+            pbx.close()
+            return
+        member.pbx = pbx
+        logging.getLogger("autocall.campaign").warning("%s is back: it takes its share of the calls again",
+                                                       member.address)
 
     @defer.inlineCallbacks
     def main():
-        pbx = None
+        pool = None
         try:
             # A refused login or an unreachable host is reported once, by the caller, as one line.
             ami_log.disabled = True
             try:
-                yield client.start()
+                results = yield defer.DeferredList([new_pbx(address) for address in pbx_addresses],
+                                                   consumeErrors=True)
             finally:
                 ami_log.disabled = quiet_until_ready
-            pbx = AmiPbx(conn, reactor, CallSettings.from_options(name, script, options, config.max_call_duration),
-                         AmiLine(client, channel_template=options["channel"], context=config.outbound_context,
-                                 agi_url=config.agi_url))
-            box["scheduler"] = Scheduler(conn, campaign_id, pbx, reactor, settings_from(options), observer,
+            errors = [value for ok, value in results if not ok]
+            if len(errors) == len(results) or (errors and not several):
+                errors[0].raiseException()
+            for member, address, (ok, value) in zip(members, pbx_addresses, results):
+                if ok:
+                    member.pbx = value
+                else:
+                    logging.getLogger("autocall.campaign").warning(
+                        "%s: %s; skipped until it answers (tried again every %g s)", member.address,
+                        value.getErrorMessage(), RECONNECT_S)
+                    connect_later(member, address)
+            backend = PbxPool(members, reactor) if several else members[0].pbx
+            pool = backend
+            box["scheduler"] = Scheduler(conn, campaign_id, backend, reactor, settings, observer,
                                          events=outbox_events(config))
             outbox.start()
             box["result"] = yield box["scheduler"].run()
         except Exception as exc:  # reported by the caller as one line
             box["error"] = exc
         finally:
-            if pbx is not None:
-                pbx.close()
+            box["done"] = True
+            if pool is not None:
+                pool.close()
             yield outbox.stop()
-            yield client.stop()
+            for client in clients:
+                yield client.stop()
             if reactor.running:
                 reactor.stop()
 

@@ -7,8 +7,9 @@ have the same file name and still accept the list's columns. Every other
 option is taken from the new command and replaces the stored one; the
 changes are reported. Raising ``--attempts`` reopens contacts that had ended
 busy/noanswer/congestion/failed with fewer attempts than the new limit.
-The campaign is claimed for this dialer before anything stored changes: a
-run refused because another dialer runs the campaign changes nothing.
+A run joins the dialers already running the campaign (the work is shared)
+when its options are theirs (where it dials may differ); with other
+options it is refused before anything stored changes.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from autocall.engine.ir import Program
 from autocall.errors import UserError
 from autocall.hours import HoursError, parse_schedule
 from autocall.store import campaigns as store
-from autocall.store.calls import is_dnc
+from autocall.store.calls import dnc_among
+from autocall.store.db import integrity_errors
 
 MAX_LISTED_REJECTS = 50
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|m|min|h|hour)\s*$")
@@ -111,12 +113,29 @@ def parse_pbx(text: str) -> PbxAddress:
     return PbxAddress("ami", userinfo, parts.hostname, port)
 
 
-def settings_from(options: dict) -> CampaignSettings:
-    """The scheduler's settings from the stored options (``options_from_args`` form)."""
+def parse_pbxes(texts: list[str]) -> list[PbxAddress]:
+    """``--pbx`` given once or more: ``sim`` alone, or distinct ``ami://`` servers."""
+    addresses = [parse_pbx(text) for text in texts]
+    if len(addresses) > 1:
+        if any(address.kind == "sim" for address in addresses):
+            raise UserError("--pbx sim cannot be combined with other --pbx; give several ami://USER@HOST:5038 "
+                            "to spread the calls over several Asterisk servers")
+        seen = set()
+        for address in addresses:
+            if (address.host, address.port) in seen:
+                raise UserError(f"--pbx {address} is given twice; give each Asterisk server once")
+            seen.add((address.host, address.port))
+    return addresses
+
+
+def settings_from(options: dict, config=None) -> CampaignSettings:
+    """The scheduler's settings from the stored options (``options_from_args`` form) and, for this dialer's
+    lease, the configuration."""
+    lease = {"lease_s": config.worker_lease / 1000} if config is not None else {}
     return CampaignSettings(
         concurrency=options["concurrency"], rate=parse_rate(options.get("rate")),
         max_attempts=options["attempts"], retry_after_ms=parse_retry_after(options.get("retry_after")),
-        window=parse_window(options.get("window"), options.get("timezone")))
+        window=parse_window(options.get("window"), options.get("timezone")), **lease)
 
 
 def check_options(options: dict) -> None:
@@ -168,57 +187,87 @@ def prepare_campaign(conn, *, name: str, contacts_path: str, script_path: str, p
                      options: dict, now: float, claim: bool = False) -> tuple[int, ImportReport]:
     """The id of campaign ``name``, importing ``contacts_path`` when it is new; see the module docstring.
 
-    ``claim``: make this process the campaign's dialer first (``campaign run``); UserError if another runs it.
+    ``claim`` (``campaign run``): UserError, before anything changes, if other dialers run the campaign with
+    other options (with the same ones, this run joins them).
     """
     existing = store.campaign_by_name(conn, name)
     script = Path(script_path).stem
     if existing is not None:
         if claim:
-            _claim(conn, existing["id"], name, now)
+            _claim(conn, existing["id"], name, options, now)
         return existing["id"], _resume(conn, existing, contacts_path, script, program, options, now)
     reader = _reader(contacts_path, program, options)
     report = ImportReport(ignored_columns=[c for c in reader.columns.extra])
     try:
-        with store.transaction(conn):
-            campaign_id = store.create_campaign(
-                conn, name=name, script=script, script_path=str(Path(script_path).resolve()),
-                dialogue=program.name, contacts_path=str(Path(contacts_path).resolve()), contacts_sha256="",
-                header=reader.columns.header, options=options, now=now,
-                param_headers=reader.columns.param_headers(), variables=exported_variables(program))
-            for item in reader.rows():
-                if isinstance(item, Contact):
-                    _import_contact(conn, campaign_id, item, report, now)
-                else:
-                    store.add_reject(conn, campaign_id, item.line, item.number, item.reason)
-                    report.add_reject(item.line, item.number, item.reason)
-            store.finish_import(conn, campaign_id, reader.sha256, reader.rows_read, reader.blank_lines)
+        campaign_id = _import(conn, reader, report, name, script, script_path, contacts_path, options, now)
+    except integrity_errors():
+        # Another dialer, started at the same time, created it first: join it.
+        existing = store.campaign_by_name(conn, name)
+        if existing is None:
+            raise
+        if claim:
+            _claim(conn, existing["id"], name, options, now)
+        return existing["id"], _resume(conn, existing, contacts_path, script, program, options, now)
     finally:
         reader.close()
     report.rows_read, report.blank_lines = reader.rows_read, reader.blank_lines
-    if claim:
-        _claim(conn, campaign_id, name, now)
     return campaign_id, report
 
 
-def _claim(conn, campaign_id: int, name: str, now: float) -> None:
-    other = store.claim_campaign(conn, campaign_id, now)
+def _claim(conn, campaign_id: int, name: str, options: dict, now: float) -> None:
+    """Refuse, before anything stored changes, a run that would change the options of a campaign other dialers
+    are running (the same options: it joins them, and the work is shared)."""
+    other = store.claim_campaign(conn, campaign_id, now, options=options)
     if other is not None:
-        raise UserError(f"campaign '{name}' is being run by another dialer ({other}); stop it first, "
-                        f"or pause it with autocall campaign pause {name}")
+        raise UserError(f"campaign '{name}' is being run by another dialer ({other}) with other options; run it "
+                        f"with the same options to share the work, or stop it first (or pause it with "
+                        f"autocall campaign pause {name})")
 
 
-def _import_contact(conn, campaign_id: int, contact: Contact, report: ImportReport, now: float) -> None:
-    on_dnc = is_dnc(conn, contact.number)
-    if store.add_contact(conn, campaign_id, line=contact.line, number=contact.number, params=contact.params,
-                         extra=contact.extra, sim_outcome=contact.sim_outcome, sim_keys=contact.sim_keys,
-                         now=now, dnc=on_dnc, timezone=contact.timezone):
-        report.imported += 1
-        report.dnc += on_dnc
-        return
-    first = store.line_of_number(conn, campaign_id, contact.number)
-    reason = f"duplicate of line {first} (the same number {contact.number})"
-    store.add_reject(conn, campaign_id, contact.line, contact.number, reason)
-    report.add_reject(contact.line, contact.number, reason)
+IMPORT_BATCH = 500
+
+
+def _import(conn, reader: ContactReader, report: ImportReport, name: str, script: str, script_path: str,
+            contacts_path: str, options: dict, now: float) -> int:
+    """Create the campaign and import every row of the list, in one transaction, a batch of rows per
+    statement (a round trip to PostgreSQL per row would make a big list take minutes)."""
+    with store.transaction(conn):
+        campaign_id = store.create_campaign(
+            conn, name=name, script=script, script_path=str(Path(script_path).resolve()),
+            dialogue=reader.program.name, contacts_path=str(Path(contacts_path).resolve()), contacts_sha256="",
+            header=reader.columns.header, options=options, now=now, param_headers=reader.columns.param_headers(),
+            variables=exported_variables(reader.program))
+        batch: list = []
+        for item in reader.rows():
+            batch.append(item)
+            if len(batch) >= IMPORT_BATCH:
+                _import_batch(conn, campaign_id, batch, report, now)
+                batch = []
+        _import_batch(conn, campaign_id, batch, report, now)
+        store.finish_import(conn, campaign_id, reader.sha256, reader.rows_read, reader.blank_lines)
+    return campaign_id
+
+
+def _import_batch(conn, campaign_id: int, items: list, report: ImportReport, now: float) -> None:
+    """Rows in file order: contacts inserted together; rejected rows and duplicates stored and reported in order."""
+    contacts = [item for item in items if isinstance(item, Contact)]
+    on_dnc = dnc_among(conn, [contact.number for contact in contacts])
+    inserted = store.add_contacts(conn, campaign_id, contacts, now=now, dnc=on_dnc)
+    seen: set[str] = set()
+    for item in items:
+        if not isinstance(item, Contact):
+            store.add_reject(conn, campaign_id, item.line, item.number, item.reason)
+            report.add_reject(item.line, item.number, item.reason)
+            continue
+        if item.number in inserted and item.number not in seen:
+            seen.add(item.number)
+            report.imported += 1
+            report.dnc += item.number in on_dnc
+            continue
+        first = store.line_of_number(conn, campaign_id, item.number)
+        reason = f"duplicate of line {first} (the same number {item.number})"
+        store.add_reject(conn, campaign_id, item.line, item.number, reason)
+        report.add_reject(item.line, item.number, reason)
 
 
 def _resume(conn, campaign: dict, contacts_path: str, script: str, program: Program, options: dict,

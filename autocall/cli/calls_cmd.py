@@ -28,7 +28,7 @@ def register(subparsers) -> None:
                                                "newest first.")
     parser.add_argument("--last", type=int, default=20, metavar="N", help="how many calls (default 20)")
     parser.add_argument("--json", action="store_true", help="the records as a JSON list")
-    add_config_option(parser)
+    add_config_option(parser, database=True)
     parser.set_defaults(func=run)
 
 

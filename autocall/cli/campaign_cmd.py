@@ -9,13 +9,12 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from autocall.cli.common import add_config_option, add_database_option, config_from
+from autocall.cli.common import add_config_option, config_from
 from autocall.errors import UserError
 
 
 def _common_options(parser) -> None:
-    add_database_option(parser)
-    add_config_option(parser)
+    add_config_option(parser, database=True)
 
 
 def register(subparsers) -> None:
@@ -39,8 +38,9 @@ def register(subparsers) -> None:
                                                       "(default: configuration country)")
     run.add_argument("--script", required=True, metavar="FILE.dlg", help="the dialogue each answered call runs")
     run.add_argument("--name", help="campaign name (default: the CSV file name without .csv)")
-    run.add_argument("--pbx", metavar="sim|ami://USER@HOST:5038",
+    run.add_argument("--pbx", metavar="sim|ami://USER@HOST:5038", action="append",
                      help="where calls go: the simulated PBX (default) or Asterisk's manager interface; "
+                          "give it several times to spread the calls over several Asterisk servers; "
                           "the AMI secret comes from ami_secret / AUTOCALL_AMI_SECRET")
     run.add_argument("--channel", metavar="TEMPLATE", help='dial string, e.g. "PJSIP/{number}@trunk" '
                                                            "(default: configuration channel_template)")
@@ -125,9 +125,10 @@ def _campaign(conn, name: str, database: str) -> dict:
 def _options(args, config) -> tuple:
     """The run options to store, and where the calls go."""
     from autocall.campaign.contacts import parse_column_map, parse_delimiter
-    from autocall.campaign.setup import check_options, parse_pbx
+    from autocall.campaign.setup import check_options, parse_pbxes
     from autocall.phone import NumberError, check_country
-    pbx = parse_pbx(args.pbx or config.pbx)
+    pbxes = parse_pbxes(args.pbx or config.pbx.replace(",", " ").split() or ["sim"])
+    pbx = pbxes[0]
     try:
         country = check_country(args.country or config.country)
     except NumberError as exc:
@@ -136,7 +137,8 @@ def _options(args, config) -> tuple:
     parse_column_map(args.column)
     options = {"concurrency": args.concurrency, "rate": args.rate, "attempts": args.attempts,
                "retry_after": args.retry_after, "window": args.window, "timezone": args.timezone,
-               "pbx": str(pbx), "channel": args.channel or config.channel_template,
+               "pbx": " ".join(str(address) for address in pbxes),
+               "channel": args.channel or config.channel_template,
                "caller_id": args.caller_id if args.caller_id is not None else config.caller_id,
                "amd": bool(args.amd), "country": country, "delimiter": parse_delimiter(args.delimiter),
                "columns": list(args.column or [])}
@@ -151,7 +153,7 @@ def _options(args, config) -> tuple:
         if not config.ami_secret:
             raise UserError("no AMI secret: set ami_secret in autocall.toml or the AUTOCALL_AMI_SECRET "
                             "environment variable (never in --pbx)")
-    return options, pbx
+    return options, pbxes
 
 
 def _check_dnc_age(path: str, max_age_ms: int, now: float) -> None:
@@ -226,7 +228,8 @@ def run_command(args) -> int:
                         else logging.INFO, stream=sys.stderr, format="autocall: %(message)s")
     logging.getLogger("autocall").setLevel(logging.WARNING)
     logging.getLogger("autocall.web").setLevel(logging.ERROR)   # a delivery that waits for a retry: autocall outbox
-    options, pbx = _options(args, config)
+    options, pbxes = _options(args, config)
+    pbx = pbxes[0]
     from autocall.services_config import check_services
     check_services(config.services)
     program = load_program(args.script)
@@ -234,8 +237,10 @@ def run_command(args) -> int:
         return 1
     from autocall.outbox.delivery import deliver_due
     from autocall.store import outbox as outbox_store
-    from autocall.store.db import connect
+    from autocall.store.db import connect, engine_of
     conn = connect(config.database)
+    if engine_of(conn) == "postgresql":
+        conn.set_wait(DIALER_DB_WAIT_S)
     now = time.time()
     max_age_ms = parse_duration_ms(args.dnc_max_age, what="--dnc-max-age") if args.dnc_max_age \
         else config.dnc_max_age
@@ -246,28 +251,28 @@ def run_command(args) -> int:
         raise UserError("--name: give the campaign a name")
     campaign_id, report = prepare_campaign(conn, name=name, contacts_path=args.contacts, script_path=args.script,
                                            program=program, options=options, now=now, claim=True)
+    _report_import(name, args.contacts, report)
+    if report.imported == 0:
+        raise UserError(f"{args.contacts}: no contact to call ({report.rejected} rows skipped, listed above)")
+    others = store.live_workers(conn, campaign_id, time.time())
+    if others:
+        print(f"campaign {name}: joining {len(others)} other dialer(s) running it; the work is shared")
+    observer = progress_for(name, sys.stdout)
+    previous = signal.getsignal(signal.SIGHUP)
     try:
-        _report_import(name, args.contacts, report)
-        if report.imported == 0:
-            raise UserError(f"{args.contacts}: no contact to call ({report.rejected} rows skipped, listed above)")
-        observer = progress_for(name, sys.stdout)
-        previous = signal.getsignal(signal.SIGHUP)
-        try:
-            if pbx.kind == "sim":
-                with observer:
-                    summary = runner.run_sim(conn, campaign_id, program=program, options=options, config=config,
-                                             name=name, observer=observer)
-            else:
-                from twisted.internet import reactor
-                # The reactor stops gracefully on SIGTERM and SIGINT; SIGHUP (a closed terminal) does the same.
-                signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(reactor.stop))
-                with observer:
-                    summary = runner.run_ami(conn, campaign_id, options=options, config=config, pbx_address=pbx,
-                                             script=Path(args.script).stem, name=name, observer=observer)
-        finally:
-            signal.signal(signal.SIGHUP, previous)
+        if pbx.kind == "sim":
+            with observer:
+                summary = runner.run_sim(conn, campaign_id, program=program, options=options, config=config,
+                                         name=name, observer=observer)
+        else:
+            from twisted.internet import reactor
+            # The reactor stops gracefully on SIGTERM and SIGINT; SIGHUP (a closed terminal) does the same.
+            signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(reactor.stop))
+            with observer:
+                summary = runner.run_ami(conn, campaign_id, options=options, config=config, pbx_addresses=pbxes,
+                                         script=Path(args.script).stem, name=name, observer=observer)
     finally:
-        store.release_campaign(conn, campaign_id)
+        signal.signal(signal.SIGHUP, previous)
     write_status(conn, store.campaign_by_name(conn, name), sys.stdout)
     if pbx.kind == "sim" and outbox_store.counts(conn)[outbox_store.PENDING]:
         sent = deliver_due(config)     # the simulated PBX ran without the reactor: deliver the events now
@@ -277,6 +282,10 @@ def run_command(args) -> int:
         print(f"campaign {name}: stopped; run the same command again to resume")
         return 130
     return 0
+
+
+# How long a dialer's statement waits for PostgreSQL before the dialer pauses (and tries again every second).
+DIALER_DB_WAIT_S = 2.0
 
 
 # -- list, status, export, pause, resume -------------------------------------------------------------------------
@@ -402,6 +411,6 @@ def resume_command(args) -> int:
         print(f"campaign {campaign['name']}: resumed")
     elif not args.retry_unknown:
         print(f"campaign {campaign['name']} is {campaign['state']}, not paused")
-    if not (campaign["owner"] and now - campaign["owner_seen"] < store.OWNER_STALE_S):
+    if not store.live_workers(conn, campaign["id"], now):
         print(f"no dialer is running it now: run the same 'autocall campaign run' command to call")
     return 0

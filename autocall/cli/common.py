@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import replace
 
-from autocall.config import Config, load_config
+from autocall.config import Config, load_config, with_database
 from autocall.dsl.compiler import CompileResult, Compiler
 from autocall.engine.ir import Program
 
@@ -20,30 +19,33 @@ def new_compiler() -> Compiler:
     return compiler.Compiler(**audio_checks(), pause_gc=True)
 
 
-def add_config_option(parser) -> None:
+def add_config_option(parser, database: bool = False) -> None:
+    """``--config``; with ``database``, also ``--database`` (for the commands that store or read calls)."""
     parser.add_argument("--config", metavar="FILE", help="configuration file (default: ./autocall.toml if present)")
+    if database:
+        add_database_option(parser)
+
+
+def open_existing_database(config: Config, what: str = "no call has been recorded"):
+    """The configured database, which must exist already (reading commands never create an SQLite file);
+    a PostgreSQL URL is opened as it is."""
+    from autocall.config import is_database_url
+    from autocall.errors import UserError
+    from autocall.store.db import connect
+    database = config.database
+    if database != ":memory:" and not is_database_url(database) and not os.path.isfile(database):
+        raise UserError(f"{database}: no database there yet ({what}); check the 'database' setting or --config")
+    return connect(database)
 
 
 def add_database_option(parser) -> None:
-    parser.add_argument("--database", metavar="FILE", help="the database file (default: configuration 'database')")
+    parser.add_argument("--database", metavar="FILE|postgresql://...",
+                        help="where calls and campaigns are stored: an SQLite file or a PostgreSQL URL "
+                             "(default: configuration database, autocall.db)")
 
 
 def config_from(args) -> Config:
-    """The configuration, with ``--database`` (when the command has it and it was given) winning."""
-    config = load_config(getattr(args, "config", None))
-    database = getattr(args, "database", None)
-    return replace(config, database=os.path.abspath(database)) if database else config
-
-
-def open_existing_database(config: Config, why_none: str = "no call has been recorded"):
-    """The configured database, which must exist already (a listing or report never creates one)."""
-    from autocall.errors import UserError
-    from autocall.store.db import connect
-
-    if config.database != ":memory:" and not os.path.isfile(config.database):
-        raise UserError(f"{config.database}: no database there yet ({why_none}); "
-                        "check the 'database' setting or --config")
-    return connect(config.database)
+    return with_database(load_config(getattr(args, "config", None)), getattr(args, "database", None))
 
 
 def use_color(stream) -> bool:

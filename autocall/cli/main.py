@@ -65,7 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # a bug, not the user's doing: one line, the traceback on request
+    except Exception as exc:  # a bug, or the database going away under a command
+        from autocall.store.pg import unavailable_errors
+        if isinstance(exc, unavailable_errors()) and not os.environ.get("AUTOCALL_DEBUG"):
+            reason = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+            sys.stderr.write(f"autocall: error: the database became unavailable ({reason}); run the command "
+                             f"again once PostgreSQL is back (nothing done so far is lost)\n")
+            return 1
         if os.environ.get("AUTOCALL_DEBUG"):
             raise
         sys.stderr.write(f"autocall: internal error: {exc.__class__.__name__}: {exc} "

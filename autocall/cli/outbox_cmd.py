@@ -25,7 +25,7 @@ def register(subparsers) -> None:
                         help="deliver a failed (or waiting) delivery again, now, with 24 hours of tries")
     parser.add_argument("--last", type=int, default=50, metavar="N", help="how many deliveries (default 50)")
     parser.add_argument("--json", action="store_true", help="the deliveries as a JSON list")
-    add_config_option(parser)
+    add_config_option(parser, database=True)
     parser.set_defaults(func=run)
 
 

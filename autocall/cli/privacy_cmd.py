@@ -16,7 +16,7 @@ def register(subparsers) -> None:
                     "configuration. The do-not-call list is kept.")
     purge.add_argument("--before", required=True, metavar="DATE",
                        help="a date (2026-01-01, local midnight), a time, or an age (365d: a year ago)")
-    add_config_option(purge)
+    add_config_option(purge, database=True)
     purge.set_defaults(func=run_purge)
     forget = subparsers.add_parser(
         "forget", help="delete everything kept about one phone number (erasure request)",
@@ -24,7 +24,7 @@ def register(subparsers) -> None:
                     "campaign contacts with their columns, answers and attempts. The do-not-call entry is "
                     "kept, so that the person is not called again.")
     forget.add_argument("number", metavar="NUMBER", help="the phone number, as dialled or in E.164 (+39...)")
-    add_config_option(forget)
+    add_config_option(forget, database=True)
     forget.set_defaults(func=run_forget)
 
 

@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object on standard output")
     parser.add_argument("--html", metavar="FILE", help="also write one self-contained HTML page with charts "
                                                        "and the dialogue's flow graph")
-    add_config_option(parser)
+    add_config_option(parser, database=True)
     parser.set_defaults(func=run)
 
 

@@ -18,7 +18,7 @@ def register(subparsers) -> None:
     parser.add_argument("--port", type=int, help="port to listen on (default 4573; 0 picks a free one)")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
                         help="how much to log (configuration log_level)")
-    add_config_option(parser)
+    add_config_option(parser, database=True)
     parser.set_defaults(func=run)
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from json.encoder import c_make_encoder, encode_basestring
 
 from autocall.engine.record import CallRecord
+from autocall.store.db import Connection, Row
 
 JSON_COLUMNS = ("path", "prompts", "inputs", "transfers", "recordings", "variables", "log")
 _COLUMNS = ("call_id, script, caller, called, channel, started_at, ended_at, duration, ended_by, result, error, keys,"
             " path, prompts, inputs, transfers, recordings, variables, log, optout, attempt_id, origin, detail")
 _VALUES = "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)"
-_SAVE = f"INSERT OR REPLACE INTO calls ({_COLUMNS}) {_VALUES}"
+_SAVE = (f"INSERT INTO calls ({_COLUMNS}) {_VALUES} ON CONFLICT (call_id) DO UPDATE SET "
+         + ", ".join(f"{column} = excluded.{column}" for column in _COLUMNS.split(", ")[1:]))
 _INSERT = f"INSERT INTO calls ({_COLUMNS}) {_VALUES}"
 # Most calls: no transfer, recording, log line, error, optout or campaign attempt. Those columns are then
 # left to their defaults ('[]', NULL, 0: exactly what call_row would store), a quarter fewer values to bind.
@@ -91,7 +92,7 @@ class _Details:
             self.transfers.append((call_id, seq, started, script, states[seq] if seq < len(states) else None,
                                    entry["destination"], entry["dialstatus"]))
 
-    def insert(self, conn: sqlite3.Connection) -> None:
+    def insert(self, conn: Connection) -> None:
         if self.states:
             conn.executemany(_INSERT_STATES, self.states)
         if self.inputs:
@@ -100,7 +101,7 @@ class _Details:
             conn.executemany(_INSERT_TRANSFERS, self.transfers)
 
 
-def save_call(conn: sqlite3.Connection, record: CallRecord, *, channel: str = "",
+def save_call(conn: Connection, record: CallRecord, *, channel: str = "",
               attempt_id: int | None = None, origin: str = "") -> None:
     """Write (or overwrite) the record of a finished call. Secret keys are already masked in ``record``."""
     for table in _DETAIL_TABLES:
@@ -111,9 +112,9 @@ def save_call(conn: sqlite3.Connection, record: CallRecord, *, channel: str = ""
     details.insert(conn)
 
 
-def insert_calls(conn: sqlite3.Connection, calls: list[tuple[CallRecord, str, int | None, str]]) -> None:
+def insert_calls(conn: Connection, calls: list[tuple[CallRecord, str, int | None, str]]) -> None:
     """Insert records, each given as ``(record, channel, attempt_id, origin)``, in order, a statement per run of
-    records of the same shape; a ``call_id`` already stored raises ``sqlite3.IntegrityError`` (nothing is
+    records of the same shape; a ``call_id`` already stored raises an integrity error (nothing is
     overwritten: the caller decides what to do, inside its transaction). Stores what ``save_call`` would."""
     rows: list[tuple] = []
     statement = None
@@ -140,7 +141,7 @@ def insert_calls(conn: sqlite3.Connection, calls: list[tuple[CallRecord, str, in
     details.insert(conn)
 
 
-def _row(row: sqlite3.Row) -> dict:
+def _row(row: Row) -> dict:
     data = dict(row)
     for column in JSON_COLUMNS:
         data[column] = json.loads(data[column])
@@ -149,32 +150,41 @@ def _row(row: sqlite3.Row) -> dict:
     return data
 
 
-def recent_calls(conn: sqlite3.Connection, limit: int = 20) -> list[dict]:
+def recent_calls(conn: Connection, limit: int = 20) -> list[dict]:
     """The last ``limit`` calls, newest first."""
-    rows = conn.execute("SELECT * FROM calls ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))
+    rows = conn.execute("SELECT * FROM calls ORDER BY started_at DESC, ended_at DESC, call_id DESC LIMIT ?",
+                        (limit,))
     return [_row(row) for row in rows]
 
 
-def call_exists(conn: sqlite3.Connection, call_id: str) -> bool:
+def call_exists(conn: Connection, call_id: str) -> bool:
     return conn.execute("SELECT 1 FROM calls WHERE call_id = ?", (call_id,)).fetchone() is not None
 
 
-def call_by_id(conn: sqlite3.Connection, call_id: str) -> dict | None:
+def call_by_id(conn: Connection, call_id: str) -> dict | None:
     row = conn.execute("SELECT * FROM calls WHERE call_id = ?", (call_id,)).fetchone()
     return _row(row) if row else None
 
 
-def calls_for_attempt(conn: sqlite3.Connection, attempt_id: int) -> list[dict]:
+def calls_for_attempt(conn: Connection, attempt_id: int) -> list[dict]:
     rows = conn.execute("SELECT * FROM calls WHERE attempt_id = ? ORDER BY started_at", (attempt_id,))
     return [_row(row) for row in rows]
 
 
-def add_dnc(conn: sqlite3.Connection, number: str, source: str = "", when: float | None = None) -> bool:
+def add_dnc(conn: Connection, number: str, source: str = "", when: float | None = None) -> bool:
     """Put a (normalised) number on the do-not-call list; True if it was not there yet."""
-    cursor = conn.execute("INSERT OR IGNORE INTO dnc (number, added_at, source) VALUES (?, ?, ?)",
+    cursor = conn.execute("INSERT INTO dnc (number, added_at, source) VALUES (?, ?, ?) ON CONFLICT (number) DO NOTHING",
                           (number, time.time() if when is None else when, source))
     return cursor.rowcount > 0
 
 
-def is_dnc(conn: sqlite3.Connection, number: str) -> bool:
+def is_dnc(conn: Connection, number: str) -> bool:
     return conn.execute("SELECT 1 FROM dnc WHERE number = ?", (number,)).fetchone() is not None
+
+
+def dnc_among(conn: Connection, numbers: list[str]) -> set[str]:
+    """Which of ``numbers`` are on the do-not-call list (one query)."""
+    if not numbers:
+        return set()
+    marks = ",".join("?" * len(numbers))
+    return {row[0] for row in conn.execute(f"SELECT number FROM dnc WHERE number IN ({marks})", numbers)}

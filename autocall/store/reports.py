@@ -61,6 +61,9 @@ def refresh_statistics(conn: sqlite3.Connection) -> None:
     """Let the query planner know the tables' shapes (a sampled ANALYZE, milliseconds even on millions of
     rows), so that it reads the report indexes of migration 0004 in order rather than sorting the rows.
     Only a speed-up: a database that cannot be written to now (read-only, busy) is reported on anyway."""
+    from autocall.store.db import engine_of
+    if engine_of(conn) == "postgresql":
+        return                          # autovacuum keeps PostgreSQL's statistics
     try:
         conn.execute("PRAGMA analysis_limit = 1000")
         conn.execute("ANALYZE")

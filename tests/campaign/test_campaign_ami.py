@@ -16,6 +16,7 @@ from autocall.campaign.pbx_ami import AmiLine, AmiPbx
 from autocall.campaign.scheduler import Scheduler
 from autocall.campaign.setup import settings_from
 from autocall.engine.record import CallRecord
+from autocall.errors import UserError
 from autocall.store import campaigns as store
 from autocall.store.calls import save_call
 from campaign_helpers import ROOT_DIR, SCRIPT, contact_rows, contacts, new_campaign, write_csv
@@ -186,7 +187,7 @@ def test_an_originate_asterisk_refuses_is_retried_after_a_backoff_without_using_
 
 
 def test_a_campaign_call_served_by_the_real_fastagi_server_sees_the_simulators_builtins(
-        db, program, tmp_path, reactor, run_reactor, fake_ami, compiler):
+        db, database_url, program, tmp_path, reactor, run_reactor, fake_ami, compiler):
     """Through the fake Asterisk and the real FastAGI server: ``called`` is the caller-id number (not ``s``),
     ``caller`` the contact's number, ``attempt`` the attempt; the record settles the attempt."""
     from tests.fakes.agi_fixtures import LiveReactor
@@ -197,7 +198,7 @@ def test_a_campaign_call_served_by_the_real_fastagi_server_sees_the_simulators_b
     (scripts / "reminder.dlg").write_text('dialogue reminder\nparam name\nparam date\nstart main\nstate main:\n'
                                           '    result "{called}|{caller}|{attempt}|{name}"\n')
     live = LiveReactor(reactor)
-    running = start_server(live, scripts, compiler=compiler, database=str(tmp_path / "autocall.db"))
+    running = start_server(live, scripts, compiler=compiler, database=database_url)
     server = fake_ami()
     server.on_answer = lambda action: FakeAsterisk(
         "reminder", uniqueid=f"u{len(server.originates)}", callerid=action.number,
@@ -315,3 +316,97 @@ def test_sighup_stops_an_ami_campaign_gracefully_and_status_says_stopped(tmp_pat
     data = json.loads(status.stdout)
     assert data["state"] == "stopped" and data["by_status"] == {"pending": 4, "dialling": 0, "done": 2}
     assert data["by_outcome"] == {"answered": 2}       # stopped waiting for their records: they come later
+
+
+# -- several Asterisk servers ----------------------------------------------------------------------------------
+
+def _run_on_pool(db, program, tmp_path, reactor, run_reactor, servers, calls: int, concurrency: int = 4) -> int:
+    """A campaign of ``calls`` answered contacts over a pool of ``servers``; its id."""
+    csv_path = write_csv(tmp_path / "c.csv", contact_rows(["answer"] * calls))
+    campaign_id, _, merged = new_campaign(db, program, csv_path, time.time(), concurrency=concurrency)
+    pool, clients = _pool(db, reactor, run_reactor, servers, concurrency)
+    try:
+        run_reactor(Scheduler(db, campaign_id, pool, reactor, settings_from(merged)).run(), 20)
+    finally:
+        pool.close()
+        for client in clients:
+            run_reactor(client.stop())
+    return campaign_id
+
+
+def _pool(db, reactor, run_reactor, servers, concurrency):
+    from autocall.campaign.pbx_pool import Member, PbxPool, shares
+    members, clients = [], []
+    for server, share in zip(servers, shares(concurrency, len(servers))):
+        client = AmiClient(server.endpoint, username="autocall", secret=SECRET, reactor=reactor,
+                           ping_interval_ms=None, backoff=Backoff(initial_ms=20, factor=2, max_ms=200),
+                           originate_margin_ms=1_000)
+        run_reactor(client.start())
+        clients.append(client)
+        pbx = AmiPbx(db, reactor, CallSettings(campaign="t", script="reminder", ring_timeout_ms=1_000),
+                     AmiLine(client, channel_template="PJSIP/{number}@trunk", context="autocall-outbound",
+                             agi_url="agi://127.0.0.1:4573", poll_s=0.02, hangup_grace_s=2, unknown_wait_s=0.5))
+        members.append(Member(f"ami://autocall@127.0.0.1:{server.port}", share, pbx))
+    return PbxPool(members, reactor, rest_s=60), clients
+
+
+def test_calls_spread_over_two_servers_each_within_its_share(db, program, tmp_path, reactor, run_reactor,
+                                                             fake_ami):
+    first, second = fake_ami(call_delay=0.05), fake_ami(call_delay=0.05)
+    busiest = {first: 0, second: 0}
+
+    def watching(server):
+        def on_answer(action):
+            busiest[server] = max(busiest[server], len(server.calls))
+            agi_side(db)(action)
+        return on_answer
+    first.on_answer, second.on_answer = watching(first), watching(second)
+    campaign_id = _run_on_pool(db, program, tmp_path, reactor, run_reactor, [first, second], 12)
+    assert len(first.originates) + len(second.originates) == 12
+    assert len(first.originates) >= 4 and len(second.originates) >= 4       # both took calls
+    assert max(busiest.values()) <= 2                                          # each within its share of 4
+    assert {row["outcome"] for row in contacts(db, campaign_id)} == {"answered"}
+
+
+def test_a_server_refusing_originates_is_skipped_and_its_call_goes_to_the_other(db, program, tmp_path, reactor,
+                                                                               run_reactor, fake_ami):
+    from tests.fakes.fake_ami import _response
+    refusing, working = fake_ami(), fake_ami()
+    refusing._originate = lambda session, action: session.send(
+        _response(action, "Error", ("Message", "Originate failed")))
+    working.on_answer = agi_side(db)
+    campaign_id = _run_on_pool(db, program, tmp_path, reactor, run_reactor, [refusing, working], 6)
+    assert 1 <= len(refusing.originates) <= 2          # refused, then rested (skipped)
+    assert len(working.originates) == 6
+    rows = contacts(db, campaign_id)
+    assert [(row["outcome"], row["attempts"]) for row in rows] == [("answered", 1)] * 6   # a refusal is no attempt
+
+
+def test_one_server_down_at_start_the_campaign_runs_on_the_other(tmp_path, reactor, fake_ami, agi_url):
+    from autocall.store.db import connect
+    server = fake_ami()
+    conn = connect(str(tmp_path / "autocall.db"))
+    server.on_answer = agi_side(conn)
+    csv_path = write_csv(tmp_path / "c.csv", contact_rows(["answer"] * 3))
+    env = dict(os.environ, AUTOCALL_DATABASE=str(tmp_path / "autocall.db"), AUTOCALL_AMI_SECRET=SECRET,
+               PYTHONPATH=str(ROOT_DIR), AUTOCALL_AGI_URL=agi_url)
+    down = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "autocall", "campaign", "run", str(csv_path), "--script",
+                                str(SCRIPT), "--pbx", f"ami://autocall@127.0.0.1:{down}",
+                                "--pbx", f"ami://autocall@127.0.0.1:{server.port}"], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code, out, err = _wait(process, reactor)
+    assert code == 0, err
+    assert f"127.0.0.1:{down}" in err and "skipped until it answers" in err and "Traceback" not in err
+    assert len(server.originates) == 3
+    conn.close()
+
+
+def test_pbx_sim_cannot_be_mixed_and_a_server_cannot_be_given_twice():
+    from autocall.campaign.setup import parse_pbxes
+    with pytest.raises(UserError, match="cannot be combined"):
+        parse_pbxes(["sim", "ami://u@h:5038"])
+    with pytest.raises(UserError, match="given twice"):
+        parse_pbxes(["ami://u@h:5038", "ami://u@h"])
+    assert [str(a) for a in parse_pbxes(["ami://u@h1", "ami://u@h2:5039"])] == ["ami://u@h1:5038",
+                                                                              "ami://u@h2:5039"]

@@ -22,13 +22,13 @@ def report(capsys, *args: str) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def test_campaign_figures(db, program, tmp_path, clock, run_clock, monkeypatch, capsys):
+def test_campaign_figures(db, database_url, program, tmp_path, clock, run_clock, monkeypatch, capsys):
     csv_path = write_csv(tmp_path / "c.csv", contact_rows(OUTCOMES, KEYS))
     campaign_id, _, options = new_campaign(db, program, csv_path, clock.seconds(), name="spring", attempts=2,
                                            retry_after="10m", amd=True)
     pbx = sim_pbx(program, clock, db, campaign="spring", amd=True, instant=True)
     run_clock(clock, Scheduler(db, campaign_id, pbx, clock, settings_from(options)).run())
-    monkeypatch.setenv("AUTOCALL_DATABASE", str(tmp_path / "autocall.db"))
+    monkeypatch.setenv("AUTOCALL_DATABASE", database_url)
     period = ["--since", _iso(clock.seconds() - 86_400), "--until", _iso(clock.seconds() + 60)]
     figures = report(capsys, *period)
     spring = figures["campaigns"]["spring"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from datetime import datetime, timezone
 
 import pytest
@@ -57,6 +59,7 @@ def test_optout_in_a_call_puts_the_number_on_the_dnc_list_at_once(db, program, t
     run_clock(clock, done)
 
 
+@pytest.mark.one_engine
 def test_retries_wait_their_per_outcome_delay(db, program, tmp_path, clock, run_clock):
     campaign_id, settings = _campaign(db, program, tmp_path, clock, ["busy", "noanswer"], attempts=2,
                                       retry_after="busy=5m,noanswer=30m")
@@ -76,6 +79,7 @@ def test_retry_after_without_outcome_sets_the_default_for_all():
     assert parse_retry_after("2m,busy=5m") == {"default": 120_000, "busy": 300_000}
 
 
+@pytest.mark.one_engine
 def test_nothing_is_dialled_before_the_window_opens(db, program, tmp_path, clock, run_clock):
     # 2026-05-28 is a Thursday; the clock starts at 20:26 UTC, after the window.
     campaign_id, settings = _campaign(db, program, tmp_path, clock, ["answer"], window="mon-fri 09:00-17:00",

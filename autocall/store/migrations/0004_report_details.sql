@@ -55,6 +55,7 @@ CREATE INDEX calls_called ON calls (called);
 CREATE INDEX attempts_started ON attempts (started_at);
 CREATE INDEX contacts_number ON contacts (number);
 
+-- only sqlite
 INSERT INTO call_states (call_id, seq, started_at, script, state, exit_to, revisit)
 SELECT c.call_id, p.key, c.started_at, c.script, p.value,
        COALESCE(json_extract(c.path, '$[' || (p.key + 1) || ']'),
@@ -73,4 +74,26 @@ FROM calls c, json_each(c.inputs) i;
 INSERT INTO call_transfers (call_id, seq, started_at, script, state, destination, dialstatus)
 SELECT c.call_id, t.key, c.started_at, c.script, NULL, COALESCE(json_extract(t.value, '$.destination'), ''),
        COALESCE(json_extract(t.value, '$.dialstatus'), '')
-FROM calls c, json_each(c.transfers) t
+FROM calls c, json_each(c.transfers) t;
+-- end only
+-- only postgresql
+INSERT INTO call_states (call_id, seq, started_at, script, state, exit_to, revisit)
+SELECT c.call_id, p.ord - 1, c.started_at, c.script, p.value,
+       COALESCE(c.path::jsonb ->> (p.ord::int),
+                CASE c.ended_by WHEN 'caller_hangup' THEN '(hangup)' WHEN 'error' THEN '(error)' ELSE '(end)' END),
+       CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text(c.path::jsonb) WITH ORDINALITY q(value, ord)
+                         WHERE q.ord < p.ord AND q.value = p.value) THEN 1 ELSE 0 END
+FROM calls c, jsonb_array_elements_text(c.path::jsonb) WITH ORDINALITY p(value, ord);
+
+INSERT INTO call_inputs (call_id, seq, started_at, script, state, op, name, keys, outcome, secret, failure)
+SELECT c.call_id, i.ord - 1, c.started_at, c.script, i.value ->> 'state', i.value ->> 'op',
+       CASE i.value ->> 'op' WHEN 'menu' THEN '' ELSE NULL END,
+       COALESCE(i.value ->> 'keys', ''), i.value ->> 'outcome',
+       CASE WHEN i.value ->> 'keys' = '***' THEN 1 ELSE 0 END, NULL
+FROM calls c, jsonb_array_elements(c.inputs::jsonb) WITH ORDINALITY i(value, ord);
+
+INSERT INTO call_transfers (call_id, seq, started_at, script, state, destination, dialstatus)
+SELECT c.call_id, t.ord - 1, c.started_at, c.script, NULL, COALESCE(t.value ->> 'destination', ''),
+       COALESCE(t.value ->> 'dialstatus', '')
+FROM calls c, jsonb_array_elements(c.transfers::jsonb) WITH ORDINALITY t(value, ord);
+-- end only
