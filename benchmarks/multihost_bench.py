@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from twisted.internet.task import Clock  # noqa: E402
 
-from autocall.campaign.pbx_sim import SimPbx  # noqa: E402
+from autocall.campaign.pbx import CallSettings  # noqa: E402
+from autocall.campaign.pbx_sim import SimLine, SimPbx  # noqa: E402
 from autocall.campaign.scheduler import Scheduler  # noqa: E402
 from autocall.campaign.setup import prepare_campaign, settings_from  # noqa: E402
 from autocall.dsl.compiler import Compiler  # noqa: E402
@@ -82,7 +83,8 @@ def _worker(database: str, campaign_id: int, program, trace: bool, out) -> None:
         tracemalloc.start()
     results: list = []
     options = dict(OPTIONS, concurrency=200)
-    scheduler = Scheduler(conn, campaign_id, SimPbx(program, clock, conn, instant=True, amd=True), clock,
+    scheduler = Scheduler(conn, campaign_id, SimPbx(conn, clock, CallSettings(campaign="bench", amd=True),
+                                                          SimLine(program, instant=True)), clock,
                           settings_from(options))
     scheduler.run().addBoth(results.append)
     while not results:
@@ -127,8 +129,10 @@ def _writer(database: str, prefix: str, out) -> None:
     for index in range(RECORDS_PER_SERVER):
         record = CallRecord(call_id=f"{prefix}-{index}", script="reminder", caller="+390655500", called="100",
                             started_at=1_780_000_000 + index, ended_by="hangup", ended_at=1_780_000_030 + index,
-                            result="confirmed", keys="1")
+                            result="confirmed")
         record.path = ["main", "confirmed"]
+        record.inputs = [{"state": "main", "op": "menu", "keys": "1", "outcome": "match"}]
+        record.input_notes = [{"failure": False}]
         writer.save(record)
         if index % 500 == 499:
             clock.advance(0.1)
