@@ -16,10 +16,11 @@ QUARTER_HOUR_S = 900
 KEYS_PER_OUTCOME = 100   # key strings read per menu or gather and outcome (the report lists the top 20)
 
 
-def _bucket(column: str, width: int) -> str:
-    """``floor(column / width)`` for a non-negative column. (SQLite's CAST truncates; PostgreSQL's rounds,
-    so there this is ``FLOOR(column / width)``: the one place to change.)"""
-    return f"CAST({column} / {int(width)} AS INTEGER)"
+def _bucket(conn, column: str, width: int) -> str:
+    """``floor(column / width)`` for a non-negative column: SQLite's CAST truncates, PostgreSQL's rounds."""
+    if isinstance(conn, sqlite3.Connection):
+        return f"CAST({column} / {int(width)} AS INTEGER)"
+    return f"CAST(FLOOR({column} / {int(width)}) AS BIGINT)"
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def durations_at(conn: sqlite3.Connection, scope: Scope, offset: int) -> list[fl
 def duration_histogram(conn: sqlite3.Connection, scope: Scope, width_s: int) -> list[tuple[int, int]]:
     """``(bucket, calls)``: calls whose duration is in ``[bucket * width_s, (bucket + 1) * width_s)``."""
     where, params = scope.where("c")
-    bucket = _bucket("c.duration", width_s)
+    bucket = _bucket(conn, "c.duration", width_s)
     return [tuple(row) for row in conn.execute(
         f"SELECT {bucket} AS b, COUNT(*) FROM calls c WHERE {where} GROUP BY {bucket} ORDER BY b", params)]
 
@@ -141,7 +142,7 @@ def input_keys(conn: sqlite3.Connection, scope: Scope, top: int = KEYS_PER_OUTCO
 def calls_by_quarter_hour(conn: sqlite3.Connection, scope: Scope) -> list[tuple[int, int]]:
     """``(quarter hours since the epoch, calls)``: the caller turns them into local weekdays and hours."""
     where, params = scope.where("c")
-    bucket = _bucket("c.started_at", QUARTER_HOUR_S)
+    bucket = _bucket(conn, "c.started_at", QUARTER_HOUR_S)
     return [tuple(row) for row in conn.execute(
         f"SELECT {bucket} AS q, COUNT(*) FROM calls c WHERE {where} GROUP BY {bucket}", params)]
 
@@ -189,7 +190,7 @@ def campaign_calls(conn: sqlite3.Connection, scope: Scope) -> list[sqlite3.Row]:
 def campaign_outcomes_by_hour(conn: sqlite3.Connection, scope: Scope) -> list[sqlite3.Row]:
     """Per campaign, hour since the epoch and outcome: attempts (the outcomes-over-time chart)."""
     where, params = scope.attempts_where("a")
-    bucket = _bucket("a.started_at", 3600)
+    bucket = _bucket(conn, "a.started_at", 3600)
     return conn.execute(
         f"SELECT a.campaign_id, {bucket} AS hour, a.outcome, COUNT(*) AS n"
         f" FROM attempts a WHERE {where} GROUP BY a.campaign_id, {bucket}, a.outcome"

@@ -25,8 +25,9 @@ state main:
 
 
 @pytest.fixture
-def database(tmp_path, compile_text, monkeypatch):
-    path = str(tmp_path / "calls.db")
+def database(database_url, tmp_path, compile_text, monkeypatch):
+    """The calls of MIX, on each engine (every figure is computed in SQL)."""
+    path = database_url
     monkeypatch.setenv("AUTOCALL_DATABASE", path)
     monkeypatch.chdir(tmp_path)
     conn = connect(path)
